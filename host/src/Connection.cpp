@@ -1,0 +1,368 @@
+#include "Connection.h"
+
+#include <Poco/Net/StreamSocketImpl.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "EventLoop.h"
+#include "Log.h"
+
+namespace protohost::host {
+namespace {
+
+Address toAddress(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+    ::inet_ntop(AF_INET, &a.sin_addr, buf, sizeof buf);
+    return {buf, ntohs(a.sin_port)};
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+    ::inet_ntop(AF_INET6, &a.sin6_addr, buf, sizeof buf);
+    return {buf, ntohs(a.sin6_port)};
+  }
+  return {"?", 0};
+}
+
+Address socketAddress(int fd, bool peer) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (rc != 0) return {"?", 0};
+  return toAddress(ss);
+}
+
+// Reads per readable event before yielding to other connections (fairness).
+constexpr int kMaxReadsPerEvent = 4;
+
+}  // namespace
+
+Connection::Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd)
+    : loop_(loop),
+      listener_(std::move(listener)),
+      socket_(new Poco::Net::StreamSocketImpl(fd)),
+      fd_(fd),
+      readObserver_(*this, &Connection::onReadable),
+      writeObserver_(*this, &Connection::onWritable),
+      errorObserver_(*this, &Connection::onError) {}
+
+Connection::~Connection() {
+  // Normally finished already; this covers a connection dropped before open().
+  if (regRead_ || regWrite_) {
+    try {
+      if (regRead_) loop_.removeEventHandler(socket_, readObserver_);
+      if (regWrite_) loop_.removeEventHandler(socket_, writeObserver_);
+      loop_.removeEventHandler(socket_, errorObserver_);
+    } catch (...) {
+    }
+  }
+}
+
+std::string Connection::context() const {
+  return "listener=" + listener_->name + " peer=" + peerAddress().toString();
+}
+
+Address Connection::peerAddress() const { return socketAddress(fd_, true); }
+Address Connection::localAddress() const { return socketAddress(fd_, false); }
+
+bool Connection::open() {
+  listener_->stats.open.fetch_add(1, std::memory_order_relaxed);
+  opened_ = true;
+  ++depth_;
+  try {
+    protocol_ = listener_->factory->buildProtocol();
+  } catch (const std::exception& e) {
+    pluginFailed("buildProtocol", e.what());
+  } catch (...) {
+    pluginFailed("buildProtocol", "non-standard exception");
+  }
+  --depth_;
+  if (!protocol_) {
+    if (!pendingFinish_) pendingFinish_ = DisconnectReason{DisconnectReason::Kind::ClosedLocally, "factory refused the connection"};
+    finish(*pendingFinish_);
+    return false;
+  }
+  protocol_->attachTransport(this);
+  updateInterest();
+  callPlugin("connectionMade", [&] { protocol_->connectionMade(); });
+  return !finished_;
+}
+
+template <class F>
+void Connection::callPlugin(const char* hook, F&& fn) {
+  ++depth_;
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    pluginFailed(hook, e.what());
+  } catch (...) {
+    pluginFailed(hook, "non-standard exception");
+  }
+  --depth_;
+  if (depth_ == 0) settle();
+}
+
+void Connection::pluginFailed(const char* hook, const std::string& what) {
+  listener_->stats.pluginErrors.fetch_add(1, std::memory_order_relaxed);
+  logger_.log(LogLevel::Error, "plugin " + listener_->pluginName + " " + hook + " threw: " + what +
+                                   "; closing this connection");
+  if (!finished_) {
+    closing_ = true;
+    out_.release();  // do not send half of a failed response
+    if (!pendingFinish_) pendingFinish_ = DisconnectReason{DisconnectReason::Kind::PluginError, what};
+  }
+}
+
+void Connection::onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&) {
+  if (finished_ || !regRead_) return;
+  auto self = shared_from_this();  // the protocol may close us
+  char* buf = loop_.readBuffer();
+  for (int i = 0; i < kMaxReadsPerEvent; ++i) {
+    ssize_t n = ::recv(fd_, buf, EventLoop::kReadBufferSize, 0);
+    if (n > 0) {
+      listener_->stats.bytesIn.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      callPlugin("dataReceived", [&] { protocol_->dataReceived(std::string_view(buf, static_cast<std::size_t>(n))); });
+      if (finished_ || closing_ || pausedByProtocol_ || pausedByBackpressure_) return;
+      if (static_cast<std::size_t>(n) < EventLoop::kReadBufferSize) return;
+      continue;
+    }
+    if (n == 0) {
+      eof_ = true;
+      updateInterest();
+      callPlugin("readEnded", [&] { protocol_->readEnded(); });
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    finish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(errno)});
+    return;
+  }
+}
+
+void Connection::onWritable(const Poco::AutoPtr<Poco::Net::WritableNotification>&) {
+  if (finished_) return;
+  auto self = shared_from_this();
+  if (flush()) settle();
+  else if (pendingFinish_) finish(*pendingFinish_);
+}
+
+void Connection::onError(const Poco::AutoPtr<Poco::Net::ErrorNotification>&) {
+  if (finished_) return;
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+  auto self = shared_from_this();
+  finish(DisconnectReason{DisconnectReason::Kind::Error, err ? std::strerror(err) : "socket error"});
+}
+
+bool Connection::flush() {
+  while (!out_.empty()) {
+    std::string_view chunk = out_.front();
+    ssize_t n = ::send(fd_, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      out_.consume(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    out_.release();
+    if (!pendingFinish_)
+      pendingFinish_ = DisconnectReason{DisconnectReason::Kind::Error, n < 0 ? std::strerror(errno) : "send returned 0"};
+    closing_ = true;
+    return false;
+  }
+  return true;
+}
+
+void Connection::write(std::string_view bytes) {
+  if (closing_ || finished_ || bytes.empty()) return;
+  if (out_.empty()) {
+    // Fast path: straight to the kernel, no copy.
+    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+      if (bytes.empty()) return;
+    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      requestFinish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(errno)});
+      return;
+    }
+  }
+  out_.append(bytes);
+  if (out_.size() > listener_->limits.maxOutputBytes) {
+    listener_->stats.overflows.fetch_add(1, std::memory_order_relaxed);
+    out_.release();
+    requestFinish(DisconnectReason{DisconnectReason::Kind::Overflow,
+                                   "unsent output exceeded " + std::to_string(listener_->limits.maxOutputBytes) + " bytes"});
+    return;
+  }
+  settleSoon();
+}
+
+void Connection::loseConnection() {
+  if (closing_ || finished_) return;
+  closing_ = true;
+  settleSoon();
+}
+
+void Connection::abortConnection() {
+  if (finished_) return;
+  closing_ = true;
+  out_.release();
+  requestFinish(DisconnectReason{DisconnectReason::Kind::ClosedLocally, "aborted"});
+}
+
+void Connection::pauseReading() {
+  if (pausedByProtocol_) return;
+  pausedByProtocol_ = true;
+  settleSoon();
+}
+
+void Connection::resumeReading() {
+  if (!pausedByProtocol_) return;
+  pausedByProtocol_ = false;
+  settleSoon();
+}
+
+void Connection::requestFinish(DisconnectReason reason) {
+  closing_ = true;
+  if (!pendingFinish_) pendingFinish_ = std::move(reason);
+  settleSoon();
+}
+
+void Connection::settleSoon() {
+  if (depth_ > 0 || !opened_) return;  // the running call settles on return
+  if (settleScheduled_) return;
+  settleScheduled_ = true;
+  // Not inline: the caller may be another protocol iterating its own lists.
+  loop_.runSoon([weak = weak_from_this()] {
+    if (auto self = weak.lock()) {
+      self->settleScheduled_ = false;
+      self->settle();
+    }
+  });
+}
+
+void Connection::settle() {
+  if (finished_) return;
+  if (pendingFinish_) {
+    finish(*pendingFinish_);
+    return;
+  }
+  if (!out_.empty() && !flush()) {
+    finish(*pendingFinish_);
+    return;
+  }
+  if (closing_ && out_.empty()) {
+    finish(DisconnectReason{eof_ ? DisconnectReason::Kind::ClosedByPeer : DisconnectReason::Kind::ClosedLocally,
+                            eof_ ? "peer closed" : "closed by protocol"});
+    return;
+  }
+  const auto& limits = listener_->limits;
+  if (!pausedByBackpressure_ && out_.size() > limits.pauseReadingAbove) pausedByBackpressure_ = true;
+  else if (pausedByBackpressure_ && out_.size() <= limits.pauseReadingAbove / 2) pausedByBackpressure_ = false;
+  updateInterest();
+}
+
+void Connection::updateInterest() {
+  bool wantRead = !finished_ && !closing_ && !eof_ && !pausedByProtocol_ && !pausedByBackpressure_;
+  bool wantWrite = !finished_ && !out_.empty();
+  if (wantRead == regRead_ && wantWrite == regWrite_) return;
+  bool dropping = (regRead_ && !wantRead) || (regWrite_ && !wantWrite);
+  if (dropping) {
+    // Poco 1.11.0 bug #2966: removing one observer while another remains
+    // leaves its epoll mode armed (EPOLLOUT spins a core). Remove every
+    // observer (which removes the socket from the poll set), then re-add.
+    if (regRead_) loop_.removeEventHandler(socket_, readObserver_);
+    if (regWrite_) loop_.removeEventHandler(socket_, writeObserver_);
+    loop_.removeEventHandler(socket_, errorObserver_);
+    regRead_ = regWrite_ = false;
+  }
+  if (wantRead && !regRead_) loop_.addEventHandler(socket_, readObserver_);
+  if (wantWrite && !regWrite_) loop_.addEventHandler(socket_, writeObserver_);
+  if ((wantRead || wantWrite) && !(regRead_ || regWrite_)) loop_.addEventHandler(socket_, errorObserver_);
+  regRead_ = wantRead;
+  regWrite_ = wantWrite;
+}
+
+void Connection::finish(DisconnectReason reason) {
+  if (finished_) return;
+  finished_ = true;
+  closing_ = true;
+  reactorFacade_.cancelAll();
+  updateInterest();  // unregister before close: Poco throws on a closed socket
+  out_.release();
+  socket_.close();
+  if (protocol_) {
+    ++depth_;
+    try {
+      protocol_->connectionLost(reason);
+    } catch (const std::exception& e) {
+      pluginFailed("connectionLost", e.what());
+    } catch (...) {
+      pluginFailed("connectionLost", "non-standard exception");
+    }
+    --depth_;
+  }
+  if (opened_) listener_->stats.open.fetch_sub(1, std::memory_order_relaxed);
+  if (Log::instance().enabled(LogLevel::Debug))
+    logger_.log(LogLevel::Debug, "closed: " + reason.detail);
+  loop_.removeConnectionSoon(this);
+}
+
+// ---- ConnectionReactor ----
+
+Reactor::Callback Connection::ConnectionReactor::guarded(Callback fn) {
+  return [weak = c_.weak_from_this(), fn = std::move(fn)]() mutable {
+    auto self = weak.lock();
+    if (!self || self->finished_) return;
+    self->callPlugin("timer", fn);
+  };
+}
+
+TimerId Connection::ConnectionReactor::callLater(std::chrono::milliseconds delay, Callback fn) {
+  if (c_.finished_) return 0;
+  auto idHolder = std::make_shared<TimerId>(0);
+  auto wrapped = [weak = c_.weak_from_this(), fn = std::move(fn), idHolder]() mutable {
+    auto self = weak.lock();
+    if (!self || self->finished_) return;
+    self->reactorFacade_.timers_.erase(*idHolder);
+    self->callPlugin("timer", fn);
+  };
+  TimerId id = c_.loop_.callLater(delay, std::move(wrapped));
+  *idHolder = id;
+  timers_.insert(id);
+  return id;
+}
+
+TimerId Connection::ConnectionReactor::callEvery(std::chrono::milliseconds interval, Callback fn) {
+  if (c_.finished_) return 0;
+  TimerId id = c_.loop_.callEvery(interval, guarded(std::move(fn)));
+  timers_.insert(id);
+  return id;
+}
+
+bool Connection::ConnectionReactor::cancel(TimerId id) {
+  if (!timers_.erase(id)) return false;
+  return c_.loop_.cancel(id);
+}
+
+void Connection::ConnectionReactor::post(Callback fn) { c_.loop_.post(guarded(std::move(fn))); }
+
+void Connection::ConnectionReactor::cancelAll() {
+  for (TimerId id : timers_) c_.loop_.cancel(id);
+  timers_.clear();
+}
+
+void Connection::ConnectionLogger::log(LogLevel level, std::string_view message) {
+  if (!Log::instance().enabled(level)) return;
+  Log::instance().write(level, c_.context(), message);
+}
+
+}  // namespace protohost::host

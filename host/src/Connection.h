@@ -1,0 +1,132 @@
+#pragma once
+// One accepted TCP connection: the Poco reactor registration, the output
+// queue and flow control, and the exception boundary around every call into
+// its Protocol. Implements the SDK Transport the protocol writes through.
+//
+// Ownership: the EventLoop owns it (shared_ptr); it owns its Protocol and holds
+// its ListenerRuntime (factory + library) so that code outlives the protocol.
+// Threading: everything runs on its EventLoop's thread.
+
+#include <Poco/NObserver.h>
+#include <Poco/Net/SocketNotification.h>
+#include <Poco/Net/StreamSocket.h>
+#include <netinet/in.h>
+
+#include <memory>
+#include <optional>
+#include <unordered_set>
+
+#include "ListenerRuntime.h"
+#include "OutputBuffer.h"
+#include "protohost/Logger.h"
+#include "protohost/Protocol.h"
+#include "protohost/Reactor.h"
+#include "protohost/Transport.h"
+
+namespace protohost::host {
+
+class EventLoop;
+
+class Connection final : public Transport, public std::enable_shared_from_this<Connection> {
+ public:
+  /// Takes ownership of the connected, non-blocking socket @p fd.
+  Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd);
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Builds the protocol, registers with the reactor and calls connectionMade.
+  /// Returns false when the connection was refused or closed during it.
+  bool open();
+
+  /// Closes now (host shutdown): pending output is dropped.
+  void shutdown(DisconnectReason reason) { finish(std::move(reason)); }
+
+  // Transport
+  void write(std::string_view bytes) override;
+  void loseConnection() override;
+  void abortConnection() override;
+  bool isClosing() const override { return closing_ || finished_; }
+  std::size_t pendingBytes() const override { return out_.size(); }
+  void pauseReading() override;
+  void resumeReading() override;
+  Address peerAddress() const override;
+  Address localAddress() const override;
+  Reactor& reactor() override { return reactorFacade_; }
+  Logger& logger() override { return logger_; }
+
+  const ListenerRuntime& listener() const { return *listener_; }
+
+ private:
+  // A Reactor that runs the protocol's timers and posts through this
+  // connection's exception boundary and cancels them when it closes.
+  class ConnectionReactor final : public Reactor {
+   public:
+    explicit ConnectionReactor(Connection& c) : c_(c) {}
+    TimerId callLater(std::chrono::milliseconds delay, Callback fn) override;
+    TimerId callEvery(std::chrono::milliseconds interval, Callback fn) override;
+    bool cancel(TimerId id) override;
+    Clock::time_point now() const override { return Clock::now(); }
+    void post(Callback fn) override;
+    void cancelAll();
+
+   private:
+    Callback guarded(Callback fn);
+    Connection& c_;
+    std::unordered_set<TimerId> timers_;
+  };
+
+  class ConnectionLogger final : public Logger {
+   public:
+    explicit ConnectionLogger(Connection& c) : c_(c) {}
+    void log(LogLevel level, std::string_view message) override;
+
+   private:
+    Connection& c_;
+  };
+
+  void onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&);
+  void onWritable(const Poco::AutoPtr<Poco::Net::WritableNotification>&);
+  void onError(const Poco::AutoPtr<Poco::Net::ErrorNotification>&);
+
+  /// Runs @p fn (plugin code) inside the exception boundary, then settles.
+  template <class F>
+  void callPlugin(const char* hook, F&& fn);
+  void pluginFailed(const char* hook, const std::string& what);
+  /// Sends queued output; false when the socket failed (finish already requested).
+  bool flush();
+  /// Applies deferred state: pending close, flow control, reactor interest.
+  void settle();
+  /// Settles now if no call into this connection is on the stack, else after it.
+  void settleSoon();
+  void updateInterest();
+  void requestFinish(DisconnectReason reason);
+  void finish(DisconnectReason reason);
+  std::string context() const;
+
+  EventLoop& loop_;
+  std::shared_ptr<ListenerRuntime> listener_;  // before protocol_: destroyed after it
+  Poco::Net::StreamSocket socket_;
+  int fd_;
+  std::unique_ptr<Protocol> protocol_;
+  OutputBuffer out_;
+  ConnectionReactor reactorFacade_{*this};
+  ConnectionLogger logger_{*this};
+  std::optional<DisconnectReason> pendingFinish_;
+  int depth_ = 0;             // calls into this connection on the stack
+  bool opened_ = false;
+  bool closing_ = false;      // loseConnection: finish once output is flushed
+  bool finished_ = false;     // connectionLost delivered, socket closed
+  bool eof_ = false;          // peer shut down its sending side
+  bool pausedByProtocol_ = false;
+  bool pausedByBackpressure_ = false;
+  bool settleScheduled_ = false;
+  bool regRead_ = false;
+  bool regWrite_ = false;
+
+  Poco::NObserver<Connection, Poco::Net::ReadableNotification> readObserver_;
+  Poco::NObserver<Connection, Poco::Net::WritableNotification> writeObserver_;
+  Poco::NObserver<Connection, Poco::Net::ErrorNotification> errorObserver_;
+};
+
+}  // namespace protohost::host

@@ -1,0 +1,26 @@
+#pragma once
+// Listening endpoints in Twisted's string form: "tcp:PORT[:interface=ADDR][:backlog=N]".
+// A colon inside a value is escaped with a backslash: "tcp:7007:interface=\:\:1".
+// Room is left for "ssl:" and "udp:" (refused as not supported yet).
+
+#include <cstdint>
+#include <string>
+
+namespace protohost::host {
+
+struct Endpoint {
+  std::string scheme = "tcp";
+  std::uint16_t port = 0;  // 0: the kernel picks a free port (logged at start)
+  std::string interface = "0.0.0.0";
+  int backlog = 511;
+
+  std::string toString() const;  // "127.0.0.1:7007" / "[::1]:7007"
+  bool isIpv6() const { return interface.find(':') != std::string::npos; }
+  /// True when both would bind the same port on overlapping addresses.
+  bool conflictsWith(const Endpoint& other) const;
+};
+
+/// Parses @p text into @p out; on failure returns false and sets @p error.
+bool parseEndpoint(const std::string& text, Endpoint& out, std::string& error);
+
+}  // namespace protohost::host

@@ -1,0 +1,193 @@
+#include "EventLoop.h"
+
+#include <Poco/NObserver.h>
+#include <Poco/Net/StreamSocketImpl.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <future>
+#include <system_error>
+
+#include "Connection.h"
+#include "Log.h"
+
+namespace protohost::host {
+namespace {
+// Longest poll wait when no timer is due: wake-ups come through the eventfd,
+// so this only bounds how stale "now" can get for housekeeping.
+constexpr auto kMaxPollWait = std::chrono::milliseconds(1000);
+}  // namespace
+
+EventLoop::EventLoop(unsigned index) : index_(index) {
+  wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakeFd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  // Poco's poll set takes any pollable fd wrapped as a socket; the socket owns
+  // the fd from here on and closes it.
+  wakeSocket_ = Poco::Net::StreamSocket(new Poco::Net::StreamSocketImpl(wakeFd_));
+  addEventHandler(wakeSocket_, Poco::NObserver<EventLoop, Poco::Net::ReadableNotification>(*this, &EventLoop::onWake));
+  armPollTimeout();
+}
+
+EventLoop::~EventLoop() {
+  if (thread_.joinable()) stopAndJoin();
+  removeEventHandler(wakeSocket_, Poco::NObserver<EventLoop, Poco::Net::ReadableNotification>(*this, &EventLoop::onWake));
+}
+
+void EventLoop::startThread() {
+  thread_ = std::thread([this] {
+    threadId_.store(std::this_thread::get_id());
+    std::string name = "reactor-" + std::to_string(index_);
+    pthread_setname_np(pthread_self(), name.c_str());
+    run();
+  });
+}
+
+void EventLoop::stopAndJoin() {
+  stop();
+  wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+void EventLoop::wake() {
+  std::uint64_t one = 1;
+  // EAGAIN means the counter is already non-zero: the loop will wake anyway.
+  [[maybe_unused]] auto n = ::write(wakeFd_, &one, sizeof one);
+}
+
+void EventLoop::onWake(const Poco::AutoPtr<Poco::Net::ReadableNotification>&) {
+  std::uint64_t value;
+  while (::read(wakeFd_, &value, sizeof value) > 0) {
+  }
+  runHousekeeping();
+}
+
+// Last-resort boundary: plugin callbacks come wrapped by their connection's or
+// factory's own boundary; this one keeps a host bug from killing the loop.
+void EventLoop::runGuarded(const char* what, Callback& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    Log::instance().write(LogLevel::Error, "reactor=" + std::to_string(index_),
+                          std::string(what) + " threw: " + e.what());
+  } catch (...) {
+    Log::instance().write(LogLevel::Error, "reactor=" + std::to_string(index_),
+                          std::string(what) + " threw a non-standard exception");
+  }
+}
+
+TimerId EventLoop::callLater(std::chrono::milliseconds delay, Callback fn) {
+  auto id = timers_.add(Clock::now() + std::max(delay, std::chrono::milliseconds(0)),
+                        std::chrono::milliseconds(0), std::move(fn));
+  if (!inHousekeeping_) armPollTimeout();
+  return id;
+}
+
+TimerId EventLoop::callEvery(std::chrono::milliseconds interval, Callback fn) {
+  if (interval.count() <= 0) interval = std::chrono::milliseconds(1);
+  auto id = timers_.add(Clock::now() + interval, interval, std::move(fn));
+  if (!inHousekeeping_) armPollTimeout();
+  return id;
+}
+
+bool EventLoop::cancel(TimerId id) { return timers_.cancel(id); }
+
+void EventLoop::post(Callback fn) {
+  bool needWake;
+  {
+    std::lock_guard<std::mutex> lock(postedMutex_);
+    posted_.push_back(std::move(fn));
+    needWake = !wakePending_;
+    wakePending_ = true;
+  }
+  if (needWake) wake();
+}
+
+void EventLoop::runSoon(Callback fn) {
+  soon_.push_back(std::move(fn));
+  setTimeout(Poco::Timespan(0));  // the next poll returns at once
+}
+
+void EventLoop::runAndWait(Callback fn) {
+  std::promise<void> done;
+  auto future = done.get_future();
+  post([&] {
+    fn();
+    done.set_value();
+  });
+  future.wait();
+}
+
+void EventLoop::clearCallbacks() {
+  timers_.clear();
+  soon_.clear();
+  std::lock_guard<std::mutex> lock(postedMutex_);
+  posted_.clear();
+}
+
+void EventLoop::armPollTimeout() {
+  auto wait = kMaxPollWait;
+  if (!soon_.empty()) {
+    wait = std::chrono::milliseconds(0);
+  } else if (auto due = timers_.nextDue()) {
+    auto delta = std::chrono::ceil<std::chrono::milliseconds>(*due - Clock::now());
+    wait = std::clamp(delta, std::chrono::milliseconds(0), kMaxPollWait);
+  }
+  setTimeout(Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(wait.count()) * 1000));
+}
+
+// Called once or twice per poll round (onBusy before dispatch, onTimeout when
+// nothing was readable), so timers fire even while every round has traffic —
+// unlike Poco's TimeoutNotification.
+void EventLoop::runHousekeeping() {
+  if (inHousekeeping_) return;
+  inHousekeeping_ = true;
+  std::vector<Callback> work;
+  {
+    std::lock_guard<std::mutex> lock(postedMutex_);
+    work.swap(posted_);
+    wakePending_ = false;
+  }
+  for (auto& fn : work) runGuarded("posted call", fn);
+  timers_.runDue(Clock::now(), [this](std::exception_ptr e) {
+    Callback rethrow = [e] { std::rethrow_exception(e); };
+    runGuarded("timer", rethrow);
+  });
+  // "soon" work may queue more soon work; run what is there now, the rest next round.
+  std::vector<Callback> soon;
+  soon.swap(soon_);
+  for (auto& fn : soon) runGuarded("deferred call", fn);
+  inHousekeeping_ = false;
+  armPollTimeout();
+}
+
+void EventLoop::addConnection(std::shared_ptr<Connection> connection) {
+  Connection* key = connection.get();
+  connections_.emplace(key, std::move(connection));
+  connectionCount_.store(connections_.size(), std::memory_order_relaxed);
+}
+
+void EventLoop::removeConnectionSoon(Connection* connection) {
+  // Deferred: the connection may be the caller.
+  runSoon([this, connection] {
+    connections_.erase(connection);
+    connectionCount_.store(connections_.size(), std::memory_order_relaxed);
+  });
+}
+
+void EventLoop::closeAllConnections(const DisconnectReason& reason) {
+  std::vector<std::shared_ptr<Connection>> all;
+  all.reserve(connections_.size());
+  for (auto& [key, c] : connections_) all.push_back(c);
+  for (auto& c : all) c->shutdown(reason);
+  connections_.clear();
+  connectionCount_.store(0, std::memory_order_relaxed);
+}
+
+void EventLoop::onTimeout() { runHousekeeping(); }
+void EventLoop::onBusy() { runHousekeeping(); }
+void EventLoop::onIdle() { runHousekeeping(); }
+void EventLoop::onShutdown() {}
+
+}  // namespace protohost::host

@@ -1,0 +1,107 @@
+#pragma once
+// One reactor thread: Poco's SocketReactor plus what it lacks in 1.11.0 —
+// timers that fire also while the reactor is busy, cross-thread post() with a
+// real wake-up (an eventfd in the poll set: SocketReactor::wakeUp() does not
+// interrupt epoll_wait), and "soon" work run after the current dispatch.
+//
+// Threading: run() on the loop's own thread; post(), stop() and wake() from
+// any thread; everything else on the loop thread only.
+
+#include <Poco/Net/SocketNotification.h>
+#include <Poco/Net/SocketReactor.h>
+#include <Poco/Net/StreamSocket.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "TimerQueue.h"
+#include "protohost/Protocol.h"
+#include "protohost/Reactor.h"
+
+namespace protohost::host {
+
+class Connection;
+
+class EventLoop final : public Poco::Net::SocketReactor, public protohost::Reactor {
+ public:
+  /// @param index position among the host's reactors (used in logs and thread names).
+  explicit EventLoop(unsigned index);
+  ~EventLoop() override;
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  unsigned index() const { return index_; }
+
+  /// Starts the loop thread. Thread: main.
+  void startThread();
+  /// Asks the loop to stop and joins its thread. Thread: any but the loop's.
+  void stopAndJoin();
+  /// True on this loop's thread.
+  bool inLoopThread() const { return std::this_thread::get_id() == threadId_.load(); }
+
+  // protohost::Reactor
+  TimerId callLater(std::chrono::milliseconds delay, Callback fn) override;
+  TimerId callEvery(std::chrono::milliseconds interval, Callback fn) override;
+  bool cancel(TimerId id) override;
+  Clock::time_point now() const override { return Clock::now(); }
+  void post(Callback fn) override;
+
+  /// Runs @p fn on this thread after the current dispatch round (loop thread only).
+  void runSoon(Callback fn);
+
+  /// Posts @p fn and waits until it ran (or the loop is stopped). Thread: not the loop's.
+  void runAndWait(Callback fn);
+
+  /// Drops all pending timers and posted work without running them, so that no
+  /// callback made by a plugin outlives the plugin's library. Thread: main, after stopAndJoin.
+  void clearCallbacks();
+
+  /// Connections owned by this loop. Loop thread only.
+  void addConnection(std::shared_ptr<Connection> connection);
+  /// Releases the loop's reference after the current dispatch round.
+  void removeConnectionSoon(Connection* connection);
+  /// Closes every connection with @p reason (host shutdown). Loop thread only.
+  void closeAllConnections(const DisconnectReason& reason);
+  /// Connections currently owned by this loop; readable from any thread.
+  std::size_t connectionCount() const { return connectionCount_.load(std::memory_order_relaxed); }
+
+  /// Scratch space for one recv(): shared by all connections of this loop, so
+  /// an idle connection owns no input buffer. Loop thread only.
+  char* readBuffer() { return readBuffer_.get(); }
+  static constexpr std::size_t kReadBufferSize = 64 * 1024;
+
+ protected:
+  void onTimeout() override;
+  void onBusy() override;
+  void onIdle() override;
+  void onShutdown() override;
+
+ private:
+  void runHousekeeping();
+  void runGuarded(const char* what, Callback& fn);
+  void armPollTimeout();
+  void onWake(const Poco::AutoPtr<Poco::Net::ReadableNotification>& n);
+  void wake();
+
+  unsigned index_;
+  std::thread thread_;
+  std::atomic<std::thread::id> threadId_{};
+  int wakeFd_ = -1;
+  Poco::Net::StreamSocket wakeSocket_;
+  TimerQueue timers_;
+  std::vector<Callback> soon_;
+  std::mutex postedMutex_;
+  std::vector<Callback> posted_;
+  bool wakePending_ = false;  // guarded by postedMutex_
+  bool inHousekeeping_ = false;
+  std::unique_ptr<char[]> readBuffer_{new char[kReadBufferSize]};
+  std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
+  std::atomic<std::size_t> connectionCount_{0};
+};
+
+}  // namespace protohost::host

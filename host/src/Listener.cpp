@@ -1,0 +1,155 @@
+#include "Listener.h"
+
+#include <Poco/Net/NetException.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "Connection.h"
+#include "EventLoop.h"
+#include "Log.h"
+
+namespace protohost::host {
+namespace {
+
+constexpr int kMaxAcceptsPerEvent = 64;
+// After EMFILE/ENFILE: stop accepting this long instead of spinning (nginx does 500 ms).
+constexpr auto kAcceptBackOff = std::chrono::milliseconds(500);
+
+// Closes the fd unless released: a connection posted to a reactor that stops
+// before running it must not leak its socket.
+struct OwnedFd {
+  explicit OwnedFd(int f) : fd(f) {}
+  OwnedFd(OwnedFd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  OwnedFd(const OwnedFd&) = delete;
+  ~OwnedFd() {
+    if (fd >= 0) ::close(fd);
+  }
+  int release() { return std::exchange(fd, -1); }
+  int fd;
+};
+
+void adopt(EventLoop& loop, const std::shared_ptr<ListenerRuntime>& runtime, int fd) {
+  auto connection = std::make_shared<Connection>(loop, runtime, fd);
+  loop.addConnection(connection);
+  connection->open();
+}
+
+}  // namespace
+
+Listener::Listener(std::shared_ptr<ListenerRuntime> runtime, Endpoint endpoint, std::vector<EventLoop*> loops)
+    : runtime_(std::move(runtime)),
+      endpoint_(std::move(endpoint)),
+      loops_(std::move(loops)),
+      readObserver_(*this, &Listener::onReadable) {}
+
+Listener::~Listener() {
+  if (accepting_) {
+    try {
+      loops_[0]->removeEventHandler(socket_, readObserver_);
+    } catch (...) {
+    }
+  }
+}
+
+void Listener::bind() {
+  try {
+    Poco::Net::SocketAddress address(endpoint_.interface, endpoint_.port);
+    // ServerSocket(address) would also set SO_REUSEPORT and silently share the
+    // port with a second instance: bind explicitly with reusePort = false.
+    if (endpoint_.isIpv6())
+      socket_.bind6(address, true, false, true);
+    else
+      socket_.bind(address, true, false);
+    socket_.listen(endpoint_.backlog);
+    socket_.setBlocking(false);
+    endpoint_.port = socket_.address().port();
+    bound_ = true;
+  } catch (const Poco::Exception& e) {
+    std::string why = e.message().empty() ? e.displayText() : e.message();
+    // Poco's texts read "Address already in use: 127.0.0.1:7007"; keep the OS reason first.
+    throw std::runtime_error("cannot listen on " + endpoint_.toString() + ": " + e.name() + ": " + why);
+  }
+}
+
+void Listener::startAccepting() {
+  if (accepting_ || !bound_) return;
+  loops_[0]->addEventHandler(socket_, readObserver_);
+  accepting_ = true;
+}
+
+void Listener::close() {
+  if (backOffTimer_) loops_[0]->cancel(std::exchange(backOffTimer_, 0));
+  if (accepting_) {
+    loops_[0]->removeEventHandler(socket_, readObserver_);
+    accepting_ = false;
+  }
+  if (bound_) {
+    socket_.close();
+    bound_ = false;
+  }
+}
+
+void Listener::onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&) {
+  const int listenFd = socket_.impl()->sockfd();
+  for (int i = 0; i < kMaxAcceptsPerEvent && accepting_; ++i) {
+    int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      runtime_->stats.accepted.fetch_add(1, std::memory_order_relaxed);
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      dispatch(fd);
+      continue;
+    }
+    int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+    runtime_->stats.acceptErrors.fetch_add(1, std::memory_order_relaxed);
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+      backOff(err);
+      return;
+    }
+    Log::instance().write(LogLevel::Error, "listener=" + runtime_->name, std::string("accept failed: ") + std::strerror(err));
+    return;
+  }
+}
+
+void Listener::backOff(int err) {
+  auto now = std::chrono::steady_clock::now();
+  if (now - lastBackOffLog_ >= std::chrono::seconds(1)) {
+    lastBackOffLog_ = now;
+    Log::instance().write(LogLevel::Error, "listener=" + runtime_->name,
+                          std::string("accept failed: ") + std::strerror(err) + "; pausing accepts for " +
+                              std::to_string(kAcceptBackOff.count()) + " ms");
+  }
+  loops_[0]->removeEventHandler(socket_, readObserver_);
+  accepting_ = false;
+  backOffTimer_ = loops_[0]->callLater(kAcceptBackOff, [this] {
+    backOffTimer_ = 0;
+    startAccepting();
+  });
+}
+
+void Listener::dispatch(int fd) {
+  // Least-loaded reactor; ties rotate so a burst spreads evenly.
+  std::size_t best = nextLoop_ % loops_.size();
+  for (std::size_t k = 1; k < loops_.size(); ++k) {
+    std::size_t i = (nextLoop_ + k) % loops_.size();
+    if (loops_[i]->connectionCount() < loops_[best]->connectionCount()) best = i;
+  }
+  nextLoop_ = best + 1;
+  EventLoop* target = loops_[best];
+  if (target == loops_[0]) {
+    adopt(*target, runtime_, fd);
+  } else {
+    target->post([target, runtime = runtime_, owned = std::make_shared<OwnedFd>(fd)] {
+      adopt(*target, runtime, owned->release());
+    });
+  }
+}
+
+}  // namespace protohost::host

@@ -1,0 +1,60 @@
+#pragma once
+// One listening socket and its acceptor. Poco's SocketAcceptor cannot hand a
+// handler its plugin and spins at EMFILE, so the host accepts itself: a
+// non-blocking listen socket on the first reactor, accept4() in a bounded
+// loop, each connection handed to the least-loaded reactor.
+//
+// Threading: bind() on the main thread before the reactors run; the rest on
+// the first reactor's thread.
+
+#include <Poco/NObserver.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketNotification.h>
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "Endpoint.h"
+#include "ListenerRuntime.h"
+
+namespace protohost::host {
+
+class EventLoop;
+
+class Listener {
+ public:
+  Listener(std::shared_ptr<ListenerRuntime> runtime, Endpoint endpoint, std::vector<EventLoop*> loops);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  /// Binds without SO_REUSEPORT (a second instance must fail, not co-bind) and
+  /// listens. Throws std::runtime_error("ADDR: reason").
+  void bind();
+  /// The endpoint with the port the kernel assigned when it was 0.
+  const Endpoint& endpoint() const { return endpoint_; }
+  /// Starts accepting on the first reactor.
+  void startAccepting();
+  /// Stops accepting and closes the socket (new connects are refused from here on).
+  void close();
+
+ private:
+  void onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&);
+  void backOff(int err);
+  void dispatch(int fd);
+
+  std::shared_ptr<ListenerRuntime> runtime_;
+  Endpoint endpoint_;
+  std::vector<EventLoop*> loops_;
+  Poco::Net::ServerSocket socket_;
+  bool bound_ = false;
+  bool accepting_ = false;
+  std::uint64_t backOffTimer_ = 0;
+  std::size_t nextLoop_ = 0;
+  std::chrono::steady_clock::time_point lastBackOffLog_{};
+  Poco::NObserver<Listener, Poco::Net::ReadableNotification> readObserver_;
+};
+
+}  // namespace protohost::host

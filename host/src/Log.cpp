@@ -1,0 +1,55 @@
+#include "Log.h"
+
+#include <chrono>
+#include <ctime>
+
+namespace protohost::host {
+
+Log& Log::instance() {
+  static Log log;
+  return log;
+}
+
+static const char* levelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::Debug: return "DEBUG";
+    case LogLevel::Info: return "INFO";
+    case LogLevel::Warning: return "WARN";
+    case LogLevel::Error: return "ERROR";
+  }
+  return "?";
+}
+
+bool parseLogLevel(std::string_view text, LogLevel& out) {
+  if (text == "debug") out = LogLevel::Debug;
+  else if (text == "info") out = LogLevel::Info;
+  else if (text == "warning" || text == "warn") out = LogLevel::Warning;
+  else if (text == "error") out = LogLevel::Error;
+  else return false;
+  return true;
+}
+
+void Log::write(LogLevel level, std::string_view context, std::string_view message) {
+  if (!enabled(level)) return;
+  using namespace std::chrono;
+  auto now = system_clock::now();
+  std::time_t secs = system_clock::to_time_t(now);
+  int millis = static_cast<int>(duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char stamp[64];
+  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  std::string line;
+  line.reserve(64 + context.size() + message.size());
+  line.append(stamp).append(" ").append(levelName(level)).append(" ");
+  if (!context.empty()) line.append("[").append(context).append("] ");
+  // One event, one line: a message never breaks the line structure.
+  for (char c : message) line.push_back(c == '\n' || c == '\r' ? ' ' : c);
+  line.push_back('\n');
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::fwrite(line.data(), 1, line.size(), out_);
+  std::fflush(out_);
+}
+
+}  // namespace protohost::host

@@ -1,0 +1,101 @@
+#include "PluginLibrary.h"
+
+#include <dlfcn.h>
+
+#include <boost/dll/library_info.hpp>
+#include <cstring>
+#include <filesystem>
+
+namespace protohost::host {
+namespace fs = std::filesystem;
+
+std::string checkPluginAbi(const ProtohostPluginInfo& info) {
+  if (info.magic != PROTOHOST_PLUGIN_MAGIC) return "not a protohost plugin (bad magic in protohost_plugin_info)";
+  if (info.struct_size < sizeof(ProtohostPluginInfo))
+    return "ABI record too small (" + std::to_string(info.struct_size) + " bytes): built against an older SDK";
+  std::string host = std::to_string(PROTOHOST_SDK_VERSION_MAJOR) + "." + std::to_string(PROTOHOST_SDK_VERSION_MINOR);
+  std::string plugin = std::to_string(info.sdk_major) + "." + std::to_string(info.sdk_minor);
+  if (info.sdk_major != PROTOHOST_SDK_VERSION_MAJOR || info.sdk_minor > PROTOHOST_SDK_VERSION_MINOR)
+    return "built against SDK " + plugin + ", host SDK is " + host;
+  if (info.pointer_size != sizeof(void*))
+    return "built for " + std::to_string(info.pointer_size * 8) + "-bit pointers, host is " +
+           std::to_string(sizeof(void*) * 8) + "-bit";
+  if (info.cxx11_abi != PROTOHOST_CXX11_ABI)
+    return "built with _GLIBCXX_USE_CXX11_ABI=" + std::to_string(info.cxx11_abi) + ", host uses " +
+           std::to_string(PROTOHOST_CXX11_ABI) + " (not binary compatible)";
+  if (!info.compiler || std::strcmp(info.compiler, PROTOHOST_COMPILER_TAG) != 0)
+    return std::string("built with ") + (info.compiler ? info.compiler : "an unknown compiler") +
+           ", host with " PROTOHOST_COMPILER_TAG " (not binary compatible)";
+  return {};
+}
+
+std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string& path) {
+  std::error_code ec;
+  std::string abs = fs::absolute(path, ec).lexically_normal().string();
+  if (!fs::exists(abs, ec)) throw PluginError(abs + ": plugin file not found");
+  // Probe with dlopen first: Boost.DLL's error codes lose dlerror()'s text.
+  // RTLD_NOW makes a missing symbol fail here instead of killing the process later.
+  void* probe = ::dlopen(abs.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!probe) {
+    const char* why = ::dlerror();
+    throw PluginError(abs + ": cannot load: " + (why ? why : "unknown dlopen error"));
+  }
+  auto* info = static_cast<const ProtohostPluginInfo*>(::dlsym(probe, kPluginInfoSymbol));
+  if (!info) {
+    ::dlclose(probe);
+    throw PluginError(abs + ": not a protohost plugin (no protohost_plugin_info record; use PROTOHOST_EXPORT_FACTORY)");
+  }
+  std::string why = checkPluginAbi(*info);
+  if (!why.empty()) {
+    ::dlclose(probe);
+    throw PluginError(abs + ": " + why);
+  }
+  std::shared_ptr<PluginLibrary> lib(new PluginLibrary);
+  lib->path_ = abs;
+  try {
+    lib->library_.load(abs, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const std::exception& e) {
+    ::dlclose(probe);
+    throw PluginError(abs + ": cannot load: " + e.what());
+  }
+  ::dlclose(probe);  // the Boost.DLL handle keeps its own reference
+  lib->info_ = &lib->library_.get<const ProtohostPluginInfo>(kPluginInfoSymbol);
+  return lib;
+}
+
+PluginLibrary::~PluginLibrary() = default;
+
+std::vector<std::string> PluginLibrary::factoryNames() const {
+  std::vector<std::string> names;
+  try {
+    boost::dll::library_info info(path_);
+    const std::string prefix = kFactoryAliasPrefix;
+    for (const auto& sym : info.symbols("boostdll"))
+      if (sym.rfind(prefix, 0) == 0) names.push_back(sym.substr(prefix.size()));
+  } catch (const std::exception&) {
+    // A loadable library whose section table cannot be read lists no factories.
+  }
+  return names;
+}
+
+std::unique_ptr<Factory> PluginLibrary::createFactory(const std::string& name) const {
+  const std::string alias = kFactoryAliasPrefix + name;
+  if (!library_.has(alias)) {
+    std::string known;
+    for (const auto& n : factoryNames()) known += (known.empty() ? "" : ", ") + n;
+    throw PluginError(path_ + ": exports no factory \"" + name + "\" (it exports: " +
+                      (known.empty() ? "none" : known) + ")");
+  }
+  try {
+    auto& create = library_.get_alias<protohost::FactoryCreateFn>(alias);
+    std::unique_ptr<Factory> factory = create();
+    if (!factory) throw PluginError(path_ + ": factory \"" + name + "\" returned null");
+    return factory;
+  } catch (const PluginError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw PluginError(path_ + ": factory \"" + name + "\" failed to construct: " + e.what());
+  }
+}
+
+}  // namespace protohost::host

@@ -1,0 +1,58 @@
+#pragma once
+// One plugin shared library, loaded with Boost.DLL (RTLD_NOW | RTLD_LOCAL, by
+// absolute path) after its ABI record was checked. Shared ownership: every
+// factory and connection made from the library holds a reference, so the code
+// stays mapped until the last object it made is gone.
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#ifndef BOOST_DLL_USE_STD_FS
+#define BOOST_DLL_USE_STD_FS
+#endif
+#include <boost/dll/shared_library.hpp>
+
+#include "protohost/Factory.h"
+#include "protohost/PluginAbi.h"
+
+namespace protohost::host {
+
+/// A plugin could not be loaded or used; what() names the path and the reason.
+class PluginError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class PluginLibrary {
+ public:
+  /// Loads @p path (made absolute). Throws PluginError with the loader's own
+  /// text (dlerror) or the ABI mismatch. Thread: main thread.
+  static std::shared_ptr<PluginLibrary> load(const std::string& path);
+
+  PluginLibrary(const PluginLibrary&) = delete;
+  PluginLibrary& operator=(const PluginLibrary&) = delete;
+  ~PluginLibrary();
+
+  const std::string& path() const { return path_; }
+  const ProtohostPluginInfo& info() const { return *info_; }
+
+  /// Names of the factories the library exports (from its "boostdll" section).
+  std::vector<std::string> factoryNames() const;
+
+  /// Calls the exported constructor of factory @p name. Throws PluginError when
+  /// the library exports no such factory or its constructor throws.
+  std::unique_ptr<Factory> createFactory(const std::string& name) const;
+
+ private:
+  PluginLibrary() = default;
+  std::string path_;
+  boost::dll::shared_library library_;
+  const ProtohostPluginInfo* info_ = nullptr;
+};
+
+/// Checks an ABI record against the host's; returns "" when compatible, else why not.
+std::string checkPluginAbi(const ProtohostPluginInfo& info);
+
+}  // namespace protohost::host

@@ -1,0 +1,5 @@
+#include "EchoProtocol.h"
+
+#include "protohost/Plugin.h"
+
+PROTOHOST_EXPORT_FACTORY(echo, protohost::plugins::echo::EchoFactory)

@@ -1,0 +1,68 @@
+#pragma once
+/// @file Factory.h
+/// One per listener: configuration, shared state and protocol creation
+/// (Twisted's Factory with startFactory/stopFactory).
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "protohost/ConfigView.h"
+#include "protohost/Logger.h"
+#include "protohost/Protocol.h"
+#include "protohost/Reactor.h"
+
+namespace protohost {
+
+/// Thrown from Factory::configure or start when the plugin's persisted state is
+/// corrupt or unreadable: the host refuses to start and exits with status 65
+/// (EX_DATAERR) rather than silently starting over.
+class __attribute__((visibility("default"))) StateError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// What the host lends a factory for its lifetime (from start to stop).
+class __attribute__((visibility("default"))) FactoryContext {
+ public:
+  virtual ~FactoryContext() = default;
+  /// The listener's name, e.g. "echo" for [listener.echo].
+  virtual const std::string& listenerName() const = 0;
+  /// The reactor that runs this factory's own timers (the host's first reactor).
+  /// Connections may run on other reactors: reach them with their transport's reactor().post().
+  virtual Reactor& reactor() = 0;
+  /// The host's log, tagged with the listener name.
+  virtual Logger& logger() = 0;
+};
+
+/// Lifecycle, all on the host's main thread unless noted:
+///   configure -> start -> buildProtocol* (reactor threads) -> stop -> destructor.
+/// A factory outlives every protocol it built. Methods must not block for long:
+/// start and stop run while the host is starting or draining.
+class __attribute__((visibility("default"))) Factory {
+ public:
+  virtual ~Factory() = default;
+
+  /// Reads this listener's keys. Throw ConfigError (or call config.fail) for bad
+  /// values: the host prints the message and exits with status 78 before binding.
+  /// Called once, on the main thread, also by `host --check-config`.
+  virtual void configure(const ConfigView& config) { (void)config; }
+
+  /// The listener is bound and about to accept. Throw to refuse start (logged,
+  /// host exits non-zero). @p context outlives the factory's use of it (until stop returns).
+  virtual void start(FactoryContext& context) { (void)context; }
+
+  /// No new connections will be built; persist state here. Called after every
+  /// protocol of this factory was destroyed.
+  virtual void stop() {}
+
+  /// Creates the protocol of one new connection. Called on that connection's
+  /// reactor thread; with `threads > 1` it runs concurrently on several threads,
+  /// so guard shared state. Returning nullptr refuses the connection.
+  virtual std::unique_ptr<Protocol> buildProtocol() = 0;
+};
+
+/// The signature of the constructor a plugin exports per factory (see Plugin.h).
+using FactoryCreateFn = std::unique_ptr<Factory>();
+
+}  // namespace protohost

@@ -1,0 +1,112 @@
+#pragma once
+/// @file LineProtocol.h
+/// Line framing for line-based protocols (Twisted's LineReceiver).
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "protohost/Protocol.h"
+
+namespace protohost {
+
+/// Splits the byte stream at a delimiter and calls lineReceived once per line,
+/// without the delimiter. A line longer than maxLineLength() bytes calls
+/// lineLengthExceeded, which by default closes the connection. With the default
+/// delimiter "\n", a trailing "\r" is stripped too, so CRLF clients work.
+class LineProtocol : public Protocol {
+ public:
+  explicit LineProtocol(std::string delimiter = "\n", std::size_t maxLineLength = 16384)
+      : delimiter_(std::move(delimiter)), maxLineLength_(maxLineLength) {
+    if (delimiter_.empty()) delimiter_ = "\n";
+  }
+
+  /// One complete line, delimiter removed. Valid only during the call.
+  virtual void lineReceived(std::string_view line) = 0;
+
+  /// A line grew past maxLineLength() without a delimiter. Default: log and
+  /// close after flushing what was written. Framing stops after this call.
+  virtual void lineLengthExceeded(std::size_t length) {
+    transport().logger().warning("line longer than " + std::to_string(maxLineLength_) +
+                                 " bytes (" + std::to_string(length) + " buffered); closing");
+    transport().loseConnection();
+  }
+
+  void dataReceived(std::string_view data) final {
+    if (overflowed_) return;
+    while (!data.empty() && !transport().isClosing()) {
+      std::size_t pos = findDelimiter(data);
+      if (pos == std::string_view::npos) {
+        if (buffer_.size() + data.size() > maxLineLength_ + delimiter_.size() - 1) {
+          overflow(buffer_.size() + data.size());
+          return;
+        }
+        buffer_.append(data);
+        return;
+      }
+      // pos is relative to data; the delimiter may start inside buffer_.
+      std::size_t lineEnd = pos;  // end of line inside (buffer_ + data), measured in data
+      std::size_t consumed = pos + delimiter_.size() - boundaryCarry_;
+      std::string_view line;
+      if (buffer_.empty()) {
+        line = data.substr(0, lineEnd);
+      } else {
+        buffer_.append(data.substr(0, consumed));
+        buffer_.resize(buffer_.size() - delimiter_.size());
+        line = buffer_;
+      }
+      boundaryCarry_ = 0;
+      if (line.size() > maxLineLength_) {
+        overflow(line.size());
+        return;
+      }
+      data.remove_prefix(consumed);
+      deliver(line);
+      buffer_.clear();
+    }
+  }
+
+  std::size_t maxLineLength() const { return maxLineLength_; }
+  void setMaxLineLength(std::size_t n) { maxLineLength_ = n; }
+  const std::string& delimiter() const { return delimiter_; }
+
+ private:
+  // Finds the delimiter's end-aligned start in the virtual stream buffer_+data,
+  // returning its offset in data (may be "negative" via boundaryCarry_ when the
+  // delimiter began in buffer_: the return value is then 0 and boundaryCarry_
+  // holds how many delimiter bytes were already buffered).
+  std::size_t findDelimiter(std::string_view data) {
+    boundaryCarry_ = 0;
+    // Delimiter straddling the buffer/data boundary (multi-byte delimiters only).
+    for (std::size_t k = delimiter_.size() - 1; k > 0; --k) {
+      if (buffer_.size() >= k && data.size() >= delimiter_.size() - k &&
+          std::string_view(buffer_).substr(buffer_.size() - k) ==
+              std::string_view(delimiter_).substr(0, k) &&
+          data.substr(0, delimiter_.size() - k) == std::string_view(delimiter_).substr(k)) {
+        boundaryCarry_ = k;
+        return 0;
+      }
+    }
+    return data.find(delimiter_);
+  }
+
+  void deliver(std::string_view line) {
+    if (delimiter_ == "\n" && !line.empty() && line.back() == '\r') line.remove_suffix(1);
+    lineReceived(line);
+  }
+
+  void overflow(std::size_t length) {
+    overflowed_ = true;
+    buffer_.clear();
+    buffer_.shrink_to_fit();
+    lineLengthExceeded(length);
+  }
+
+  std::string delimiter_;
+  std::size_t maxLineLength_;
+  std::string buffer_;
+  std::size_t boundaryCarry_ = 0;
+  bool overflowed_ = false;
+};
+
+}  // namespace protohost

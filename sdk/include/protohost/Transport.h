@@ -1,0 +1,64 @@
+#pragma once
+/// @file Transport.h
+/// The narrow interface a Protocol writes through (Twisted's ITransport).
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace protohost {
+
+class Reactor;
+class Logger;
+
+/// An endpoint address, e.g. {"127.0.0.1", 7007}.
+struct Address {
+  std::string host;
+  std::uint16_t port = 0;
+
+  std::string toString() const {
+    if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+    return host + ":" + std::to_string(port);
+  }
+};
+
+/// One connection, owned by the host. Every method must be called on the
+/// connection's reactor thread (the thread that runs its Protocol's hooks) and
+/// none blocks. After connectionLost the transport is gone: do not keep it.
+class __attribute__((visibility("default"))) Transport {
+ public:
+  virtual ~Transport() = default;
+
+  /// Queues @p bytes for sending, in order. Never blocks and never fails: the
+  /// host enforces its per-connection output bound by closing the connection.
+  /// Ignored once the connection is closing.
+  virtual void write(std::string_view bytes) = 0;
+
+  /// Closes after everything written so far has been sent (loseConnection).
+  virtual void loseConnection() = 0;
+
+  /// Closes now and drops unsent output (abortConnection).
+  virtual void abortConnection() = 0;
+
+  /// True once loseConnection or abortConnection was called or the host is closing it.
+  virtual bool isClosing() const = 0;
+
+  /// Bytes written but not yet accepted by the kernel.
+  virtual std::size_t pendingBytes() const = 0;
+
+  /// Stops calling dataReceived until resumeReading (producer flow control).
+  virtual void pauseReading() = 0;
+  virtual void resumeReading() = 0;
+
+  virtual Address peerAddress() const = 0;
+  virtual Address localAddress() const = 0;
+
+  /// The reactor this connection runs on (timers, post).
+  virtual Reactor& reactor() = 0;
+
+  /// A logger that tags each line with the listener and the peer.
+  virtual Logger& logger() = 0;
+};
+
+}  // namespace protohost

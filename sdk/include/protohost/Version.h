@@ -1,0 +1,13 @@
+#pragma once
+/// @file Version.h
+/// The SDK's ABI version. The major number changes with every incompatible
+/// change to an SDK class layout or virtual table; the host refuses plugins
+/// built against another major, or against a newer minor than its own.
+
+#define PROTOHOST_SDK_VERSION_MAJOR 1
+#define PROTOHOST_SDK_VERSION_MINOR 0
+
+namespace protohost {
+inline constexpr int kSdkVersionMajor = PROTOHOST_SDK_VERSION_MAJOR;
+inline constexpr int kSdkVersionMinor = PROTOHOST_SDK_VERSION_MINOR;
+}  // namespace protohost

@@ -1,0 +1,82 @@
+#pragma once
+/// @file testing/ManualReactor.h
+/// A Reactor whose clock moves only when the test says so (Twisted's task.Clock).
+/// Test-only: single-threaded; post() queues until runPending() or advance().
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <utility>
+
+#include "protohost/Reactor.h"
+
+namespace protohost::testing {
+
+class ManualReactor : public Reactor {
+ public:
+  TimerId callLater(std::chrono::milliseconds delay, Callback fn) override {
+    return schedule(now_ + delay, std::chrono::milliseconds(0), std::move(fn));
+  }
+  TimerId callEvery(std::chrono::milliseconds interval, Callback fn) override {
+    if (interval.count() <= 0) interval = std::chrono::milliseconds(1);
+    return schedule(now_ + interval, interval, std::move(fn));
+  }
+  bool cancel(TimerId id) override { return timers_.erase(id) != 0; }
+  Clock::time_point now() const override { return now_; }
+  void post(Callback fn) override { posted_.push_back(std::move(fn)); }
+
+  /// Test-only: runs posted callbacks in order.
+  void runPending() {
+    while (!posted_.empty()) {
+      auto fn = std::move(posted_.front());
+      posted_.pop_front();
+      fn();
+    }
+  }
+
+  /// Test-only: moves the clock forward by @p by, firing due timers in time order.
+  void advance(std::chrono::milliseconds by) {
+    const Clock::time_point target = now_ + by;
+    runPending();
+    for (;;) {
+      auto next = std::min_element(timers_.begin(), timers_.end(), [](auto& a, auto& b) {
+        return a.second.due < b.second.due || (a.second.due == b.second.due && a.first < b.first);
+      });
+      if (next == timers_.end() || next->second.due > target) break;
+      now_ = next->second.due;
+      TimerId id = next->first;
+      Timer t = next->second;
+      if (t.interval.count() > 0)
+        next->second.due += t.interval;
+      else
+        timers_.erase(next);
+      t.fn();
+      runPending();
+      (void)id;
+    }
+    now_ = target;
+  }
+
+  /// Test-only: number of scheduled timers (to check that a protocol cancels its own).
+  std::size_t pendingTimers() const { return timers_.size(); }
+
+ private:
+  struct Timer {
+    Clock::time_point due;
+    std::chrono::milliseconds interval;
+    Callback fn;
+  };
+  TimerId schedule(Clock::time_point due, std::chrono::milliseconds interval, Callback fn) {
+    TimerId id = ++lastId_;
+    timers_.emplace(id, Timer{due, interval, std::move(fn)});
+    return id;
+  }
+
+  Clock::time_point now_{};
+  TimerId lastId_ = 0;
+  std::map<TimerId, Timer> timers_;
+  std::deque<Callback> posted_;
+};
+
+}  // namespace protohost::testing

@@ -1,0 +1,110 @@
+#pragma once
+/// @file testing/MemoryTransport.h
+/// An in-memory Transport for unit tests (Twisted's StringTransport): records
+/// what the protocol wrote and whether it closed, with no sockets.
+///
+///     MemoryTransport t;
+///     EchoProtocol p;
+///     t.connect(p);             // attachTransport + connectionMade
+///     t.feed(p, "hello", 1);    // dataReceived one byte at a time
+///     EXPECT_EQ(t.value(), "hello");
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protohost/Logger.h"
+#include "protohost/Protocol.h"
+#include "protohost/Transport.h"
+#include "protohost/testing/ManualReactor.h"
+
+namespace protohost::testing {
+
+/// Collects log lines for assertions.
+class MemoryLogger : public Logger {
+ public:
+  void log(LogLevel level, std::string_view message) override {
+    lines.push_back({level, std::string(message)});
+  }
+  struct Line {
+    LogLevel level;
+    std::string text;
+  };
+  std::vector<Line> lines;
+};
+
+class MemoryTransport : public Transport {
+ public:
+  MemoryTransport() = default;
+  explicit MemoryTransport(Reactor& reactor) : reactor_(&reactor) {}
+
+  void write(std::string_view bytes) override {
+    if (!closing_) written_.append(bytes);
+  }
+  void loseConnection() override { closing_ = true; }
+  void abortConnection() override {
+    closing_ = true;
+    aborted_ = true;
+  }
+  bool isClosing() const override { return closing_; }
+  std::size_t pendingBytes() const override { return pending_; }
+  void pauseReading() override { paused_ = true; }
+  void resumeReading() override { paused_ = false; }
+  Address peerAddress() const override { return peer_; }
+  Address localAddress() const override { return local_; }
+  Reactor& reactor() override { return reactor_ ? *reactor_ : ownReactor_; }
+  Logger& logger() override { return logger_; }
+
+  // ---- test-only helpers (not transport methods) ----
+
+  /// Binds @p protocol to this transport and calls connectionMade.
+  void connect(Protocol& protocol) {
+    protocol.attachTransport(this);
+    protocol.connectionMade();
+  }
+  /// Delivers @p data in chunks of at most @p chunk bytes (down to 1), stopping
+  /// once the protocol closes, as the host would.
+  void feed(Protocol& protocol, std::string_view data, std::size_t chunk = SIZE_MAX) {
+    chunk = std::max<std::size_t>(chunk, 1);
+    while (!data.empty() && !closing_) {
+      std::size_t n = std::min(chunk, data.size());
+      protocol.dataReceived(data.substr(0, n));
+      data.remove_prefix(n);
+    }
+  }
+  /// Calls connectionLost as the host does when the connection ends.
+  void disconnect(Protocol& protocol,
+                  DisconnectReason reason = {DisconnectReason::Kind::ClosedByPeer, "test"}) {
+    closing_ = true;
+    protocol.connectionLost(reason);
+  }
+
+  /// Everything written so far.
+  const std::string& value() const { return written_; }
+  /// Returns and forgets everything written so far.
+  std::string take() { return std::exchange(written_, {}); }
+  void clear() { written_.clear(); }
+  bool closed() const { return closing_; }
+  bool aborted() const { return aborted_; }
+  bool paused() const { return paused_; }
+  /// Simulates unsent output, as a slow peer would cause.
+  void setPendingBytes(std::size_t n) { pending_ = n; }
+  void setPeer(Address a) { peer_ = std::move(a); }
+  MemoryLogger& memoryLogger() { return logger_; }
+  ManualReactor& manualReactor() { return ownReactor_; }
+
+ private:
+  Reactor* reactor_ = nullptr;
+  ManualReactor ownReactor_;
+  MemoryLogger logger_;
+  std::string written_;
+  std::size_t pending_ = 0;
+  bool closing_ = false;
+  bool aborted_ = false;
+  bool paused_ = false;
+  Address peer_{"127.0.0.1", 40000};
+  Address local_{"127.0.0.1", 7007};
+};
+
+}  // namespace protohost::testing
