@@ -90,6 +90,7 @@ int HostApplication::main(const std::vector<std::string>& args) {
     std::cerr << "host: missing --config FILE (see host --help)\n";
     return exit_code::kUsage;
   }
+  configDisplay_ = configPath_;
   if (fs::path(configPath_).is_relative()) configPath_ = (fs::path(startDir_) / configPath_).lexically_normal().string();
   if (listPlugins_) return listPlugins();
   return serve();
@@ -98,7 +99,7 @@ int HostApplication::main(const std::vector<std::string>& args) {
 int HostApplication::listPlugins() {
   HostConfig config;
   try {
-    config = loadHostConfig(configPath_);
+    config = loadHostConfig(configPath_, configDisplay_);
   } catch (const ConfigUnreadable& e) {
     std::cerr << e.what() << "\n";
     return exit_code::kNoInput;
@@ -134,7 +135,7 @@ int HostApplication::listPlugins() {
 int HostApplication::serve() {
   HostConfig config;
   try {
-    config = loadHostConfig(configPath_);
+    config = loadHostConfig(configPath_, configDisplay_);
   } catch (const ConfigUnreadable& e) {
     std::cerr << "host: " << e.what() << "\n";
     return exit_code::kNoInput;

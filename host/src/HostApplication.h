@@ -28,7 +28,8 @@ class HostApplication : public Poco::Util::ServerApplication {
   int serve();
 
   std::string startDir_;
-  std::string configPath_;
+  std::string configPath_;     // absolute
+  std::string configDisplay_;  // as given on the command line, for messages
   bool help_ = false;
   bool version_ = false;
   bool checkConfig_ = false;

@@ -140,16 +140,17 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
   return cfg;
 }
 
-HostConfig loadHostConfig(const std::string& path) {
+HostConfig loadHostConfig(const std::string& path, const std::string& displayPath) {
+  const std::string& shown = displayPath.empty() ? path : displayPath;
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw ConfigUnreadable(path + ": config file not found");
-  if (fs::is_directory(path, ec)) throw ConfigUnreadable(path + ": is a directory, not a config file");
+  if (!fs::exists(path, ec)) throw ConfigUnreadable(shown + ": config file not found");
+  if (fs::is_directory(path, ec)) throw ConfigUnreadable(shown + ": is a directory, not a config file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigUnreadable(path + ": cannot read config file");
+  if (!in) throw ConfigUnreadable(shown + ": cannot read config file");
   std::ostringstream text;
   text << in.rdbuf();
   fs::path abs = fs::absolute(path, ec).lexically_normal();
-  return parseHostConfig(path, abs.parent_path().string(), text.str());
+  return parseHostConfig(shown, abs.parent_path().string(), text.str());
 }
 
 }  // namespace protohost::host

@@ -61,7 +61,8 @@ class ConfigUnreadable : public std::runtime_error {
 /// directory relative paths resolve against. Throws ConfigInvalid.
 HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, const std::string& text);
 
-/// Reads @p path from disk and parses it. Throws ConfigUnreadable or ConfigInvalid.
-HostConfig loadHostConfig(const std::string& path);
+/// Reads @p path from disk and parses it; messages name the file as @p displayPath
+/// (default: @p path). Throws ConfigUnreadable or ConfigInvalid.
+HostConfig loadHostConfig(const std::string& path, const std::string& displayPath = {});
 
 }  // namespace protohost::host

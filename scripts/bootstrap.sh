@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the build needs (only when missing), configures and builds.
+# Usage: scripts/bootstrap.sh [BUILD_DIR] [extra cmake args...]
+# Run as root on a fresh Debian 12 machine, or as a user with the packages installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_dir=${1:-build}
+shift || true
+
+packages=(g++ cmake make libpoco-dev libboost-dev libgtest-dev libexpat1-dev python3 procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "bootstrap: missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "bootstrap: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+werror=OFF
+[[ "${CI:-}" == "true" ]] && werror=ON
+cmake -S . -B "$build_dir" -DPROTOHOST_WERROR="$werror" "$@" >/dev/null
+cmake --build "$build_dir" -j"$(nproc)"
