@@ -42,11 +42,13 @@ constexpr int kMaxReadsPerEvent = 4;
 
 }  // namespace
 
-Connection::Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd)
+Connection::Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, std::string ip)
     : loop_(loop),
       listener_(std::move(listener)),
       socket_(new Poco::Net::StreamSocketImpl(fd)),
       fd_(fd),
+      ip_(std::move(ip)),
+      lastActivity_(std::chrono::steady_clock::now()),
       readObserver_(*this, &Connection::onReadable),
       writeObserver_(*this, &Connection::onWritable),
       errorObserver_(*this, &Connection::onError) {}
@@ -71,7 +73,6 @@ Address Connection::peerAddress() const { return socketAddress(fd_, true); }
 Address Connection::localAddress() const { return socketAddress(fd_, false); }
 
 bool Connection::open() {
-  listener_->stats.open.fetch_add(1, std::memory_order_relaxed);
   opened_ = true;
   ++depth_;
   try {
@@ -125,6 +126,7 @@ void Connection::onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>
   for (int i = 0; i < kMaxReadsPerEvent; ++i) {
     ssize_t n = ::recv(fd_, buf, EventLoop::kReadBufferSize, 0);
     if (n > 0) {
+      lastActivity_ = std::chrono::steady_clock::now();
       listener_->stats.bytesIn.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       callPlugin("dataReceived", [&] { protocol_->dataReceived(std::string_view(buf, static_cast<std::size_t>(n))); });
       if (finished_ || closing_ || pausedByProtocol_ || pausedByBackpressure_) return;
@@ -165,6 +167,7 @@ bool Connection::flush() {
     std::string_view chunk = out_.front();
     ssize_t n = ::send(fd_, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
+      lastActivity_ = std::chrono::steady_clock::now();
       listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       out_.consume(static_cast<std::size_t>(n));
       continue;
@@ -196,7 +199,6 @@ void Connection::write(std::string_view bytes) {
   }
   out_.append(bytes);
   if (out_.size() > listener_->limits.maxOutputBytes) {
-    listener_->stats.overflows.fetch_add(1, std::memory_order_relaxed);
     out_.release();
     requestFinish(DisconnectReason{DisconnectReason::Kind::Overflow,
                                    "unsent output exceeded " + std::to_string(listener_->limits.maxOutputBytes) + " bytes"});
@@ -310,10 +312,24 @@ void Connection::finish(DisconnectReason reason) {
     }
     --depth_;
   }
-  if (opened_) listener_->stats.open.fetch_sub(1, std::memory_order_relaxed);
+  listener_->stats.closed[static_cast<std::size_t>(reason.kind)].fetch_add(1, std::memory_order_relaxed);
+  listener_->release(ip_);
   if (Log::instance().enabled(LogLevel::Debug))
     logger_.log(LogLevel::Debug, "closed: " + reason.detail);
   loop_.removeConnectionSoon(this);
+}
+
+void Connection::requestStop() {
+  if (finished_ || !protocol_) return;
+  callPlugin("stopRequested", [&] { protocol_->stopRequested(); });
+}
+
+bool Connection::closeIfIdle(std::chrono::steady_clock::time_point now) {
+  const int timeout = listener_->limits.idleTimeoutMs;
+  if (finished_ || timeout <= 0 || now - lastActivity_ < std::chrono::milliseconds(timeout)) return false;
+  auto self = shared_from_this();
+  finish(DisconnectReason{DisconnectReason::Kind::Timeout, "idle for " + std::to_string(timeout) + " ms"});
+  return true;
 }
 
 // ---- ConnectionReactor ----

@@ -12,7 +12,9 @@
 #include <Poco/Net/StreamSocket.h>
 #include <netinet/in.h>
 
+#include <chrono>
 #include <memory>
+#include <string>
 #include <optional>
 #include <unordered_set>
 
@@ -29,8 +31,10 @@ class EventLoop;
 
 class Connection final : public Transport, public std::enable_shared_from_this<Connection> {
  public:
-  /// Takes ownership of the connected, non-blocking socket @p fd.
-  Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd);
+  /// Takes ownership of the connected, non-blocking socket @p fd and of one
+  /// admission of @p listener (released when the connection finishes).
+  /// @p ip is the admission key for the per-IP limit.
+  Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, std::string ip);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -41,6 +45,11 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
 
   /// Closes now (host shutdown): pending output is dropped.
   void shutdown(DisconnectReason reason) { finish(std::move(reason)); }
+  /// The host is draining: asks the protocol to finish (Protocol::stopRequested).
+  void requestStop();
+  /// Closes the connection if it has been idle (no input, no output progress)
+  /// for its listener's idle_timeout_ms. Returns true when it closed.
+  bool closeIfIdle(std::chrono::steady_clock::time_point now);
 
   // Transport
   void write(std::string_view bytes) override;
@@ -113,6 +122,8 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   ConnectionReactor reactorFacade_{*this};
   ConnectionLogger logger_{*this};
   std::optional<DisconnectReason> pendingFinish_;
+  std::string ip_;
+  std::chrono::steady_clock::time_point lastActivity_;
   int depth_ = 0;             // calls into this connection on the stack
   bool opened_ = false;
   bool closing_ = false;      // loseConnection: finish once output is flushed

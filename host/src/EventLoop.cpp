@@ -162,7 +162,15 @@ void EventLoop::runHousekeeping() {
   armPollTimeout();
 }
 
+namespace {
+// How often a loop looks for idle connections (only while one has idle_timeout_ms):
+// deadlines are met within this much, also while the loop is busy.
+constexpr auto kIdleSweepInterval = std::chrono::milliseconds(100);
+}  // namespace
+
 void EventLoop::addConnection(std::shared_ptr<Connection> connection) {
+  if (!idleSweepTimer_ && connection->listener().limits.idleTimeoutMs > 0)
+    idleSweepTimer_ = callEvery(kIdleSweepInterval, [this] { sweepIdleConnections(); });
   Connection* key = connection.get();
   connections_.emplace(key, std::move(connection));
   connectionCount_.store(connections_.size(), std::memory_order_relaxed);
@@ -174,6 +182,22 @@ void EventLoop::removeConnectionSoon(Connection* connection) {
     connections_.erase(connection);
     connectionCount_.store(connections_.size(), std::memory_order_relaxed);
   });
+}
+
+void EventLoop::sweepIdleConnections() {
+  const auto now = Clock::now();
+  std::vector<Connection*> idle;
+  for (auto& [key, c] : connections_)
+    if (c->listener().limits.idleTimeoutMs > 0) idle.push_back(key);
+  for (Connection* c : idle)
+    if (connections_.count(c)) c->closeIfIdle(now);
+}
+
+void EventLoop::requestStopAll() {
+  std::vector<std::shared_ptr<Connection>> all;
+  all.reserve(connections_.size());
+  for (auto& [key, c] : connections_) all.push_back(c);
+  for (auto& c : all) c->requestStop();
 }
 
 void EventLoop::closeAllConnections(const DisconnectReason& reason) {

@@ -65,6 +65,8 @@ class EventLoop final : public Poco::Net::SocketReactor, public protohost::React
   void addConnection(std::shared_ptr<Connection> connection);
   /// Releases the loop's reference after the current dispatch round.
   void removeConnectionSoon(Connection* connection);
+  /// Asks every connection's protocol to finish (drain). Loop thread only.
+  void requestStopAll();
   /// Closes every connection with @p reason (host shutdown). Loop thread only.
   void closeAllConnections(const DisconnectReason& reason);
   /// Connections currently owned by this loop; readable from any thread.
@@ -83,6 +85,7 @@ class EventLoop final : public Poco::Net::SocketReactor, public protohost::React
 
  private:
   void runHousekeeping();
+  void sweepIdleConnections();
   void runGuarded(const char* what, Callback& fn);
   void armPollTimeout();
   void onWake(const Poco::AutoPtr<Poco::Net::ReadableNotification>& n);
@@ -102,6 +105,7 @@ class EventLoop final : public Poco::Net::SocketReactor, public protohost::React
   std::unique_ptr<char[]> readBuffer_{new char[kReadBufferSize]};
   std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
   std::atomic<std::size_t> connectionCount_{0};
+  TimerId idleSweepTimer_ = 0;
 };
 
 }  // namespace protohost::host

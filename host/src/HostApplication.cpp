@@ -179,7 +179,7 @@ int HostApplication::serve() {
     Log::instance().write(LogLevel::Info, "", std::string("received ") + (sig == SIGINT ? "SIGINT" : sig == SIGQUIT ? "SIGQUIT" : "SIGTERM") + ", shutting down");
     break;
   }
-  server.stop();
+  server.stop(std::chrono::milliseconds(config.drainTimeoutMs));
   Log::instance().write(LogLevel::Info, "", "stopped");
   return exit_code::kOk;
 }

@@ -34,44 +34,58 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
     errors.push_back(cfg.where(line, key) + what);
   };
 
+  // Runs one read of a ConfigView, turning its ConfigError into a collected message.
+  auto collect = [&](auto&& read) {
+    try {
+      read();
+    } catch (const ConfigError& e) {
+      errors.push_back(e.what());
+    }
+  };
+
   const IniSection* host = ini.find("host");
   if (!host) {
     error(1, "[host]", "missing section [host] (it needs at least plugins_dir)");
   } else {
-    for (const auto& [key, entry] : host->entries) {
-      if (key == "plugins_dir") {
-        if (entry.value.empty()) {
-          error(entry.line, key, "must not be empty");
-          continue;
-        }
-        fs::path p(entry.value);
-        if (p.is_relative()) p = fs::path(baseDir) / p;
-        cfg.pluginsDir = p.lexically_normal().string();
-        if (cfg.pluginsDir.size() > 1 && cfg.pluginsDir.back() == '/') cfg.pluginsDir.pop_back();
-        cfg.pluginsDirLine = entry.line;
-      } else if (key == "threads") {
-        ConfigView v(path, "host", host->line, baseDir, {{key, entry}});
-        try {
-          auto n = v.getInt(key, 1, 0, 64);
-          cfg.threads = n == 0 ? std::max(1u, std::thread::hardware_concurrency()) : static_cast<unsigned>(n);
-        } catch (const ConfigError& e) {
-          errors.push_back(e.what());
-        }
-      } else if (key == "log_level") {
-        if (!parseLogLevel(entry.value, cfg.logLevel))
-          error(entry.line, key, "expected debug, info, warning or error, got \"" + entry.value + "\"");
-      } else {
-        error(entry.line, key, "unknown key in [host] (plugins_dir, threads, log_level)");
-      }
-    }
-    if (cfg.pluginsDir.empty() && cfg.pluginsDirLine == 0)
-      error(host->line, "plugins_dir", "missing required key in [host]");
+    ConfigView v(path, "host", host->line, baseDir, host->entries);
+    collect([&] {
+      cfg.pluginsDir = fs::path(v.getPath("plugins_dir")).lexically_normal().string();
+      if (cfg.pluginsDir.empty()) v.fail("plugins_dir", "missing required key in [host]");
+      if (cfg.pluginsDir.size() > 1 && cfg.pluginsDir.back() == '/') cfg.pluginsDir.pop_back();
+    });
+    collect([&] {
+      auto n = v.getInt("threads", 1, 0, 64);
+      cfg.threads = n == 0 ? std::max(1u, std::thread::hardware_concurrency()) : static_cast<unsigned>(n);
+    });
+    collect([&] {
+      std::string level = v.getString("log_level", "info");
+      if (!parseLogLevel(level, cfg.logLevel))
+        v.fail("log_level", "expected debug, info, warning or error, got \"" + level + "\"");
+    });
+    collect([&] { cfg.logFile = v.getPath("log_file"); });
+    collect([&] { cfg.maxConnections = static_cast<std::size_t>(v.getInt("max_connections", 0, 0, 10'000'000)); });
+    collect([&] { cfg.drainTimeoutMs = static_cast<int>(v.getInt("drain_timeout_ms", 5000, 0, 3'600'000)); });
+    for (const auto& key : v.unreadKeys())
+      error(host->entries.at(key).line, key,
+            "unknown key in [host] (plugins_dir, threads, log_level, log_file, max_connections, drain_timeout_ms)");
+  }
+
+  if (const IniSection* admin = ini.find("admin")) {
+    ConfigView v(path, "admin", admin->line, baseDir, admin->entries);
+    collect([&] {
+      std::string endpointText = v.requireString("listen");
+      std::string why;
+      if (!parseEndpoint(endpointText, cfg.admin.emplace(), why)) v.fail("listen", why);
+      cfg.adminLine = admin->entries.at("listen").line;
+    });
+    for (const auto& key : v.unreadKeys())
+      error(admin->entries.at(key).line, key, "unknown key in [admin] (listen)");
   }
 
   for (const auto& section : ini.sections) {
-    if (section.name == "host") continue;
+    if (section.name == "host" || section.name == "admin") continue;
     if (section.name.rfind(kListenerPrefix, 0) != 0) {
-      error(section.line, "[" + section.name + "]", "unknown section (expected [host] or [listener.NAME])");
+      error(section.line, "[" + section.name + "]", "unknown section (expected [host], [admin] or [listener.NAME])");
       continue;
     }
     ListenerSpec spec;
@@ -122,7 +136,19 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
       error(section.line, "listen", "missing required key in [" + section.name + "]");
       ok = false;
     }
+    // Host-owned limits of this listener; the rest of the section is the plugin's.
+    collect([&] { spec.limits.maxConnections = static_cast<std::size_t>(view.getInt("max_connections", 0, 0, 10'000'000)); });
+    collect([&] { spec.limits.maxConnectionsPerIp = static_cast<std::size_t>(view.getInt("max_connections_per_ip", 0, 0, 10'000'000)); });
+    collect([&] { spec.limits.idleTimeoutMs = static_cast<int>(view.getInt("idle_timeout_ms", 0, 0, 86'400'000)); });
+    collect([&] {
+      spec.limits.maxOutputBytes = static_cast<std::size_t>(view.getInt("max_output_bytes", 64 << 20, 4096, std::int64_t{1} << 40));
+      spec.limits.pauseReadingAbove = std::min<std::size_t>(spec.limits.pauseReadingAbove, spec.limits.maxOutputBytes / 2);
+    });
     if (!ok) continue;
+    if (cfg.admin && cfg.admin->conflictsWith(spec.endpoint)) {
+      error(spec.listenLine, "listen", "endpoint " + spec.endpoint.toString() + " is also the [admin] endpoint");
+      continue;
+    }
     for (const auto& other : cfg.listeners) {
       if (other.endpoint.conflictsWith(spec.endpoint)) {
         error(spec.listenLine, "listen",

@@ -4,11 +4,13 @@
 // ConfigView; the plugin's Factory::configure validates those.
 
 #include <cstddef>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "Endpoint.h"
+#include "ListenerLimits.h"
 #include "protohost/ConfigView.h"
 #include "protohost/Logger.h"
 
@@ -23,6 +25,7 @@ struct ListenerSpec {
   int factoryLine = 0;
   Endpoint endpoint;
   int listenLine = 0;
+  ListenerLimits limits;
   ConfigView pluginConfig;  // the whole section; host keys are marked read
 };
 
@@ -33,6 +36,11 @@ struct HostConfig {
   int pluginsDirLine = 0;
   unsigned threads = 1;  // resolved: 0 in the file = one per core
   LogLevel logLevel = LogLevel::Info;
+  std::string logFile;            // absolute; empty = stderr
+  std::size_t maxConnections = 0;  // host-wide; 0 = unlimited
+  int drainTimeoutMs = 5000;       // on TERM: how long connections may finish
+  std::optional<Endpoint> admin;   // [admin] listen: /metrics, /healthz, /readyz
+  int adminLine = 0;
   std::vector<ListenerSpec> listeners;
 
   /// "FILE:LINE: KEY: " prefix for messages about this file.

@@ -1,6 +1,7 @@
 #include "Listener.h"
 
 #include <Poco/Net/NetException.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -33,10 +34,19 @@ struct OwnedFd {
   int fd;
 };
 
-void adopt(EventLoop& loop, const std::shared_ptr<ListenerRuntime>& runtime, int fd) {
-  auto connection = std::make_shared<Connection>(loop, runtime, fd);
+void adopt(EventLoop& loop, const std::shared_ptr<ListenerRuntime>& runtime, int fd, std::string ip) {
+  auto connection = std::make_shared<Connection>(loop, runtime, fd, std::move(ip));
   loop.addConnection(connection);
   connection->open();
+}
+
+std::string ipOf(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET)
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, buf, sizeof buf);
+  else if (ss.ss_family == AF_INET6)
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, buf, sizeof buf);
+  return buf;
 }
 
 }  // namespace
@@ -97,12 +107,20 @@ void Listener::close() {
 void Listener::onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&) {
   const int listenFd = socket_.impl()->sockfd();
   for (int i = 0; i < kMaxAcceptsPerEvent && accepting_; ++i) {
-    int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t peerLen = sizeof peer;
+    int fd = ::accept4(listenFd, reinterpret_cast<sockaddr*>(&peer), &peerLen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       runtime_->stats.accepted.fetch_add(1, std::memory_order_relaxed);
+      std::string ip = runtime_->limits.maxConnectionsPerIp ? ipOf(peer) : std::string();
+      Refusal refusal = runtime_->admit(ip);
+      if (refusal != Refusal::None) {
+        refuse(fd, refusal, peer);
+        continue;
+      }
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      dispatch(fd);
+      dispatch(fd, std::move(ip));
       continue;
     }
     int err = errno;
@@ -134,7 +152,24 @@ void Listener::backOff(int err) {
   });
 }
 
-void Listener::dispatch(int fd) {
+void Listener::refuse(int fd, Refusal refusal, const sockaddr_storage& peer) {
+  runtime_->stats.refused[static_cast<std::size_t>(refusal)].fetch_add(1, std::memory_order_relaxed);
+  // RST rather than FIN: the client learns at once, and no TIME_WAIT stays here.
+  linger lg{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  ::close(fd);
+  auto now = std::chrono::steady_clock::now();
+  ++refusedSinceLog_;
+  if (now - lastRefusalLog_ >= std::chrono::seconds(1)) {
+    Log::instance().write(LogLevel::Warning, "listener=" + runtime_->name + " peer=" + ipOf(peer),
+                          std::string("connection refused: ") + refusalName(refusal) + " reached (" +
+                              std::to_string(refusedSinceLog_) + " refused since last report)");
+    lastRefusalLog_ = now;
+    refusedSinceLog_ = 0;
+  }
+}
+
+void Listener::dispatch(int fd, std::string ip) {
   // Least-loaded reactor; ties rotate so a burst spreads evenly.
   std::size_t best = nextLoop_ % loops_.size();
   for (std::size_t k = 1; k < loops_.size(); ++k) {
@@ -144,10 +179,10 @@ void Listener::dispatch(int fd) {
   nextLoop_ = best + 1;
   EventLoop* target = loops_[best];
   if (target == loops_[0]) {
-    adopt(*target, runtime_, fd);
+    adopt(*target, runtime_, fd, std::move(ip));
   } else {
-    target->post([target, runtime = runtime_, owned = std::make_shared<OwnedFd>(fd)] {
-      adopt(*target, runtime, owned->release());
+    target->post([target, runtime = runtime_, owned = std::make_shared<OwnedFd>(fd), ip = std::move(ip)]() mutable {
+      adopt(*target, runtime, owned->release(), std::move(ip));
     });
   }
 }

@@ -11,6 +11,8 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketNotification.h>
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <memory>
 #include <stdexcept>
@@ -43,7 +45,8 @@ class Listener {
  private:
   void onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&);
   void backOff(int err);
-  void dispatch(int fd);
+  void dispatch(int fd, std::string ip);
+  void refuse(int fd, Refusal refusal, const sockaddr_storage& peer);
 
   std::shared_ptr<ListenerRuntime> runtime_;
   Endpoint endpoint_;
@@ -54,6 +57,8 @@ class Listener {
   std::uint64_t backOffTimer_ = 0;
   std::size_t nextLoop_ = 0;
   std::chrono::steady_clock::time_point lastBackOffLog_{};
+  std::chrono::steady_clock::time_point lastRefusalLog_{};
+  std::uint64_t refusedSinceLog_ = 0;
   Poco::NObserver<Listener, Poco::Net::ReadableNotification> readObserver_;
 };
 

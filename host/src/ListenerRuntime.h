@@ -1,34 +1,46 @@
 #pragma once
 // What one configured listener shares with all of its connections: the
-// factory, the library that made it, limits and counters. Connections hold a
-// shared_ptr to it, so the factory and library outlive every protocol.
+// factory, the library that made it, limits, admission counts and counters.
+// Connections hold a shared_ptr to it, so the factory and library outlive
+// every protocol.
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
+#include "ListenerLimits.h"
 #include "PluginLibrary.h"
 #include "protohost/Factory.h"
 
 namespace protohost::host {
 
+/// Why an accepted connection was refused at once.
+enum class Refusal { None, HostMaxConnections, MaxConnections, MaxConnectionsPerIp, Count };
+const char* refusalName(Refusal r);
+
+/// How a connection ended, for counters (mirrors DisconnectReason::Kind).
+inline constexpr std::size_t kCloseKinds = 7;
+const char* closeKindName(std::size_t kind);
+
 struct ListenerStats {
   std::atomic<std::uint64_t> accepted{0};
-  std::atomic<std::uint64_t> open{0};
+  std::atomic<std::uint64_t> open{0};  // admitted and not yet finished
   std::atomic<std::uint64_t> bytesIn{0};
   std::atomic<std::uint64_t> bytesOut{0};
   std::atomic<std::uint64_t> pluginErrors{0};
   std::atomic<std::uint64_t> acceptErrors{0};
-  std::atomic<std::uint64_t> overflows{0};
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(Refusal::Count)> refused{};
+  std::array<std::atomic<std::uint64_t>, kCloseKinds> closed{};
 };
 
-struct ConnectionLimits {
-  /// Reading pauses while more than this much output is unsent (echo-style
-  /// back-pressure); it resumes below half of it.
-  std::size_t pauseReadingAbove = 1u << 20;
-  /// A connection whose unsent output exceeds this is closed (Overflow).
-  std::size_t maxOutputBytes = 64u << 20;
+/// Host-wide connection count and limit, shared by every listener.
+struct HostCounters {
+  std::atomic<std::size_t> open{0};
+  std::size_t maxConnections = 0;  // 0 = unlimited
 };
 
 struct ListenerRuntime {
@@ -36,12 +48,22 @@ struct ListenerRuntime {
   std::string pluginName;
   std::string factoryName;
   // Declaration order is destruction order reversed: the factory goes before its library.
-  std::shared_ptr<PluginLibrary> library;
+  std::shared_ptr<PluginLibrary> library;  // null for the host's own admin listener
   std::unique_ptr<Factory> factory;
-  ConnectionLimits limits;
+  ListenerLimits limits;
   ListenerStats stats;
+  std::shared_ptr<HostCounters> host;
+
+  /// Counts a new connection from @p ip against the limits; on Refusal::None the
+  /// caller owns one admission and must call release(ip) exactly once. Any thread.
+  Refusal admit(const std::string& ip);
+  void release(const std::string& ip);
 
   ~ListenerRuntime() { factory.reset(); }
+
+ private:
+  std::mutex ipMutex_;
+  std::unordered_map<std::string, std::size_t> perIp_;
 };
 
 }  // namespace protohost::host

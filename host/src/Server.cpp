@@ -1,6 +1,7 @@
 #include "Server.h"
 
 #include <sstream>
+#include <thread>
 
 #include "ExitCodes.h"
 #include "Log.h"
@@ -54,7 +55,9 @@ class FactoryContextImpl final : public FactoryContext {
   ContextLogger logger_;
 };
 
-Server::Server(HostConfig config) : config_(std::move(config)) {}
+Server::Server(HostConfig config) : config_(std::move(config)), hostCounters_(std::make_shared<HostCounters>()) {
+  hostCounters_->maxConnections = config_.maxConnections;
+}
 
 Server::~Server() { stop(); }
 
@@ -79,6 +82,8 @@ void Server::load() {
     runtime->name = spec.name;
     runtime->pluginName = spec.plugin;
     runtime->factoryName = spec.factory;
+    runtime->limits = spec.limits;
+    runtime->host = hostCounters_;
     runtime->library = library;
     try {
       runtime->factory = library->createFactory(spec.factory);
@@ -149,24 +154,39 @@ void Server::start() {
                               runtimes_[i]->pluginName + ", factory " + runtimes_[i]->factoryName + ")");
 }
 
-void Server::stop() {
+void Server::stop(std::chrono::milliseconds drainTimeout) {
   if (loops_.empty() && runtimes_.empty() && libraries_.empty()) return;
   const DisconnectReason shutdown{DisconnectReason::Kind::Shutdown, "host shutting down"};
   if (running_) {
+    draining_ = true;
     // 1. Stop accepting: new connects are refused from here on.
     loops_[0]->runAndWait([this] {
       for (auto& l : listeners_) l->close();
     });
-    // 2. Close every connection on its own thread (connectionLost runs there).
+    // 2. Drain: protocols finish what is in flight and close, until the deadline.
+    if (drainTimeout.count() > 0) {
+      for (auto& loop : loops_) loop->runAndWait([&] { loop->requestStopAll(); });
+      const auto deadline = std::chrono::steady_clock::now() + drainTimeout;
+      auto open = [this] {
+        std::size_t n = 0;
+        for (auto& loop : loops_) n += loop->connectionCount();
+        return n;
+      };
+      while (open() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      if (std::size_t left = open())
+        Log::instance().write(LogLevel::Warning, "", "drain timeout: closing " + std::to_string(left) + " connection(s)");
+    }
+    // 3. Close every remaining connection on its own thread (connectionLost runs there).
     for (auto& loop : loops_) loop->runAndWait([&] { loop->closeAllConnections(shutdown); });
-    // 3. Stop the reactors.
+    // 4. Stop the reactors.
     for (auto& loop : loops_) loop->stopAndJoin();
     running_ = false;
   } else {
     for (auto& l : listeners_) l->close();
   }
   listeners_.clear();
-  // 4. Factories persist state and cancel their timers.
+  // 5. Factories persist state and cancel their timers.
   for (auto i : startedFactories_) {
     try {
       runtimes_[i]->factory->stop();
@@ -175,11 +195,11 @@ void Server::stop() {
     }
   }
   startedFactories_.clear();
-  // 5. Drop every callback a plugin may have left queued, while its code is mapped.
+  // 6. Drop every callback a plugin may have left queued, while its code is mapped.
   for (auto& loop : loops_) loop->clearCallbacks();
   loops_.clear();
   contexts_.clear();
-  // 6. Factories, then libraries (ListenerRuntime destroys its factory first).
+  // 7. Factories, then libraries (ListenerRuntime destroys its factory first).
   runtimes_.clear();
   libraries_.clear();
 }

@@ -8,6 +8,8 @@
 // factories -> drop callbacks -> destroy factories -> unload libraries.
 // Threading: every public method on the main thread.
 
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -46,8 +48,13 @@ class Server {
   void load();
   /// Binds, starts factories and reactors, accepts. Throws StartupError.
   void start();
-  /// Orderly shutdown; safe to call twice or after a failed start.
-  void stop();
+  /// Orderly shutdown; safe to call twice or after a failed start. With a
+  /// positive @p drainTimeout, protocols first get stopRequested and that long
+  /// to close by themselves.
+  void stop(std::chrono::milliseconds drainTimeout = std::chrono::milliseconds(0));
+
+  /// True from the start of stop(): /readyz answers 503.
+  bool draining() const { return draining_; }
 
   const HostConfig& config() const { return config_; }
   const std::vector<std::unique_ptr<Listener>>& listeners() const { return listeners_; }
@@ -60,7 +67,9 @@ class Server {
   std::vector<std::unique_ptr<FactoryContextImpl>> contexts_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::size_t> startedFactories_;
+  std::shared_ptr<HostCounters> hostCounters_;
   bool running_ = false;
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace protohost::host

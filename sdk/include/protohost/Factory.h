@@ -56,6 +56,10 @@ class __attribute__((visibility("default"))) Factory {
   /// protocol of this factory was destroyed.
   virtual void stop() {}
 
+  /// Whether this listener can serve right now (e.g. false while its state
+  /// store is failing); reported by the host's /readyz. Any thread; must not block.
+  virtual bool isReady() const { return true; }
+
   /// Creates the protocol of one new connection. Called on that connection's
   /// reactor thread; with `threads > 1` it runs concurrently on several threads,
   /// so guard shared state. Returning nullptr refuses the connection.

@@ -44,6 +44,11 @@ class __attribute__((visibility("default"))) Protocol {
   /// what was written, as RFC 862 and most request/response protocols want.
   virtual void readEnded() { transport().loseConnection(); }
 
+  /// The host is draining (SIGTERM): no new connections are accepted. Finish
+  /// what is in flight and close; the host force-closes whatever is still open
+  /// after its drain_timeout_ms. Default: close after flushing what was written.
+  virtual void stopRequested() { transport().loseConnection(); }
+
   /// The connection is gone. Last hook; transport() must not be used after it returns.
   virtual void connectionLost(const DisconnectReason& reason) { (void)reason; }
 

@@ -1,0 +1,19 @@
+#pragma once
+// Per-listener limits the host enforces, from host-owned keys of [listener.NAME].
+
+#include <cstddef>
+
+namespace protohost::host {
+
+struct ListenerLimits {
+  std::size_t maxConnections = 0;       // 0 = unlimited
+  std::size_t maxConnectionsPerIp = 0;  // 0 = unlimited
+  int idleTimeoutMs = 0;                // 0 = none: close after this long without input or output
+  /// A connection whose unsent output exceeds this is closed (Overflow).
+  std::size_t maxOutputBytes = 64u << 20;
+  /// Reading pauses while more than this much output is unsent (echo-style
+  /// back-pressure); it resumes at half of it.
+  std::size_t pauseReadingAbove = 1u << 20;
+};
+
+}  // namespace protohost::host

@@ -1,0 +1,45 @@
+#include "ListenerRuntime.h"
+
+namespace protohost::host {
+
+const char* refusalName(Refusal r) {
+  switch (r) {
+    case Refusal::HostMaxConnections: return "host_max_connections";
+    case Refusal::MaxConnections: return "max_connections";
+    case Refusal::MaxConnectionsPerIp: return "max_connections_per_ip";
+    default: return "none";
+  }
+}
+
+const char* closeKindName(std::size_t kind) {
+  static const char* const names[kCloseKinds] = {"peer", "local", "error", "timeout", "overflow", "plugin_error", "shutdown"};
+  return kind < kCloseKinds ? names[kind] : "unknown";
+}
+
+Refusal ListenerRuntime::admit(const std::string& ip) {
+  if (host && host->maxConnections && host->open.load(std::memory_order_relaxed) >= host->maxConnections)
+    return Refusal::HostMaxConnections;
+  if (limits.maxConnections && stats.open.load(std::memory_order_relaxed) >= limits.maxConnections)
+    return Refusal::MaxConnections;
+  if (limits.maxConnectionsPerIp) {
+    std::lock_guard<std::mutex> lock(ipMutex_);
+    std::size_t& n = perIp_[ip];
+    if (n >= limits.maxConnectionsPerIp) return Refusal::MaxConnectionsPerIp;
+    ++n;
+  }
+  if (host) host->open.fetch_add(1, std::memory_order_relaxed);
+  stats.open.fetch_add(1, std::memory_order_relaxed);
+  return Refusal::None;
+}
+
+void ListenerRuntime::release(const std::string& ip) {
+  if (limits.maxConnectionsPerIp) {
+    std::lock_guard<std::mutex> lock(ipMutex_);
+    auto it = perIp_.find(ip);
+    if (it != perIp_.end() && --it->second == 0) perIp_.erase(it);
+  }
+  if (host) host->open.fetch_sub(1, std::memory_order_relaxed);
+  stats.open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace protohost::host
