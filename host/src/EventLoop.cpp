@@ -193,10 +193,10 @@ void EventLoop::sweepIdleConnections() {
     if (connections_.count(c)) c->closeIfIdle(now);
 }
 
-void EventLoop::requestStopAll() {
+void EventLoop::requestStopWhere(const std::function<bool(const ListenerRuntime&)>& which) {
   std::vector<std::shared_ptr<Connection>> all;
-  all.reserve(connections_.size());
-  for (auto& [key, c] : connections_) all.push_back(c);
+  for (auto& [key, c] : connections_)
+    if (which(c->listener())) all.push_back(c);
   for (auto& c : all) c->requestStop();
 }
 

@@ -26,6 +26,7 @@
 namespace protohost::host {
 
 class Connection;
+struct ListenerRuntime;
 
 class EventLoop final : public Poco::Net::SocketReactor, public protohost::Reactor {
  public:
@@ -65,8 +66,9 @@ class EventLoop final : public Poco::Net::SocketReactor, public protohost::React
   void addConnection(std::shared_ptr<Connection> connection);
   /// Releases the loop's reference after the current dispatch round.
   void removeConnectionSoon(Connection* connection);
-  /// Asks every connection's protocol to finish (drain). Loop thread only.
-  void requestStopAll();
+  /// Asks the protocol of every connection whose listener runtime matches
+  /// @p which to finish (drain, or its listener was removed). Loop thread only.
+  void requestStopWhere(const std::function<bool(const ListenerRuntime&)>& which);
   /// Closes every connection with @p reason (host shutdown). Loop thread only.
   void closeAllConnections(const DisconnectReason& reason);
   /// Connections currently owned by this loop; readable from any thread.

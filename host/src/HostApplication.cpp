@@ -132,6 +132,43 @@ int HostApplication::listPlugins() {
   return status;
 }
 
+void HostApplication::reload(Server& server) {
+  Log::instance().write(LogLevel::Info, "", "SIGHUP received: reloading " + configDisplay_);
+  auto fail = [&](const std::string& why) {
+    server.stats().reloadFailures.fetch_add(1);
+    server.stats().lastReloadOk = false;
+    for (std::size_t start = 0; start < why.size();) {
+      auto end = why.find('\n', start);
+      if (end == std::string::npos) end = why.size();
+      Log::instance().write(LogLevel::Error, "", "reload rejected, old configuration kept: " + why.substr(start, end - start));
+      start = end + 1;
+    }
+  };
+  HostConfig next;
+  try {
+    next = loadHostConfig(configPath_, configDisplay_);
+  } catch (const std::exception& e) {
+    fail(e.what());
+    return;
+  }
+  const std::string oldLogFile = server.config().logFile;
+  try {
+    server.reload(next);
+  } catch (const StartupError& e) {
+    fail(e.what());
+    return;
+  }
+  Log::instance().setLevel(next.logLevel);
+  if (next.logFile != oldLogFile) {
+    std::string why;
+    if (!Log::instance().openFile(next.logFile, why))
+      Log::instance().write(LogLevel::Error, "", "log_file: cannot open " + why + "; keeping the old log");
+  }
+  server.stats().reloads.fetch_add(1);
+  server.stats().lastReloadOk = true;
+  Log::instance().write(LogLevel::Info, "", "configuration reloaded");
+}
+
 int HostApplication::serve() {
   HostConfig config;
   try {
@@ -144,6 +181,13 @@ int HostApplication::serve() {
     return exit_code::kConfig;
   }
   Log::instance().setLevel(config.logLevel);
+  if (!checkConfig_) {
+    std::string why;
+    if (!Log::instance().openFile(config.logFile, why)) {
+      std::cerr << config.path << ": log_file: cannot open " << why << "\n";
+      return exit_code::kConfig;
+    }
+  }
   Server server(config);
   try {
     server.load();
@@ -165,21 +209,32 @@ int HostApplication::serve() {
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGHUP, SIGUSR1, SIGTERM, SIGINT, SIGQUIT}) sigaddset(&set, s);
+  const timespec tick{1, 0};  // also wakes up once a second to free retired listeners
   for (;;) {
-    int sig = 0;
-    if (sigwait(&set, &sig) != 0) continue;
+    int sig = sigtimedwait(&set, nullptr, &tick);
+    if (sig < 0) {
+      server.collectRetired();
+      continue;
+    }
     if (sig == SIGHUP) {
-      Log::instance().write(LogLevel::Warning, "", "SIGHUP received: configuration reload is not implemented yet; still serving");
+      reload(server);
       continue;
     }
     if (sig == SIGUSR1) {
-      Log::instance().write(LogLevel::Info, "", "SIGUSR1 received: logging to stderr, nothing to reopen");
+      std::string why;
+      if (Log::instance().filePath().empty())
+        Log::instance().write(LogLevel::Info, "", "SIGUSR1 received: logging to stderr, nothing to reopen");
+      else if (Log::instance().reopen(why))
+        Log::instance().write(LogLevel::Info, "", "SIGUSR1 received: log file reopened");
+      else
+        Log::instance().write(LogLevel::Error, "", "SIGUSR1: cannot reopen log file, keeping the old one: " + why);
       continue;
     }
-    Log::instance().write(LogLevel::Info, "", std::string("received ") + (sig == SIGINT ? "SIGINT" : sig == SIGQUIT ? "SIGQUIT" : "SIGTERM") + ", shutting down");
+    Log::instance().write(LogLevel::Info, "", std::string("received ") + (sig == SIGINT ? "SIGINT" : sig == SIGQUIT ? "SIGQUIT" : "SIGTERM") +
+                                                  ", draining (up to " + std::to_string(server.config().drainTimeoutMs) + " ms)");
     break;
   }
-  server.stop(std::chrono::milliseconds(config.drainTimeoutMs));
+  server.stop(std::chrono::milliseconds(server.config().drainTimeoutMs));
   Log::instance().write(LogLevel::Info, "", "stopped");
   return exit_code::kOk;
 }

@@ -8,6 +8,8 @@
 
 namespace protohost::host {
 
+class Server;
+
 class HostApplication : public Poco::Util::ServerApplication {
  public:
   /// @param startDir the working directory at process start: --daemon changes
@@ -26,6 +28,7 @@ class HostApplication : public Poco::Util::ServerApplication {
  private:
   int listPlugins();
   int serve();
+  void reload(Server& server);
 
   std::string startDir_;
   std::string configPath_;     // absolute

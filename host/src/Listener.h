@@ -41,6 +41,10 @@ class Listener {
   void startAccepting();
   /// Stops accepting and closes the socket (new connects are refused from here on).
   void close();
+  /// Hands new connections to @p runtime from now on (reload keeps the socket:
+  /// no accept gap). Connections already accepted keep their runtime.
+  void setRuntime(std::shared_ptr<ListenerRuntime> runtime) { runtime_ = std::move(runtime); }
+  const std::shared_ptr<ListenerRuntime>& runtime() const { return runtime_; }
 
  private:
   void onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&);

@@ -22,8 +22,8 @@ Refusal ListenerRuntime::admit(const std::string& ip) {
   if (limits.maxConnections && stats.open.load(std::memory_order_relaxed) >= limits.maxConnections)
     return Refusal::MaxConnections;
   if (limits.maxConnectionsPerIp) {
-    std::lock_guard<std::mutex> lock(ipMutex_);
-    std::size_t& n = perIp_[ip];
+    std::lock_guard<std::mutex> lock(stats.ipMutex);
+    std::size_t& n = stats.perIp[ip];
     if (n >= limits.maxConnectionsPerIp) return Refusal::MaxConnectionsPerIp;
     ++n;
   }
@@ -34,9 +34,9 @@ Refusal ListenerRuntime::admit(const std::string& ip) {
 
 void ListenerRuntime::release(const std::string& ip) {
   if (limits.maxConnectionsPerIp) {
-    std::lock_guard<std::mutex> lock(ipMutex_);
-    auto it = perIp_.find(ip);
-    if (it != perIp_.end() && --it->second == 0) perIp_.erase(it);
+    std::lock_guard<std::mutex> lock(stats.ipMutex);
+    auto it = stats.perIp.find(ip);
+    if (it != stats.perIp.end() && --it->second == 0) stats.perIp.erase(it);
   }
   if (host) host->open.fetch_sub(1, std::memory_order_relaxed);
   stats.open.fetch_sub(1, std::memory_order_relaxed);

@@ -26,6 +26,8 @@ const char* refusalName(Refusal r);
 inline constexpr std::size_t kCloseKinds = 7;
 const char* closeKindName(std::size_t kind);
 
+/// Counters and admission counts of one listener NAME. Shared by every
+/// generation of that listener across reloads, so counters never go back.
 struct ListenerStats {
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> open{0};  // admitted and not yet finished
@@ -35,6 +37,9 @@ struct ListenerStats {
   std::atomic<std::uint64_t> acceptErrors{0};
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(Refusal::Count)> refused{};
   std::array<std::atomic<std::uint64_t>, kCloseKinds> closed{};
+
+  std::mutex ipMutex;
+  std::unordered_map<std::string, std::size_t> perIp;
 };
 
 /// Host-wide connection count and limit, shared by every listener.
@@ -51,7 +56,8 @@ struct ListenerRuntime {
   std::shared_ptr<PluginLibrary> library;  // null for the host's own admin listener
   std::unique_ptr<Factory> factory;
   ListenerLimits limits;
-  ListenerStats stats;
+  std::shared_ptr<ListenerStats> statsPtr;
+  ListenerStats& stats;
   std::shared_ptr<HostCounters> host;
 
   /// Counts a new connection from @p ip against the limits; on Refusal::None the
@@ -59,11 +65,11 @@ struct ListenerRuntime {
   Refusal admit(const std::string& ip);
   void release(const std::string& ip);
 
+  explicit ListenerRuntime(std::shared_ptr<ListenerStats> shared = std::make_shared<ListenerStats>())
+      : statsPtr(std::move(shared)), stats(*statsPtr) {}
+  ListenerRuntime(const ListenerRuntime&) = delete;
+  ListenerRuntime& operator=(const ListenerRuntime&) = delete;
   ~ListenerRuntime() { factory.reset(); }
-
- private:
-  std::mutex ipMutex_;
-  std::unordered_map<std::string, std::size_t> perIp_;
 };
 
 }  // namespace protohost::host

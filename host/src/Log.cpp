@@ -2,6 +2,11 @@
 
 #include <chrono>
 #include <ctime>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace protohost::host {
 
@@ -48,8 +53,43 @@ void Log::write(LogLevel level, std::string_view context, std::string_view messa
   for (char c : message) line.push_back(c == '\n' || c == '\r' ? ' ' : c);
   line.push_back('\n');
   std::lock_guard<std::mutex> lock(mutex_);
-  std::fwrite(line.data(), 1, line.size(), out_);
-  std::fflush(out_);
+  // One write(2) per line on an O_APPEND fd: lines never interleave.
+  const char* p = line.data();
+  std::size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd_, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // nowhere to report a failing log; drop the line
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+static int openLogFile(const std::string& path, std::string& error) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) error = path + ": " + std::strerror(errno);
+  return fd;
+}
+
+bool Log::openFile(const std::string& path, std::string& error) {
+  if (path.empty()) return true;
+  int fd = openLogFile(path, error);
+  if (fd < 0) return false;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (fd_ > 2) ::close(fd_);
+  fd_ = fd;
+  path_ = path;
+  return true;
+}
+
+bool Log::reopen(std::string& error) {
+  std::string path;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    path = path_;
+  }
+  if (path.empty()) return true;
+  return openFile(path, error);
 }
 
 }  // namespace protohost::host

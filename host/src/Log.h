@@ -2,7 +2,7 @@
 // The host's log: one line per event, "TIME LEVEL [listener peer] message",
 // to stderr or to a file. Thread-safe; a write never blocks on the network.
 
-#include <cstdio>
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -17,6 +17,14 @@ class Log {
   static Log& instance();
 
   void setLevel(LogLevel level) { level_ = level; }
+
+  /// Logs to @p path (appending, created 0640) instead of stderr; an empty path
+  /// means stderr. Returns false and sets @p error when the file cannot be opened.
+  bool openFile(const std::string& path, std::string& error);
+  /// Reopens the log file by name (after logrotate moved it: SIGUSR1). Returns
+  /// false and keeps the old file when the new one cannot be opened.
+  bool reopen(std::string& error);
+  const std::string& filePath() const { return path_; }
   LogLevel level() const { return level_; }
   bool enabled(LogLevel level) const { return level >= level_; }
 
@@ -25,8 +33,9 @@ class Log {
 
  private:
   std::mutex mutex_;
-  std::FILE* out_ = stderr;
-  LogLevel level_ = LogLevel::Info;
+  int fd_ = 2;  // stderr until openFile
+  std::string path_;
+  std::atomic<LogLevel> level_{LogLevel::Info};
 };
 
 /// Parses "debug", "info", "warning", "error"; returns false for anything else.

@@ -1,6 +1,10 @@
 #include "PluginLibrary.h"
 
 #include <dlfcn.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
 
 #include <boost/dll/library_info.hpp>
 #include <cstring>
@@ -29,13 +33,52 @@ std::string checkPluginAbi(const ProtohostPluginInfo& info) {
   return {};
 }
 
-std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string& path) {
+PluginLibrary::FileId PluginLibrary::fileId(const std::string& path) {
+  struct stat st {};
+  FileId id;
+  if (::stat(path.c_str(), &st) == 0) {
+    id.dev = st.st_dev;
+    id.ino = st.st_ino;
+    id.size = static_cast<unsigned long long>(st.st_size);
+    id.mtimeNs = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+  }
+  return id;
+}
+
+namespace {
+// A unique name for the same file: the dynamic loader matches already-loaded
+// objects by the name first, so a replaced plugin needs a name never used before.
+std::string freshAlias(const std::string& abs) {
+  static std::atomic<unsigned> generation{0};
+  fs::path dir = fs::temp_directory_path() / ("protohost-" + std::to_string(::getpid()));
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  fs::permissions(dir, fs::perms::owner_all, ec);
+  fs::path link = dir / (fs::path(abs).stem().string() + "." + std::to_string(++generation) + ".so");
+  fs::remove(link, ec);
+  fs::create_symlink(abs, link, ec);
+  if (ec) throw PluginError(abs + ": cannot create " + link.string() + " to load a fresh copy: " + ec.message());
+  return link.string();
+}
+}  // namespace
+
+std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string& path, bool fresh) {
   std::error_code ec;
   std::string abs = fs::absolute(path, ec).lexically_normal().string();
   if (!fs::exists(abs, ec)) throw PluginError(abs + ": plugin file not found");
+  const std::string loadPath = fresh ? freshAlias(abs) : abs;
+  struct RemoveAlias {
+    const std::string& p;
+    bool on;
+    ~RemoveAlias() {
+      std::error_code e;
+      if (on) fs::remove(p, e);
+    }
+  } removeAlias{loadPath, fresh};
+  const FileId id = fileId(abs);
   // Probe with dlopen first: Boost.DLL's error codes lose dlerror()'s text.
   // RTLD_NOW makes a missing symbol fail here instead of killing the process later.
-  void* probe = ::dlopen(abs.c_str(), RTLD_NOW | RTLD_LOCAL);
+  void* probe = ::dlopen(loadPath.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!probe) {
     const char* why = ::dlerror();
     throw PluginError(abs + ": cannot load: " + (why ? why : "unknown dlopen error"));
@@ -52,8 +95,9 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string& path) {
   }
   std::shared_ptr<PluginLibrary> lib(new PluginLibrary);
   lib->path_ = abs;
+  lib->fileId_ = id;
   try {
-    lib->library_.load(abs, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    lib->library_.load(loadPath, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
     ::dlclose(probe);
     throw PluginError(abs + ": cannot load: " + e.what());

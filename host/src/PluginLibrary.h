@@ -28,8 +28,21 @@ class PluginError : public std::runtime_error {
 class PluginLibrary {
  public:
   /// Loads @p path (made absolute). Throws PluginError with the loader's own
-  /// text (dlerror) or the ABI mismatch. Thread: main thread.
-  static std::shared_ptr<PluginLibrary> load(const std::string& path);
+  /// text (dlerror) or the ABI mismatch. With @p fresh, the file is mapped anew
+  /// even when an older copy from the same path is still loaded (the dynamic
+  /// loader would otherwise hand back the old one): used when a plugin file was
+  /// replaced on disk and the config is reloaded. Thread: main thread.
+  static std::shared_ptr<PluginLibrary> load(const std::string& path, bool fresh = false);
+
+  /// Identity of the file as loaded (device, inode, size, mtime): a changed
+  /// identity at the same path means the plugin was replaced.
+  struct FileId {
+    unsigned long long dev = 0, ino = 0, size = 0;
+    long long mtimeNs = 0;
+    bool operator==(const FileId&) const = default;
+  };
+  static FileId fileId(const std::string& path);
+  const FileId& loadedFileId() const { return fileId_; }
 
   PluginLibrary(const PluginLibrary&) = delete;
   PluginLibrary& operator=(const PluginLibrary&) = delete;
@@ -48,6 +61,7 @@ class PluginLibrary {
  private:
   PluginLibrary() = default;
   std::string path_;
+  FileId fileId_;
   boost::dll::shared_library library_;
   const ProtohostPluginInfo* info_ = nullptr;
 };

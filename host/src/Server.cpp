@@ -1,8 +1,10 @@
 #include "Server.h"
 
-#include <sstream>
+#include <exception>
 #include <thread>
+#include <unordered_set>
 
+#include "AdminService.h"
 #include "ExitCodes.h"
 #include "Log.h"
 
@@ -10,7 +12,9 @@ namespace protohost::host {
 
 // What a factory gets for its lifetime: its name, a logger and the first
 // reactor, whose callbacks run inside an exception boundary that logs with
-// the listener and plugin names instead of unwinding the reactor.
+// the listener and plugin names instead of unwinding the reactor. It tracks
+// the factory's timers so that a retired factory's leftovers can be cancelled
+// before its library is unloaded.
 class FactoryContextImpl final : public FactoryContext {
  public:
   FactoryContextImpl(ListenerRuntime& runtime, EventLoop& loop)
@@ -18,16 +22,38 @@ class FactoryContextImpl final : public FactoryContext {
   const std::string& listenerName() const override { return runtime_.name; }
   Reactor& reactor() override { return reactor_; }
   Logger& logger() override { return logger_; }
+  /// Cancels every timer the factory left. Thread: the first reactor's (or main while stopped).
+  void cancelTimers() { reactor_.cancelAll(); }
 
  private:
   class GuardedReactor final : public Reactor {
    public:
     GuardedReactor(ListenerRuntime& runtime, EventLoop& loop) : runtime_(runtime), loop_(loop) {}
-    TimerId callLater(std::chrono::milliseconds d, Callback fn) override { return loop_.callLater(d, guard(std::move(fn))); }
-    TimerId callEvery(std::chrono::milliseconds i, Callback fn) override { return loop_.callEvery(i, guard(std::move(fn))); }
-    bool cancel(TimerId id) override { return loop_.cancel(id); }
+    TimerId callLater(std::chrono::milliseconds d, Callback fn) override {
+      auto holder = std::make_shared<TimerId>(0);
+      TimerId id = loop_.callLater(d, [this, holder, g = guard(std::move(fn))] {
+        timers_.erase(*holder);
+        g();
+      });
+      *holder = id;
+      timers_.insert(id);
+      return id;
+    }
+    TimerId callEvery(std::chrono::milliseconds i, Callback fn) override {
+      TimerId id = loop_.callEvery(i, guard(std::move(fn)));
+      timers_.insert(id);
+      return id;
+    }
+    bool cancel(TimerId id) override {
+      timers_.erase(id);
+      return loop_.cancel(id);
+    }
     Clock::time_point now() const override { return loop_.now(); }
     void post(Callback fn) override { loop_.post(guard(std::move(fn))); }
+    void cancelAll() {
+      for (TimerId id : timers_) loop_.cancel(id);
+      timers_.clear();
+    }
 
    private:
     Callback guard(Callback fn) {
@@ -48,6 +74,7 @@ class FactoryContextImpl final : public FactoryContext {
     }
     ListenerRuntime& runtime_;
     EventLoop& loop_;
+    std::unordered_set<TimerId> timers_;
   };
 
   ListenerRuntime& runtime_;
@@ -55,30 +82,91 @@ class FactoryContextImpl final : public FactoryContext {
   ContextLogger logger_;
 };
 
+namespace {
+
+bool sameSpec(const ListenerSpec& a, const ListenerSpec& b) {
+  auto values = [](const ConfigView& v) {
+    std::map<std::string, std::string> m;
+    for (const auto& [k, e] : v.entries()) m[k] = e.value;
+    return m;
+  };
+  const auto& la = a.limits;
+  const auto& lb = b.limits;
+  return a.name == b.name && a.plugin == b.plugin && a.factory == b.factory &&
+         a.endpoint.toString() == b.endpoint.toString() && a.endpoint.backlog == b.endpoint.backlog &&
+         la.maxConnections == lb.maxConnections && la.maxConnectionsPerIp == lb.maxConnectionsPerIp &&
+         la.idleTimeoutMs == lb.idleTimeoutMs && la.maxOutputBytes == lb.maxOutputBytes &&
+         values(a.pluginConfig) == values(b.pluginConfig);
+}
+
+bool sameEndpoint(const Endpoint& a, const Endpoint& b) {
+  return a.interface == b.interface && a.port == b.port && a.backlog == b.backlog;
+}
+
+// Runs @p fn on @p loop's thread when it is running (else here) and rethrows its exception.
+void runOn(EventLoop& loop, bool running, const std::function<void()>& fn) {
+  if (!running) return fn();
+  std::exception_ptr error;
+  loop.runAndWait([&] {
+    try {
+      fn();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  if (error) std::rethrow_exception(error);
+}
+
+const char* const kAdminName = "admin";
+
+}  // namespace
+
 Server::Server(HostConfig config) : config_(std::move(config)), hostCounters_(std::make_shared<HostCounters>()) {
   hostCounters_->maxConnections = config_.maxConnections;
 }
 
 Server::~Server() { stop(); }
 
-void Server::load() {
+std::shared_ptr<PluginLibrary> Server::libraryFor(const std::string& path,
+                                                  std::map<std::string, std::shared_ptr<PluginLibrary>>& loaded) {
+  if (auto it = loaded.find(path); it != loaded.end()) return it->second;
+  std::shared_ptr<PluginLibrary> lib;
+  auto old = libraries_.find(path);
+  if (old != libraries_.end() && PluginLibrary::fileId(path) == old->second->loadedFileId()) {
+    lib = old->second;
+  } else {
+    // A file replaced since it was loaded gets a fresh mapping; old connections keep the old one.
+    lib = PluginLibrary::load(path, old != libraries_.end());
+  }
+  loaded.emplace(path, lib);
+  return lib;
+}
+
+std::vector<Server::Slot> Server::buildSlots(const HostConfig& config, const std::vector<Slot>* previous) {
   std::vector<std::string> errors;
-  for (const auto& spec : config_.listeners) {
-    const std::string path = config_.pluginsDir + "/" + spec.plugin + ".so";
+  std::vector<Slot> out;
+  std::map<std::string, std::shared_ptr<PluginLibrary>> loaded;
+  auto findPrevious = [&](const std::string& name) -> const Slot* {
+    if (!previous) return nullptr;
+    for (const auto& s : *previous)
+      if (s.spec.name == name) return &s;
+    return nullptr;
+  };
+  for (const auto& spec : config.listeners) {
+    const std::string path = config.pluginsDir + "/" + spec.plugin + ".so";
     std::shared_ptr<PluginLibrary> library;
-    auto it = libraries_.find(path);
-    if (it != libraries_.end()) {
-      library = it->second;
-    } else {
-      try {
-        library = PluginLibrary::load(path);
-        libraries_.emplace(path, library);
-      } catch (const PluginError& e) {
-        errors.push_back(config_.where(spec.pluginLine, "plugin") + e.what());
-        continue;
-      }
+    try {
+      library = libraryFor(path, loaded);
+    } catch (const PluginError& e) {
+      errors.push_back(config.where(spec.pluginLine, "plugin") + e.what());
+      continue;
     }
-    auto runtime = std::make_shared<ListenerRuntime>();
+    const Slot* prev = findPrevious(spec.name);
+    if (prev && prev->runtime->library == library && sameSpec(prev->spec, spec)) {
+      out.push_back(Slot{spec, prev->runtime, nullptr, nullptr, false});  // unchanged: keep it
+      continue;
+    }
+    auto runtime = prev ? std::make_shared<ListenerRuntime>(prev->runtime->statsPtr) : std::make_shared<ListenerRuntime>();
     runtime->name = spec.name;
     runtime->pluginName = spec.plugin;
     runtime->factoryName = spec.factory;
@@ -88,7 +176,7 @@ void Server::load() {
     try {
       runtime->factory = library->createFactory(spec.factory);
     } catch (const PluginError& e) {
-      errors.push_back(config_.where(spec.factoryLine, "factory") + e.what());
+      errors.push_back(config.where(spec.factoryLine, "factory") + e.what());
       continue;
     }
     try {
@@ -99,19 +187,74 @@ void Server::load() {
       errors.push_back(e.what());
       continue;
     } catch (const StateError& e) {
-      throw StartupError(config_.where(spec.line, "[listener." + spec.name + "]") + e.what(), exit_code::kDataErr);
+      throw StartupError(config.where(spec.line, "[listener." + spec.name + "]") + e.what(), exit_code::kDataErr);
     } catch (const std::exception& e) {
-      errors.push_back(config_.where(spec.line, "[listener." + spec.name + "]") + "plugin " + spec.plugin +
+      errors.push_back(config.where(spec.line, "[listener." + spec.name + "]") + "plugin " + spec.plugin +
                        " rejected its configuration: " + e.what());
       continue;
     }
-    runtimes_.push_back(std::move(runtime));
+    out.push_back(Slot{spec, std::move(runtime), nullptr, nullptr, false});
+  }
+  if (config.admin) {
+    ListenerSpec spec;
+    spec.name = kAdminName;
+    spec.plugin = kAdminName;
+    spec.factory = kAdminName;
+    spec.endpoint = *config.admin;
+    spec.listenLine = config.adminLine;
+    spec.limits.maxConnections = 64;
+    spec.limits.idleTimeoutMs = 10000;
+    const Slot* prev = findPrevious(kAdminName);
+    if (prev && sameEndpoint(prev->spec.endpoint, spec.endpoint)) {
+      out.push_back(Slot{spec, prev->runtime, nullptr, nullptr, false});
+    } else {
+      auto runtime = prev ? std::make_shared<ListenerRuntime>(prev->runtime->statsPtr) : std::make_shared<ListenerRuntime>();
+      runtime->name = runtime->pluginName = runtime->factoryName = kAdminName;
+      runtime->limits = spec.limits;
+      runtime->host = nullptr;  // the admin endpoint does not count against max_connections
+      runtime->factory = std::make_unique<AdminFactory>([this] { return metricsText(); }, [this] { return readiness(); });
+      out.push_back(Slot{spec, std::move(runtime), nullptr, nullptr, false});
+    }
   }
   if (!errors.empty()) {
     std::string all;
     for (const auto& e : errors) all += (all.empty() ? "" : "\n") + e;
     throw StartupError(all, exit_code::kConfig);
   }
+  for (auto& [path, lib] : loaded) libraries_[path] = lib;
+  return out;
+}
+
+void Server::load() { slots_ = buildSlots(config_, nullptr); }
+
+void Server::startFactory(Slot& slot) {
+  slot.context = std::make_unique<FactoryContextImpl>(*slot.runtime, *loops_[0]);
+  const auto& spec = slot.spec;
+  const std::string where = config_.where(spec.line, "[listener." + spec.name + "]");
+  try {
+    runOn(*loops_[0], running_, [&] { slot.runtime->factory->start(*slot.context); });
+  } catch (const StateError& e) {
+    throw StartupError(where + e.what(), exit_code::kDataErr);
+  } catch (const std::exception& e) {
+    throw StartupError(where + "plugin " + spec.plugin + " failed to start: " + e.what(), exit_code::kSoftware);
+  }
+  slot.started = true;
+}
+
+void Server::stopFactory(const std::shared_ptr<ListenerRuntime>& runtime, bool started) {
+  if (!started || !runtime->factory) return;
+  try {
+    runtime->factory->stop();
+  } catch (const std::exception& e) {
+    Log::instance().write(LogLevel::Error, "listener=" + runtime->name, std::string("factory stop threw: ") + e.what());
+  }
+}
+
+void Server::publishRuntimes() {
+  std::vector<std::shared_ptr<ListenerRuntime>> list;
+  for (const auto& s : slots_) list.push_back(s.runtime);
+  std::lock_guard<std::mutex> lock(publishedMutex_);
+  published_ = std::move(list);
 }
 
 void Server::start() {
@@ -120,52 +263,181 @@ void Server::start() {
   for (auto& l : loops_) loops.push_back(l.get());
 
   // Bind everything before starting anything: a port in use fails the whole start.
-  for (std::size_t i = 0; i < runtimes_.size(); ++i) {
-    const ListenerSpec& spec = config_.listeners[i];
-    auto listener = std::make_unique<Listener>(runtimes_[i], spec.endpoint, loops);
+  for (auto& slot : slots_) {
+    slot.listener = std::make_unique<Listener>(slot.runtime, slot.spec.endpoint, loops);
     try {
-      listener->bind();
+      slot.listener->bind();
     } catch (const std::exception& e) {
-      throw StartupError(config_.where(spec.listenLine, "listen") + e.what(), exit_code::kConfig);
+      throw StartupError(config_.where(slot.spec.listenLine, "listen") + e.what(), exit_code::kConfig);
     }
-    listeners_.push_back(std::move(listener));
   }
-  for (std::size_t i = 0; i < runtimes_.size(); ++i) {
-    auto context = std::make_unique<FactoryContextImpl>(*runtimes_[i], *loops_[0]);
-    try {
-      runtimes_[i]->factory->start(*context);
-    } catch (const StateError& e) {
-      throw StartupError(config_.where(config_.listeners[i].line, "[listener." + runtimes_[i]->name + "]") + e.what(),
-                         exit_code::kDataErr);
-    } catch (const std::exception& e) {
-      throw StartupError(config_.where(config_.listeners[i].line, "[listener." + runtimes_[i]->name + "]") +
-                             "plugin " + runtimes_[i]->pluginName + " failed to start: " + e.what(),
-                         exit_code::kSoftware);
-    }
-    contexts_.push_back(std::move(context));
-    startedFactories_.push_back(i);
-  }
-  for (auto& listener : listeners_) listener->startAccepting();
+  for (auto& slot : slots_) startFactory(slot);
+  for (auto& slot : slots_) slot.listener->startAccepting();
   for (auto& loop : loops_) loop->startThread();
   running_ = true;
-  for (std::size_t i = 0; i < listeners_.size(); ++i)
-    Log::instance().write(LogLevel::Info, "listener=" + runtimes_[i]->name,
-                          "listening on " + listeners_[i]->endpoint().toString() + " (plugin " +
-                              runtimes_[i]->pluginName + ", factory " + runtimes_[i]->factoryName + ")");
+  publishRuntimes();
+  for (const auto& slot : slots_)
+    Log::instance().write(LogLevel::Info, "listener=" + slot.spec.name,
+                          "listening on " + slot.listener->endpoint().toString() + " (plugin " +
+                              slot.runtime->pluginName + ", factory " + slot.runtime->factoryName + ")");
+}
+
+void Server::reload(HostConfig next) {
+  if (next.threads != config_.threads) {
+    Log::instance().write(LogLevel::Warning, "", "threads changed from " + std::to_string(config_.threads) + " to " +
+                                                     std::to_string(next.threads) + ": takes effect at the next restart");
+    next.threads = config_.threads;
+  }
+  std::vector<Slot> fresh = buildSlots(next, &slots_);
+  std::vector<EventLoop*> loops;
+  for (auto& l : loops_) loops.push_back(l.get());
+
+  // Which old slot's socket each new slot takes over (kept runtimes keep theirs).
+  std::vector<Slot*> takeFrom(fresh.size(), nullptr);
+  std::vector<bool> taken(slots_.size(), false);
+  for (std::size_t i = 0; i < fresh.size(); ++i) {
+    for (std::size_t j = 0; j < slots_.size() && !takeFrom[i]; ++j) {
+      if (taken[j]) continue;
+      bool sameRuntime = slots_[j].runtime == fresh[i].runtime;
+      bool samePlace = sameEndpoint(slots_[j].spec.endpoint, fresh[i].spec.endpoint) &&
+                       (slots_[j].spec.name == fresh[i].spec.name || fresh[i].spec.endpoint.port != 0);
+      if (sameRuntime || samePlace) {
+        takeFrom[i] = &slots_[j];
+        taken[j] = true;
+      }
+    }
+  }
+  // Bind what is new; on failure nothing of the running config has changed.
+  for (std::size_t i = 0; i < fresh.size(); ++i) {
+    if (takeFrom[i]) continue;
+    fresh[i].listener = std::make_unique<Listener>(fresh[i].runtime, fresh[i].spec.endpoint, loops);
+    try {
+      fresh[i].listener->bind();
+    } catch (const std::exception& e) {
+      for (auto& s : fresh)
+        if (s.listener) s.listener->close();
+      throw StartupError(next.where(fresh[i].spec.listenLine, "listen") + e.what(), exit_code::kConfig);
+    }
+  }
+  // Start the new factories (kept ones are running already).
+  HostConfig previousConfig = std::move(config_);
+  config_ = std::move(next);
+  try {
+    for (std::size_t i = 0; i < fresh.size(); ++i)
+      if (!(takeFrom[i] && takeFrom[i]->runtime == fresh[i].runtime)) startFactory(fresh[i]);
+  } catch (...) {
+    runOn(*loops_[0], running_, [&] {
+      for (auto& s : fresh) {
+        bool kept = false;
+        for (auto& old : slots_) kept = kept || old.runtime == s.runtime;
+        if (kept) continue;
+        stopFactory(s.runtime, s.started);
+        if (s.context) s.context->cancelTimers();
+      }
+    });
+    for (auto& s : fresh)
+      if (s.listener) s.listener->close();
+    config_ = std::move(previousConfig);
+    throw;
+  }
+  // Swap on the first reactor: accepts never see a half-applied config.
+  runOn(*loops_[0], running_, [&] {
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
+      if (Slot* old = takeFrom[i]) {
+        fresh[i].listener = std::move(old->listener);
+        if (old->runtime == fresh[i].runtime) {
+          fresh[i].context = std::move(old->context);
+          fresh[i].started = old->started;
+          old->runtime = nullptr;  // not retired: it lives on
+        } else {
+          fresh[i].listener->setRuntime(fresh[i].runtime);
+        }
+      } else {
+        fresh[i].listener->startAccepting();
+      }
+    }
+    for (auto& old : slots_)
+      if (old.listener) old.listener->close();  // removed endpoints: refuse from now on
+  });
+  // Removed listeners' connections are asked to finish; replaced ones keep serving with the old code.
+  for (auto& old : slots_) {
+    if (!old.runtime) continue;
+    bool nameStays = false;
+    for (const auto& s : fresh) nameStays = nameStays || s.spec.name == old.spec.name;
+    if (!nameStays) {
+      for (auto& loop : loops_)
+        loop->runAndWait([&, rt = old.runtime.get()] { loop->requestStopWhere([rt](const ListenerRuntime& r) { return &r == rt; }); });
+    }
+    retired_.push_back(Retired{std::move(old.runtime), std::move(old.context), old.started});
+  }
+  slots_ = std::move(fresh);
+  hostCounters_->maxConnections = config_.maxConnections;
+  publishRuntimes();
+  for (const auto& slot : slots_)
+    Log::instance().write(LogLevel::Info, "listener=" + slot.spec.name,
+                          "listening on " + slot.listener->endpoint().toString() + " (plugin " +
+                              slot.runtime->pluginName + ", factory " + slot.runtime->factoryName + ")");
+  collectRetired();
+}
+
+void Server::collectRetired() {
+  for (auto it = retired_.begin(); it != retired_.end();) {
+    // Only this list holds it: every connection made with it has ended.
+    if (it->runtime.use_count() > 1) {
+      ++it;
+      continue;
+    }
+    runOn(*loops_[0], running_, [&] {
+      stopFactory(it->runtime, it->started);
+      if (it->context) it->context->cancelTimers();
+    });
+    // Let every loop run what the old factory may have posted before it stopped.
+    for (auto& loop : loops_)
+      if (running_) loop->runAndWait([] {});
+    Log::instance().write(LogLevel::Info, "listener=" + it->runtime->name,
+                          "previous configuration of this listener released (plugin " + it->runtime->pluginName + ")");
+    it = retired_.erase(it);
+  }
+  // Libraries no runtime uses any more are unloaded here, on the main thread.
+  for (auto it = libraries_.begin(); it != libraries_.end();)
+    it = it->second.use_count() == 1 ? libraries_.erase(it) : std::next(it);
+}
+
+std::string Server::metricsText() {
+  std::vector<std::shared_ptr<ListenerRuntime>> list;
+  {
+    std::lock_guard<std::mutex> lock(publishedMutex_);
+    list = published_;
+  }
+  return renderMetrics(list, hostStats_);
+}
+
+std::string Server::readiness() {
+  if (draining_) return "draining";
+  std::vector<std::shared_ptr<ListenerRuntime>> list;
+  {
+    std::lock_guard<std::mutex> lock(publishedMutex_);
+    list = published_;
+  }
+  std::string why;
+  for (const auto& r : list)
+    if (r->factory && !r->factory->isReady()) why += (why.empty() ? "" : ", ") + ("listener " + r->name);
+  return why;
 }
 
 void Server::stop(std::chrono::milliseconds drainTimeout) {
-  if (loops_.empty() && runtimes_.empty() && libraries_.empty()) return;
+  if (loops_.empty() && slots_.empty() && libraries_.empty()) return;
   const DisconnectReason shutdown{DisconnectReason::Kind::Shutdown, "host shutting down"};
   if (running_) {
     draining_ = true;
     // 1. Stop accepting: new connects are refused from here on.
     loops_[0]->runAndWait([this] {
-      for (auto& l : listeners_) l->close();
+      for (auto& s : slots_)
+        if (s.listener) s.listener->close();
     });
     // 2. Drain: protocols finish what is in flight and close, until the deadline.
     if (drainTimeout.count() > 0) {
-      for (auto& loop : loops_) loop->runAndWait([&] { loop->requestStopAll(); });
+      for (auto& loop : loops_) loop->runAndWait([&] { loop->requestStopWhere([](const ListenerRuntime&) { return true; }); });
       const auto deadline = std::chrono::steady_clock::now() + drainTimeout;
       auto open = [this] {
         std::size_t n = 0;
@@ -183,24 +455,29 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
     for (auto& loop : loops_) loop->stopAndJoin();
     running_ = false;
   } else {
-    for (auto& l : listeners_) l->close();
+    for (auto& s : slots_)
+      if (s.listener) s.listener->close();
   }
-  listeners_.clear();
-  // 5. Factories persist state and cancel their timers.
-  for (auto i : startedFactories_) {
-    try {
-      runtimes_[i]->factory->stop();
-    } catch (const std::exception& e) {
-      Log::instance().write(LogLevel::Error, "listener=" + runtimes_[i]->name, std::string("factory stop threw: ") + e.what());
-    }
+  {
+    std::lock_guard<std::mutex> lock(publishedMutex_);
+    published_.clear();
   }
-  startedFactories_.clear();
+  // 5. Factories persist state and cancel their timers (reactors are stopped: main thread).
+  for (auto& s : slots_) {
+    s.listener.reset();
+    stopFactory(s.runtime, s.started);
+    if (s.context) s.context->cancelTimers();
+  }
+  for (auto& r : retired_) {
+    stopFactory(r.runtime, r.started);
+    if (r.context) r.context->cancelTimers();
+  }
   // 6. Drop every callback a plugin may have left queued, while its code is mapped.
   for (auto& loop : loops_) loop->clearCallbacks();
   loops_.clear();
-  contexts_.clear();
   // 7. Factories, then libraries (ListenerRuntime destroys its factory first).
-  runtimes_.clear();
+  slots_.clear();
+  retired_.clear();
   libraries_.clear();
 }
 

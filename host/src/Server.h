@@ -1,17 +1,24 @@
 #pragma once
 // The running host: reactors, plugin libraries, factories and listeners, and
-// the order in which they start and stop.
+// the order in which they start, change on reload, and stop.
 //
 // Start: load libraries -> construct + configure factories (all before any
 // bind) -> bind every listener -> start factories -> start reactors -> accept.
-// Stop: close listeners -> close connections -> stop reactors -> stop
+// Reload (SIGHUP): the same on the new config, off to the side; only when all
+// of it succeeded is it swapped in on the first reactor: a listener whose
+// endpoint stays keeps its socket (no accept gap) and hands new connections to
+// the new factory; old connections keep the old factory and code until they
+// end; removed listeners stop accepting and their connections are asked to finish.
+// Stop: close listeners -> drain -> close connections -> stop reactors -> stop
 // factories -> drop callbacks -> destroy factories -> unload libraries.
-// Threading: every public method on the main thread.
+// Threading: every public method on the main thread, except metricsText and
+// readiness (any thread).
 
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,11 +27,12 @@
 #include "HostConfig.h"
 #include "Listener.h"
 #include "ListenerRuntime.h"
+#include "Metrics.h"
 #include "PluginLibrary.h"
 
 namespace protohost::host {
 
-/// Start failed; message is ready for stderr, exitCode for the process.
+/// Start or reload failed; message is ready for stderr, exitCode for the process.
 class StartupError : public std::runtime_error {
  public:
   StartupError(const std::string& message, int exitCode) : std::runtime_error(message), exitCode_(exitCode) {}
@@ -44,30 +52,60 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   /// Loads every plugin and configures every factory. Binds nothing. All
-  /// problems are reported together. Throws StartupError (exit 78).
+  /// problems are reported together. Throws StartupError (78, or 65 for state).
   void load();
   /// Binds, starts factories and reactors, accepts. Throws StartupError.
   void start();
+  /// Applies @p next in place (see above). Throws StartupError and leaves the
+  /// running configuration untouched when anything in @p next fails.
+  void reload(HostConfig next);
+  /// Frees factories and libraries of replaced listeners whose last connection ended.
+  void collectRetired();
   /// Orderly shutdown; safe to call twice or after a failed start. With a
   /// positive @p drainTimeout, protocols first get stopRequested and that long
   /// to close by themselves.
   void stop(std::chrono::milliseconds drainTimeout = std::chrono::milliseconds(0));
 
-  /// True from the start of stop(): /readyz answers 503.
-  bool draining() const { return draining_; }
-
   const HostConfig& config() const { return config_; }
-  const std::vector<std::unique_ptr<Listener>>& listeners() const { return listeners_; }
+  HostStats& stats() { return hostStats_; }
+  /// The /metrics page. Any thread.
+  std::string metricsText();
+  /// "" when ready, else why not (draining, a listener's factory not ready). Any thread.
+  std::string readiness();
 
  private:
+  // One configured listener (or the admin endpoint): its spec, its runtime
+  // (factory + library) and, once bound, its socket.
+  struct Slot {
+    ListenerSpec spec;
+    std::shared_ptr<ListenerRuntime> runtime;
+    std::unique_ptr<Listener> listener;
+    std::unique_ptr<FactoryContextImpl> context;
+    bool started = false;
+  };
+  // A runtime replaced by a reload, kept until its last connection ends.
+  struct Retired {
+    std::shared_ptr<ListenerRuntime> runtime;
+    std::unique_ptr<FactoryContextImpl> context;
+    bool started = false;
+  };
+
+  /// Builds and configures the slots of @p config; reuses libraries of @p previous when the file is unchanged.
+  std::vector<Slot> buildSlots(const HostConfig& config, const std::vector<Slot>* previous);
+  std::shared_ptr<PluginLibrary> libraryFor(const std::string& path, std::map<std::string, std::shared_ptr<PluginLibrary>>& loaded);
+  void startFactory(Slot& slot);
+  void stopFactory(const std::shared_ptr<ListenerRuntime>& runtime, bool started);
+  void publishRuntimes();
+
   HostConfig config_;
-  std::map<std::string, std::shared_ptr<PluginLibrary>> libraries_;
-  std::vector<std::unique_ptr<EventLoop>> loops_;
-  std::vector<std::shared_ptr<ListenerRuntime>> runtimes_;
-  std::vector<std::unique_ptr<FactoryContextImpl>> contexts_;
-  std::vector<std::unique_ptr<Listener>> listeners_;
-  std::vector<std::size_t> startedFactories_;
   std::shared_ptr<HostCounters> hostCounters_;
+  HostStats hostStats_;
+  std::vector<std::unique_ptr<EventLoop>> loops_;
+  std::vector<Slot> slots_;
+  std::vector<Retired> retired_;
+  std::map<std::string, std::shared_ptr<PluginLibrary>> libraries_;  // by absolute path
+  std::mutex publishedMutex_;
+  std::vector<std::shared_ptr<ListenerRuntime>> published_;  // for metrics/readiness
   bool running_ = false;
   std::atomic<bool> draining_{false};
 };

@@ -121,6 +121,8 @@ class ConfigView {
       if (!used_.count(k)) out.push_back(k);
     return out;
   }
+  /// Host only: every key of the section with its value and line.
+  const std::map<std::string, Entry>& entries() const { return entries_; }
   /// Host only: marks @p key as read (keys the host itself consumes).
   void markRead(const std::string& key) const { used_.insert(key); }
 

@@ -35,10 +35,13 @@ class __attribute__((visibility("default"))) FactoryContext {
   virtual Logger& logger() = 0;
 };
 
-/// Lifecycle, all on the host's main thread unless noted:
-///   configure -> start -> buildProtocol* (reactor threads) -> stop -> destructor.
-/// A factory outlives every protocol it built. Methods must not block for long:
-/// start and stop run while the host is starting or draining.
+/// Lifecycle: configure (main thread) -> start -> buildProtocol* (reactor
+/// threads) -> stop -> destructor. start and stop never run concurrently with
+/// the factory's own timers (they run on the first reactor's thread, or on the
+/// main thread while the reactors are not running). A factory outlives every
+/// protocol it built; after a config reload replaced it, it keeps serving its
+/// existing connections and is stopped when the last one ends. Methods must not
+/// block for long: start and stop run while the host is starting, reloading or draining.
 class __attribute__((visibility("default"))) Factory {
  public:
   virtual ~Factory() = default;
@@ -52,8 +55,8 @@ class __attribute__((visibility("default"))) Factory {
   /// host exits non-zero). @p context outlives the factory's use of it (until stop returns).
   virtual void start(FactoryContext& context) { (void)context; }
 
-  /// No new connections will be built; persist state here. Called after every
-  /// protocol of this factory was destroyed.
+  /// No new connections will be built; persist state and cancel your timers
+  /// here. Called after every protocol of this factory was destroyed.
   virtual void stop() {}
 
   /// Whether this listener can serve right now (e.g. false while its state
