@@ -7,6 +7,7 @@
 
 #include "IniFile.h"
 #include "Log.h"
+#include "Privileges.h"
 
 namespace protohost::host {
 namespace fs = std::filesystem;
@@ -65,9 +66,18 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
     collect([&] { cfg.logFile = v.getPath("log_file"); });
     collect([&] { cfg.maxConnections = static_cast<std::size_t>(v.getInt("max_connections", 0, 0, 10'000'000)); });
     collect([&] { cfg.drainTimeoutMs = static_cast<int>(v.getInt("drain_timeout_ms", 5000, 0, 3'600'000)); });
+    collect([&] { cfg.watchdogMs = static_cast<int>(v.getInt("watchdog_ms", 5000, 0, 3'600'000)); });
+    collect([&] { cfg.watchdogAbort = v.getBool("watchdog_abort", false); });
+    collect([&] {
+      std::string why;
+      if (!resolveIdentity(v.getString("user"), v.getString("group"), cfg.identity, why))
+        v.fail(v.has("group") && why.find("group") != std::string::npos ? "group" : "user", why);
+      if (v.has("group") && !v.has("user")) v.fail("group", "group needs user");
+    });
     for (const auto& key : v.unreadKeys())
       error(host->entries.at(key).line, key,
-            "unknown key in [host] (plugins_dir, threads, log_level, log_file, max_connections, drain_timeout_ms)");
+            "unknown key in [host] (plugins_dir, threads, log_level, log_file, max_connections, drain_timeout_ms, "
+            "watchdog_ms, watchdog_abort, user, group)");
   }
 
   if (const IniSection* admin = ini.find("admin")) {

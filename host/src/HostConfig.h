@@ -11,6 +11,7 @@
 
 #include "Endpoint.h"
 #include "ListenerLimits.h"
+#include "Privileges.h"
 #include "protohost/ConfigView.h"
 #include "protohost/Logger.h"
 
@@ -39,6 +40,9 @@ struct HostConfig {
   std::string logFile;            // absolute; empty = stderr
   std::size_t maxConnections = 0;  // host-wide; 0 = unlimited
   int drainTimeoutMs = 5000;       // on TERM: how long connections may finish
+  int watchdogMs = 5000;           // report a reactor blocked this long; 0 = off
+  bool watchdogAbort = false;      // abort() on a miss, for a supervisor to restart
+  ServiceIdentity identity;        // [host] user/group: switch to it after binding
   std::optional<Endpoint> admin;   // [admin] listen: /metrics, /healthz, /readyz
   int adminLine = 0;
   std::vector<ListenerSpec> listeners;

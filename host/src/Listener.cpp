@@ -1,6 +1,7 @@
 #include "Listener.h"
 
-#include <Poco/Net/NetException.h>
+#include <Poco/Net/StreamSocketImpl.h>
+#include <fcntl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,7 +35,7 @@ struct OwnedFd {
   int fd;
 };
 
-void adopt(EventLoop& loop, const std::shared_ptr<ListenerRuntime>& runtime, int fd, std::string ip) {
+void adoptConnection(EventLoop& loop, const std::shared_ptr<ListenerRuntime>& runtime, int fd, std::string ip) {
   auto connection = std::make_shared<Connection>(loop, runtime, fd, std::move(ip));
   loop.addConnection(connection);
   connection->open();
@@ -67,23 +68,56 @@ Listener::~Listener() {
 }
 
 void Listener::bind() {
-  try {
-    Poco::Net::SocketAddress address(endpoint_.interface, endpoint_.port);
-    // ServerSocket(address) would also set SO_REUSEPORT and silently share the
-    // port with a second instance: bind explicitly with reusePort = false.
-    if (endpoint_.isIpv6())
-      socket_.bind6(address, true, false, true);
-    else
-      socket_.bind(address, true, false);
-    socket_.listen(endpoint_.backlog);
-    socket_.setBlocking(false);
-    endpoint_.port = socket_.address().port();
-    bound_ = true;
-  } catch (const Poco::Exception& e) {
-    std::string why = e.message().empty() ? e.displayText() : e.message();
-    // Poco's texts read "Address already in use: 127.0.0.1:7007"; keep the OS reason first.
-    throw std::runtime_error("cannot listen on " + endpoint_.toString() + ": " + e.name() + ": " + why);
+  const bool v6 = endpoint_.isIpv6();
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (v6) {
+    auto& a = reinterpret_cast<sockaddr_in6&>(ss);
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(endpoint_.port);
+    ::inet_pton(AF_INET6, endpoint_.interface.c_str(), &a.sin6_addr);
+    len = sizeof a;
+  } else {
+    auto& a = reinterpret_cast<sockaddr_in&>(ss);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(endpoint_.port);
+    ::inet_pton(AF_INET, endpoint_.interface.c_str(), &a.sin_addr);
+    len = sizeof a;
   }
+  int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  auto fail = [&](const char* step) {
+    int err = errno;
+    if (fd >= 0) ::close(fd);
+    std::string hint;
+    if (err == EACCES && endpoint_.port < 1024)
+      hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE; or use systemd socket activation)";
+    throw std::runtime_error("cannot listen on " + endpoint_.toString() + ": " + step + ": " + std::strerror(err) + hint);
+  };
+  if (fd < 0) fail("socket");
+  // SO_REUSEADDR (restart while old connections sit in TIME_WAIT) but never
+  // SO_REUSEPORT, which Poco's ServerSocket(address) sets: a second instance
+  // must fail with "Address already in use", not silently share the port.
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (v6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) fail("bind");
+  if (::listen(fd, endpoint_.backlog) != 0) fail("listen");
+  adopt(fd);
+}
+
+void Listener::adopt(int fd) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    if (ss.ss_family == AF_INET) endpoint_.port = ntohs(reinterpret_cast<sockaddr_in&>(ss).sin_port);
+    if (ss.ss_family == AF_INET6) endpoint_.port = ntohs(reinterpret_cast<sockaddr_in6&>(ss).sin6_port);
+  }
+  fd_ = fd;
+  socket_ = Poco::Net::StreamSocket(new Poco::Net::StreamSocketImpl(fd));  // owns and closes fd
+  bound_ = true;
 }
 
 void Listener::startAccepting() {
@@ -100,12 +134,13 @@ void Listener::close() {
   }
   if (bound_) {
     socket_.close();
+    fd_ = -1;
     bound_ = false;
   }
 }
 
 void Listener::onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&) {
-  const int listenFd = socket_.impl()->sockfd();
+  const int listenFd = fd_;
   for (int i = 0; i < kMaxAcceptsPerEvent && accepting_; ++i) {
     sockaddr_storage peer{};
     socklen_t peerLen = sizeof peer;
@@ -179,10 +214,10 @@ void Listener::dispatch(int fd, std::string ip) {
   nextLoop_ = best + 1;
   EventLoop* target = loops_[best];
   if (target == loops_[0]) {
-    adopt(*target, runtime_, fd, std::move(ip));
+    adoptConnection(*target, runtime_, fd, std::move(ip));
   } else {
     target->post([target, runtime = runtime_, owned = std::make_shared<OwnedFd>(fd), ip = std::move(ip)]() mutable {
-      adopt(*target, runtime, owned->release(), std::move(ip));
+      adoptConnection(*target, runtime, owned->release(), std::move(ip));
     });
   }
 }

@@ -8,7 +8,7 @@
 // the first reactor's thread.
 
 #include <Poco/NObserver.h>
-#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/StreamSocket.h>
 #include <Poco/Net/SocketNotification.h>
 
 #include <sys/socket.h>
@@ -33,8 +33,10 @@ class Listener {
   Listener& operator=(const Listener&) = delete;
 
   /// Binds without SO_REUSEPORT (a second instance must fail, not co-bind) and
-  /// listens. Throws std::runtime_error("ADDR: reason").
+  /// listens. Throws std::runtime_error("cannot listen on ADDR: reason").
   void bind();
+  /// Uses an inherited listening socket instead of binding (systemd socket activation).
+  void adopt(int fd);
   /// The endpoint with the port the kernel assigned when it was 0.
   const Endpoint& endpoint() const { return endpoint_; }
   /// Starts accepting on the first reactor.
@@ -55,7 +57,8 @@ class Listener {
   std::shared_ptr<ListenerRuntime> runtime_;
   Endpoint endpoint_;
   std::vector<EventLoop*> loops_;
-  Poco::Net::ServerSocket socket_;
+  Poco::Net::StreamSocket socket_;  // the listening fd, wrapped for Poco's reactor
+  int fd_ = -1;
   bool bound_ = false;
   bool accepting_ = false;
   std::uint64_t backOffTimer_ = 0;

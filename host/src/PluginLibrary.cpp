@@ -7,11 +7,35 @@
 #include <atomic>
 
 #include <boost/dll/library_info.hpp>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
 namespace protohost::host {
 namespace fs = std::filesystem;
+
+std::string checkPluginFileSafety(const std::string& path, unsigned serviceUid) {
+  auto check = [&](const fs::path& p, const char* what) -> std::string {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return {};  // missing: reported by the loader
+    if (st.st_uid != 0 && st.st_uid != serviceUid)
+      return std::string("refusing unsafe plugin: ") + what + " " + p.string() + " is owned by uid " +
+             std::to_string(st.st_uid) + " (must be root or the service user, uid " + std::to_string(serviceUid) + ")";
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      return std::string("refusing unsafe plugin: ") + what + " " + p.string() + " is writable by " +
+             ((st.st_mode & S_IWOTH) ? "others" : "group") + " (mode " + mode + "; chmod go-w)";
+    }
+    return {};
+  };
+  fs::path file = fs::absolute(path);
+  std::error_code ec;
+  fs::path real = fs::canonical(file, ec);
+  if (ec) real = file;
+  if (auto why = check(real, "file"); !why.empty()) return why;
+  return check(real.parent_path(), "directory");
+}
 
 std::string checkPluginAbi(const ProtohostPluginInfo& info) {
   if (info.magic != PROTOHOST_PLUGIN_MAGIC) return "not a protohost plugin (bad magic in protohost_plugin_info)";

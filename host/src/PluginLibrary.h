@@ -66,6 +66,11 @@ class PluginLibrary {
   const ProtohostPluginInfo* info_ = nullptr;
 };
 
+/// Refuses a plugin file or directory that someone other than root or
+/// @p serviceUid could have changed (like sudo and OpenSSH's StrictModes):
+/// writable by group or others, or owned by another user. Returns "" when safe.
+std::string checkPluginFileSafety(const std::string& path, unsigned serviceUid);
+
 /// Checks an ABI record against the host's; returns "" when compatible, else why not.
 std::string checkPluginAbi(const ProtohostPluginInfo& info);
 

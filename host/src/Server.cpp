@@ -1,5 +1,8 @@
 #include "Server.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <exception>
 #include <thread>
 #include <unordered_set>
@@ -7,6 +10,7 @@
 #include "AdminService.h"
 #include "ExitCodes.h"
 #include "Log.h"
+#include "SocketActivation.h"
 
 namespace protohost::host {
 
@@ -135,6 +139,8 @@ std::shared_ptr<PluginLibrary> Server::libraryFor(const std::string& path,
   if (old != libraries_.end() && PluginLibrary::fileId(path) == old->second->loadedFileId()) {
     lib = old->second;
   } else {
+    const unsigned serviceUid = config_.identity.user.empty() ? ::geteuid() : config_.identity.uid;
+    if (std::string why = checkPluginFileSafety(path, serviceUid); !why.empty()) throw PluginError(why);
     // A file replaced since it was loaded gets a fresh mapping; old connections keep the old one.
     lib = PluginLibrary::load(path, old != libraries_.end());
   }
@@ -263,18 +269,41 @@ void Server::start() {
   for (auto& l : loops_) loops.push_back(l.get());
 
   // Bind everything before starting anything: a port in use fails the whole start.
+  // Sockets handed over by systemd (LISTEN_FDS) are used instead of binding.
+  std::vector<InheritedSocket> inherited = takeInheritedSockets();
   for (auto& slot : slots_) {
     slot.listener = std::make_unique<Listener>(slot.runtime, slot.spec.endpoint, loops);
+    auto match = std::find_if(inherited.begin(), inherited.end(),
+                              [&](const InheritedSocket& s) { return s.address == slot.spec.endpoint.toString(); });
+    if (match != inherited.end()) {
+      slot.listener->adopt(match->fd);
+      Log::instance().write(LogLevel::Info, "listener=" + slot.spec.name, "using socket " + match->address + " from socket activation");
+      inherited.erase(match);
+      continue;
+    }
     try {
       slot.listener->bind();
     } catch (const std::exception& e) {
       throw StartupError(config_.where(slot.spec.listenLine, "listen") + e.what(), exit_code::kConfig);
     }
   }
+  for (const auto& s : inherited) {
+    Log::instance().write(LogLevel::Warning, "", "socket activation passed " + s.address + ", which no listener uses; closing it");
+    ::close(s.fd);
+  }
+  // Bound (ports < 1024 included): now give up root, before any plugin code runs at start.
+  std::string why;
+  if (!dropPrivileges(config_.identity, why)) throw StartupError(config_.path + ": user: " + why, exit_code::kConfig);
+  if (!config_.identity.user.empty())
+    Log::instance().write(LogLevel::Info, "", "running as user " + config_.identity.user + " (uid " +
+                                                  std::to_string(config_.identity.uid) + ", gid " + std::to_string(config_.identity.gid) + ")");
   for (auto& slot : slots_) startFactory(slot);
   for (auto& slot : slots_) slot.listener->startAccepting();
   for (auto& loop : loops_) loop->startThread();
   running_ = true;
+  if (config_.watchdogMs > 0)
+    watchdog_ = std::make_unique<Watchdog>(loops, std::chrono::milliseconds(config_.watchdogMs), config_.watchdogAbort,
+                                           hostStats_.watchdogMisses);
   publishRuntimes();
   for (const auto& slot : slots_)
     Log::instance().write(LogLevel::Info, "listener=" + slot.spec.name,
@@ -428,6 +457,7 @@ std::string Server::readiness() {
 void Server::stop(std::chrono::milliseconds drainTimeout) {
   if (loops_.empty() && slots_.empty() && libraries_.empty()) return;
   const DisconnectReason shutdown{DisconnectReason::Kind::Shutdown, "host shutting down"};
+  watchdog_.reset();
   if (running_) {
     draining_ = true;
     // 1. Stop accepting: new connects are refused from here on.

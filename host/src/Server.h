@@ -29,6 +29,7 @@
 #include "ListenerRuntime.h"
 #include "Metrics.h"
 #include "PluginLibrary.h"
+#include "Watchdog.h"
 
 namespace protohost::host {
 
@@ -106,6 +107,7 @@ class Server {
   std::map<std::string, std::shared_ptr<PluginLibrary>> libraries_;  // by absolute path
   std::mutex publishedMutex_;
   std::vector<std::shared_ptr<ListenerRuntime>> published_;  // for metrics/readiness
+  std::unique_ptr<Watchdog> watchdog_;
   bool running_ = false;
   std::atomic<bool> draining_{false};
 };
