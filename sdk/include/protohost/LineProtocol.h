@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "protohost/Logger.h"
 #include "protohost/Protocol.h"
 
 namespace protohost {
