@@ -72,7 +72,13 @@ static int openLogFile(const std::string& path, std::string& error) {
 }
 
 bool Log::openFile(const std::string& path, std::string& error) {
-  if (path.empty()) return true;
+  if (path.empty()) {  // back to stderr
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (fd_ > 2) ::close(fd_);
+    fd_ = 2;
+    path_.clear();
+    return true;
+  }
   int fd = openLogFile(path, error);
   if (fd < 0) return false;
   std::lock_guard<std::mutex> lock(mutex_);
@@ -88,7 +94,7 @@ bool Log::reopen(std::string& error) {
     std::lock_guard<std::mutex> lock(mutex_);
     path = path_;
   }
-  if (path.empty()) return true;
+  if (path.empty()) return true;  // logging to stderr: nothing to reopen
   return openFile(path, error);
 }
 
