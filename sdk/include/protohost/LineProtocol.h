@@ -2,12 +2,16 @@
 /// @file LineProtocol.h
 /// Line framing for line-based protocols (Twisted's LineReceiver).
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <utility>
 #include <string>
 #include <string_view>
 
 #include "protohost/Logger.h"
 #include "protohost/Protocol.h"
+#include "protohost/Reactor.h"
 
 namespace protohost {
 
@@ -15,6 +19,8 @@ namespace protohost {
 /// without the delimiter. A line longer than maxLineLength() bytes calls
 /// lineLengthExceeded, which by default closes the connection. With the default
 /// delimiter "\n", a trailing "\r" is stripped too, so CRLF clients work.
+/// With setLineTimeout(t), a line must be complete within t of its first byte
+/// (against slowloris clients that trickle bytes to stay under an idle timeout).
 class LineProtocol : public Protocol {
  public:
   explicit LineProtocol(std::string delimiter = "\n", std::size_t maxLineLength = 16384)
@@ -35,6 +41,14 @@ class LineProtocol : public Protocol {
 
   void dataReceived(std::string_view data) final {
     if (overflowed_) return;
+    frame(data);
+    if (lineTimeout_.count() > 0 && !transport().isClosing()) updateLineTimer();
+  }
+
+  std::size_t bufferedBytes() const { return buffer_.size(); }
+
+ private:
+  void frame(std::string_view data) {
     while (!data.empty() && !transport().isClosing()) {
       std::size_t pos = findDelimiter(data);
       if (pos == std::string_view::npos) {
@@ -67,11 +81,36 @@ class LineProtocol : public Protocol {
     }
   }
 
+ public:
+  /// A started line not completed within @p timeout calls lineTimedOut. 0 = off.
+  void setLineTimeout(std::chrono::milliseconds timeout) { lineTimeout_ = timeout; }
+
+  /// A line was not completed in time. Default: log and close.
+  virtual void lineTimedOut() {
+    transport().logger().warning("line not completed within " + std::to_string(lineTimeout_.count()) + " ms; closing");
+    transport().loseConnection();
+  }
+
   std::size_t maxLineLength() const { return maxLineLength_; }
   void setMaxLineLength(std::size_t n) { maxLineLength_ = n; }
   const std::string& delimiter() const { return delimiter_; }
 
  private:
+  // Arms the deadline when a partial line starts, drops it when none is pending.
+  void updateLineTimer() {
+    if (buffer_.empty()) {
+      if (lineTimer_) transport().reactor().cancel(std::exchange(lineTimer_, 0));
+      return;
+    }
+    if (lineTimer_ && lineStartGeneration_ == completedLines_) return;  // same partial line
+    if (lineTimer_) transport().reactor().cancel(lineTimer_);
+    lineStartGeneration_ = completedLines_;
+    lineTimer_ = transport().reactor().callLater(lineTimeout_, [this] {
+      lineTimer_ = 0;
+      lineTimedOut();
+    });
+  }
+
   // Finds the delimiter's end-aligned start in the virtual stream buffer_+data,
   // returning its offset in data (may be "negative" via boundaryCarry_ when the
   // delimiter began in buffer_: the return value is then 0 and boundaryCarry_
@@ -92,6 +131,7 @@ class LineProtocol : public Protocol {
   }
 
   void deliver(std::string_view line) {
+    ++completedLines_;
     if (delimiter_ == "\n" && !line.empty() && line.back() == '\r') line.remove_suffix(1);
     lineReceived(line);
   }
@@ -108,6 +148,10 @@ class LineProtocol : public Protocol {
   std::string buffer_;
   std::size_t boundaryCarry_ = 0;
   bool overflowed_ = false;
+  std::chrono::milliseconds lineTimeout_{0};
+  TimerId lineTimer_ = 0;
+  std::uint64_t completedLines_ = 0;
+  std::uint64_t lineStartGeneration_ = 0;
 };
 
 }  // namespace protohost
