@@ -1,0 +1,101 @@
+#include "FileOps.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace protohost::plugins::fibonacci {
+
+namespace {
+int lastError() { return errno != 0 ? errno : EIO; }
+}  // namespace
+
+std::string errnoText(int error) {
+  char buf[256];
+  // GNU strerror_r returns the message (maybe not in buf).
+  const char* msg = ::strerror_r(error, buf, sizeof buf);
+  return msg ? std::string(msg) : "errno " + std::to_string(error);
+}
+
+int FileOps::readFile(const std::string& path, std::size_t maxBytes, std::string& out) {
+  out.clear();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return lastError();
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = lastError();
+      ::close(fd);
+      return e;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > maxBytes) break;
+  }
+  ::close(fd);
+  return 0;
+}
+
+int FileOps::createExclusive(const std::string& path, int& fd) {
+  fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  return fd < 0 ? lastError() : 0;
+}
+
+int FileOps::writeAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return lastError();
+    }
+    if (n == 0) return EIO;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return 0;
+}
+
+int FileOps::syncFile(int fd) { return ::fsync(fd) == 0 ? 0 : lastError(); }
+
+int FileOps::closeFile(int fd) { return ::close(fd) == 0 ? 0 : lastError(); }
+
+int FileOps::renameFile(const std::string& from, const std::string& to) {
+  return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : lastError();
+}
+
+int FileOps::syncDirectory(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return lastError();
+  int rc = ::fsync(fd) == 0 ? 0 : lastError();
+  ::close(fd);
+  return rc;
+}
+
+int FileOps::removeFile(const std::string& path) { return ::unlink(path.c_str()) == 0 ? 0 : lastError(); }
+
+int FileOps::openLockFile(const std::string& path, int& fd) {
+  fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0) return 0;
+  int e = lastError();
+  if (e == EACCES || e == EROFS || e == EPERM) {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) return 0;
+  }
+  return e;
+}
+
+int FileOps::lockExclusive(int fd) {
+  for (;;) {
+    if (::flock(fd, LOCK_EX) == 0) return 0;
+    if (errno != EINTR) return lastError();
+  }
+}
+
+int FileOps::unlock(int fd) { return ::flock(fd, LOCK_UN) == 0 ? 0 : lastError(); }
+
+}  // namespace protohost::plugins::fibonacci

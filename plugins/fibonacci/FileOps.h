@@ -1,0 +1,39 @@
+#pragma once
+// The few POSIX file operations the state store uses, behind virtual functions
+// so that tests can inject failures (ENOSPC, EIO, ...) at any step, also when
+// they run as root (where a read-only directory does not stop writes).
+// Every method returns 0 or an errno value; none throws.
+
+#include <string>
+#include <string_view>
+
+namespace protohost::plugins::fibonacci {
+
+class FileOps {
+ public:
+  virtual ~FileOps() = default;
+
+  /// Reads the whole file (at most @p maxBytes + 1 bytes, to detect oversize). ENOENT when missing.
+  virtual int readFile(const std::string& path, std::size_t maxBytes, std::string& out);
+  /// Creates a new file (O_CREAT | O_EXCL, mode 0644) for writing.
+  virtual int createExclusive(const std::string& path, int& fd);
+  /// Writes all of @p data (retries short writes and EINTR).
+  virtual int writeAll(int fd, std::string_view data);
+  virtual int syncFile(int fd);
+  virtual int closeFile(int fd);
+  virtual int renameFile(const std::string& from, const std::string& to);
+  /// fsync of the directory, making a rename inside it durable.
+  virtual int syncDirectory(const std::string& dir);
+  /// unlink; ENOENT is reported as ENOENT (callers decide whether it matters).
+  virtual int removeFile(const std::string& path);
+  /// Opens (creating if needed) the lock file; falls back to read-only when it exists but is not writable.
+  virtual int openLockFile(const std::string& path, int& fd);
+  /// flock(LOCK_EX), waiting; flock(LOCK_UN).
+  virtual int lockExclusive(int fd);
+  virtual int unlock(int fd);
+};
+
+/// strerror as a std::string (thread-safe).
+std::string errnoText(int error);
+
+}  // namespace protohost::plugins::fibonacci
