@@ -20,7 +20,7 @@ namespace {
 constexpr auto kMaxPollWait = std::chrono::milliseconds(1000);
 }  // namespace
 
-EventLoop::EventLoop(unsigned index) : index_(index) {
+EventLoop::EventLoop(unsigned index, std::string name) : index_(index), name_(std::move(name)) {
   wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakeFd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   // Poco's poll set takes any pollable fd wrapped as a socket; the socket owns
@@ -38,8 +38,7 @@ EventLoop::~EventLoop() {
 void EventLoop::startThread() {
   thread_ = std::thread([this] {
     threadId_.store(std::this_thread::get_id());
-    std::string name = "reactor-" + std::to_string(index_);
-    pthread_setname_np(pthread_self(), name.c_str());
+    pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
     run();
   });
 }
@@ -69,10 +68,10 @@ void EventLoop::runGuarded(const char* what, Callback& fn) {
   try {
     fn();
   } catch (const std::exception& e) {
-    Log::instance().write(LogLevel::Error, "reactor=" + std::to_string(index_),
+    Log::instance().write(LogLevel::Error, "thread=" + name_,
                           std::string(what) + " threw: " + e.what());
   } catch (...) {
-    Log::instance().write(LogLevel::Error, "reactor=" + std::to_string(index_),
+    Log::instance().write(LogLevel::Error, "thread=" + name_,
                           std::string(what) + " threw a non-standard exception");
   }
 }

@@ -31,7 +31,8 @@ struct ListenerRuntime;
 class EventLoop final : public Poco::Net::SocketReactor, public protohost::Reactor {
  public:
   /// @param index position among the host's reactors (used in logs and thread names).
-  explicit EventLoop(unsigned index);
+  /// @param name thread name, e.g. "reactor-0" or "acceptor".
+  EventLoop(unsigned index, std::string name);
   ~EventLoop() override;
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -71,6 +72,10 @@ class EventLoop final : public Poco::Net::SocketReactor, public protohost::React
   void requestStopWhere(const std::function<bool(const ListenerRuntime&)>& which);
   /// Closes every connection with @p reason (host shutdown). Loop thread only.
   void closeAllConnections(const DisconnectReason& reason);
+  /// Set by the watchdog while this loop is blocked: new connections go elsewhere.
+  bool stalled() const { return stalled_.load(std::memory_order_relaxed); }
+  void setStalled(bool s) { stalled_.store(s, std::memory_order_relaxed); }
+
   /// Connections currently owned by this loop; readable from any thread.
   std::size_t connectionCount() const { return connectionCount_.load(std::memory_order_relaxed); }
 
@@ -94,6 +99,7 @@ class EventLoop final : public Poco::Net::SocketReactor, public protohost::React
   void wake();
 
   unsigned index_;
+  std::string name_;
   std::thread thread_;
   std::atomic<std::thread::id> threadId_{};
   int wakeFd_ = -1;
@@ -108,6 +114,7 @@ class EventLoop final : public Poco::Net::SocketReactor, public protohost::React
   std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
   std::atomic<std::size_t> connectionCount_{0};
   TimerId idleSweepTimer_ = 0;
+  std::atomic<bool> stalled_{false};
 };
 
 }  // namespace protohost::host

@@ -52,16 +52,18 @@ std::string ipOf(const sockaddr_storage& ss) {
 
 }  // namespace
 
-Listener::Listener(std::shared_ptr<ListenerRuntime> runtime, Endpoint endpoint, std::vector<EventLoop*> loops)
+Listener::Listener(std::shared_ptr<ListenerRuntime> runtime, Endpoint endpoint, EventLoop& acceptLoop,
+                   std::vector<EventLoop*> loops)
     : runtime_(std::move(runtime)),
       endpoint_(std::move(endpoint)),
+      acceptLoop_(acceptLoop),
       loops_(std::move(loops)),
       readObserver_(*this, &Listener::onReadable) {}
 
 Listener::~Listener() {
   if (accepting_) {
     try {
-      loops_[0]->removeEventHandler(socket_, readObserver_);
+      acceptLoop_.removeEventHandler(socket_, readObserver_);
     } catch (...) {
     }
   }
@@ -122,14 +124,14 @@ void Listener::adopt(int fd) {
 
 void Listener::startAccepting() {
   if (accepting_ || !bound_) return;
-  loops_[0]->addEventHandler(socket_, readObserver_);
+  acceptLoop_.addEventHandler(socket_, readObserver_);
   accepting_ = true;
 }
 
 void Listener::close() {
-  if (backOffTimer_) loops_[0]->cancel(std::exchange(backOffTimer_, 0));
+  if (backOffTimer_) acceptLoop_.cancel(std::exchange(backOffTimer_, 0));
   if (accepting_) {
-    loops_[0]->removeEventHandler(socket_, readObserver_);
+    acceptLoop_.removeEventHandler(socket_, readObserver_);
     accepting_ = false;
   }
   if (bound_) {
@@ -179,9 +181,9 @@ void Listener::backOff(int err) {
                           std::string("accept failed: ") + std::strerror(err) + "; pausing accepts for " +
                               std::to_string(kAcceptBackOff.count()) + " ms");
   }
-  loops_[0]->removeEventHandler(socket_, readObserver_);
+  acceptLoop_.removeEventHandler(socket_, readObserver_);
   accepting_ = false;
-  backOffTimer_ = loops_[0]->callLater(kAcceptBackOff, [this] {
+  backOffTimer_ = acceptLoop_.callLater(kAcceptBackOff, [this] {
     backOffTimer_ = 0;
     startAccepting();
   });
@@ -205,15 +207,20 @@ void Listener::refuse(int fd, Refusal refusal, const sockaddr_storage& peer) {
 }
 
 void Listener::dispatch(int fd, std::string ip) {
-  // Least-loaded reactor; ties rotate so a burst spreads evenly.
+  // Least-loaded reactor that is not stalled (watchdog); ties rotate so a burst spreads evenly.
   std::size_t best = nextLoop_ % loops_.size();
+  auto better = [&](std::size_t i, std::size_t than) {
+    bool si = loops_[i]->stalled(), st = loops_[than]->stalled();
+    if (si != st) return !si;
+    return loops_[i]->connectionCount() < loops_[than]->connectionCount();
+  };
   for (std::size_t k = 1; k < loops_.size(); ++k) {
     std::size_t i = (nextLoop_ + k) % loops_.size();
-    if (loops_[i]->connectionCount() < loops_[best]->connectionCount()) best = i;
+    if (better(i, best)) best = i;
   }
   nextLoop_ = best + 1;
   EventLoop* target = loops_[best];
-  if (target == loops_[0]) {
+  if (target == &acceptLoop_) {
     adoptConnection(*target, runtime_, fd, std::move(ip));
   } else {
     target->post([target, runtime = runtime_, owned = std::make_shared<OwnedFd>(fd), ip = std::move(ip)]() mutable {

@@ -1,11 +1,12 @@
 #pragma once
 // One listening socket and its acceptor. Poco's SocketAcceptor cannot hand a
 // handler its plugin and spins at EMFILE, so the host accepts itself: a
-// non-blocking listen socket on the first reactor, accept4() in a bounded
-// loop, each connection handed to the least-loaded reactor.
+// non-blocking listen socket on the accept loop (the only reactor with
+// threads = 1; a dedicated thread otherwise, so a plugin blocking one reactor
+// cannot stop accepts for the others), accept4() in a bounded loop, each
+// connection handed to the least-loaded reactor that is not stalled.
 //
-// Threading: bind() on the main thread before the reactors run; the rest on
-// the first reactor's thread.
+// Threading: bind() on the main thread; the rest on the accept loop's thread.
 
 #include <Poco/NObserver.h>
 #include <Poco/Net/StreamSocket.h>
@@ -27,7 +28,8 @@ class EventLoop;
 
 class Listener {
  public:
-  Listener(std::shared_ptr<ListenerRuntime> runtime, Endpoint endpoint, std::vector<EventLoop*> loops);
+  Listener(std::shared_ptr<ListenerRuntime> runtime, Endpoint endpoint, EventLoop& acceptLoop,
+           std::vector<EventLoop*> loops);
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
@@ -56,6 +58,7 @@ class Listener {
 
   std::shared_ptr<ListenerRuntime> runtime_;
   Endpoint endpoint_;
+  EventLoop& acceptLoop_;
   std::vector<EventLoop*> loops_;
   Poco::Net::StreamSocket socket_;  // the listening fd, wrapped for Poco's reactor
   int fd_ = -1;

@@ -231,6 +231,14 @@ std::vector<Server::Slot> Server::buildSlots(const HostConfig& config, const std
   return out;
 }
 
+std::vector<EventLoop*> Server::workerLoops() {
+  std::vector<EventLoop*> loops;
+  for (auto& l : loops_) loops.push_back(l.get());
+  return loops;
+}
+
+EventLoop& Server::acceptLoop() { return acceptLoop_ ? *acceptLoop_ : *loops_[0]; }
+
 void Server::load() { slots_ = buildSlots(config_, nullptr); }
 
 void Server::startFactory(Slot& slot) {
@@ -264,15 +272,15 @@ void Server::publishRuntimes() {
 }
 
 void Server::start() {
-  for (unsigned i = 0; i < config_.threads; ++i) loops_.push_back(std::make_unique<EventLoop>(i));
-  std::vector<EventLoop*> loops;
-  for (auto& l : loops_) loops.push_back(l.get());
+  for (unsigned i = 0; i < config_.threads; ++i) loops_.push_back(std::make_unique<EventLoop>(i, "reactor-" + std::to_string(i)));
+  if (config_.threads > 1) acceptLoop_ = std::make_unique<EventLoop>(config_.threads, "acceptor");
+  std::vector<EventLoop*> loops = workerLoops();
 
   // Bind everything before starting anything: a port in use fails the whole start.
   // Sockets handed over by systemd (LISTEN_FDS) are used instead of binding.
   std::vector<InheritedSocket> inherited = takeInheritedSockets();
   for (auto& slot : slots_) {
-    slot.listener = std::make_unique<Listener>(slot.runtime, slot.spec.endpoint, loops);
+    slot.listener = std::make_unique<Listener>(slot.runtime, slot.spec.endpoint, acceptLoop(), loops);
     auto match = std::find_if(inherited.begin(), inherited.end(),
                               [&](const InheritedSocket& s) { return s.address == slot.spec.endpoint.toString(); });
     if (match != inherited.end()) {
@@ -300,7 +308,9 @@ void Server::start() {
   for (auto& slot : slots_) startFactory(slot);
   for (auto& slot : slots_) slot.listener->startAccepting();
   for (auto& loop : loops_) loop->startThread();
+  if (acceptLoop_) acceptLoop_->startThread();
   running_ = true;
+  if (acceptLoop_) loops.push_back(acceptLoop_.get());
   if (config_.watchdogMs > 0)
     watchdog_ = std::make_unique<Watchdog>(loops, std::chrono::milliseconds(config_.watchdogMs), config_.watchdogAbort,
                                            hostStats_.watchdogMisses);
@@ -318,8 +328,7 @@ void Server::reload(HostConfig next) {
     next.threads = config_.threads;
   }
   std::vector<Slot> fresh = buildSlots(next, &slots_);
-  std::vector<EventLoop*> loops;
-  for (auto& l : loops_) loops.push_back(l.get());
+  std::vector<EventLoop*> loops = workerLoops();
 
   // Which old slot's socket each new slot takes over (kept runtimes keep theirs).
   std::vector<Slot*> takeFrom(fresh.size(), nullptr);
@@ -339,7 +348,7 @@ void Server::reload(HostConfig next) {
   // Bind what is new; on failure nothing of the running config has changed.
   for (std::size_t i = 0; i < fresh.size(); ++i) {
     if (takeFrom[i]) continue;
-    fresh[i].listener = std::make_unique<Listener>(fresh[i].runtime, fresh[i].spec.endpoint, loops);
+    fresh[i].listener = std::make_unique<Listener>(fresh[i].runtime, fresh[i].spec.endpoint, acceptLoop(), loops);
     try {
       fresh[i].listener->bind();
     } catch (const std::exception& e) {
@@ -369,8 +378,8 @@ void Server::reload(HostConfig next) {
     config_ = std::move(previousConfig);
     throw;
   }
-  // Swap on the first reactor: accepts never see a half-applied config.
-  runOn(*loops_[0], running_, [&] {
+  // Swap on the accept loop: accepts never see a half-applied config.
+  runOn(acceptLoop(), running_, [&] {
     for (std::size_t i = 0; i < fresh.size(); ++i) {
       if (Slot* old = takeFrom[i]) {
         fresh[i].listener = std::move(old->listener);
@@ -461,7 +470,7 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
   if (running_) {
     draining_ = true;
     // 1. Stop accepting: new connects are refused from here on.
-    loops_[0]->runAndWait([this] {
+    acceptLoop().runAndWait([this] {
       for (auto& s : slots_)
         if (s.listener) s.listener->close();
     });
@@ -482,6 +491,7 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
     // 3. Close every remaining connection on its own thread (connectionLost runs there).
     for (auto& loop : loops_) loop->runAndWait([&] { loop->closeAllConnections(shutdown); });
     // 4. Stop the reactors.
+    if (acceptLoop_) acceptLoop_->stopAndJoin();
     for (auto& loop : loops_) loop->stopAndJoin();
     running_ = false;
   } else {
@@ -504,6 +514,8 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
   }
   // 6. Drop every callback a plugin may have left queued, while its code is mapped.
   for (auto& loop : loops_) loop->clearCallbacks();
+  if (acceptLoop_) acceptLoop_->clearCallbacks();
+  acceptLoop_.reset();
   loops_.clear();
   // 7. Factories, then libraries (ListenerRuntime destroys its factory first).
   slots_.clear();

@@ -97,11 +97,15 @@ class Server {
   void startFactory(Slot& slot);
   void stopFactory(const std::shared_ptr<ListenerRuntime>& runtime, bool started);
   void publishRuntimes();
+  std::vector<EventLoop*> workerLoops();
+  /// Where listeners accept: the only reactor, or a dedicated thread with threads > 1.
+  EventLoop& acceptLoop();
 
   HostConfig config_;
   std::shared_ptr<HostCounters> hostCounters_;
   HostStats hostStats_;
   std::vector<std::unique_ptr<EventLoop>> loops_;
+  std::unique_ptr<EventLoop> acceptLoop_;  // only with threads > 1
   std::vector<Slot> slots_;
   std::vector<Retired> retired_;
   std::map<std::string, std::shared_ptr<PluginLibrary>> libraries_;  // by absolute path

@@ -40,6 +40,10 @@ void Watchdog::run() {
       Probe& p = *probes_[i];
       std::int64_t sent = p.sentNs.load();
       if (sent == 0) {
+        if (p.reported) {
+          loops_[i]->setStalled(false);
+          Log::instance().write(LogLevel::Info, "reactor=" + std::to_string(i), "watchdog: reactor thread runs again");
+        }
         p.reported = false;
         p.sentNs.store(now);
         loops_[i]->post([probe = probes_[i]] { probe->sentNs.store(0); });
@@ -48,6 +52,7 @@ void Watchdog::run() {
       auto stalled = std::chrono::nanoseconds(now - sent);
       if (stalled >= interval_ && !p.reported) {
         p.reported = true;
+        loops_[i]->setStalled(true);
         misses_.fetch_add(1);
         Log::instance().write(LogLevel::Error, "reactor=" + std::to_string(i),
                               "watchdog: reactor thread has not run for " +

@@ -80,22 +80,30 @@ int FileOps::removeFile(const std::string& path) { return ::unlink(path.c_str())
 
 int FileOps::openLockFile(const std::string& path, int& fd) {
   fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd >= 0) return 0;
-  int e = lastError();
-  if (e == EACCES || e == EROFS || e == EPERM) {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) return 0;
-  }
-  return e;
+  return fd < 0 ? lastError() : 0;
 }
 
-int FileOps::lockExclusive(int fd) {
+namespace {
+int setLock(int fd, int byte, short type, bool wait) {
+  struct flock fl {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = byte;
+  fl.l_len = 1;
+  fl.l_pid = 0;  // required for OFD locks
   for (;;) {
-    if (::flock(fd, LOCK_EX) == 0) return 0;
-    if (errno != EINTR) return lastError();
+    if (::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0) return 0;
+    if (errno == EINTR) continue;
+    if (errno == EACCES) return EAGAIN;
+    return lastError();
   }
 }
+}  // namespace
 
-int FileOps::unlock(int fd) { return ::flock(fd, LOCK_UN) == 0 ? 0 : lastError(); }
+int FileOps::lockByte(int fd, int byte, bool exclusive, bool wait) {
+  return setLock(fd, byte, exclusive ? F_WRLCK : F_RDLCK, wait);
+}
+
+int FileOps::unlockByte(int fd, int byte) { return setLock(fd, byte, F_UNLCK, false); }
 
 }  // namespace protohost::plugins::fibonacci

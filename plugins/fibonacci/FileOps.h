@@ -26,11 +26,15 @@ class FileOps {
   virtual int syncDirectory(const std::string& dir);
   /// unlink; ENOENT is reported as ENOENT (callers decide whether it matters).
   virtual int removeFile(const std::string& path);
-  /// Opens (creating if needed) the lock file; falls back to read-only when it exists but is not writable.
+  /// Opens (creating if needed) the lock file, read-write.
   virtual int openLockFile(const std::string& path, int& fd);
-  /// flock(LOCK_EX), waiting; flock(LOCK_UN).
-  virtual int lockExclusive(int fd);
-  virtual int unlock(int fd);
+  /// Locks one byte of the lock file with an open-file-description lock (F_OFD_SETLK[W]):
+  /// held per open file, so two stores in one process exclude each other as two
+  /// processes do, and released when the file is closed or the process dies.
+  /// A failed conversion keeps the lock already held. Returns EAGAIN when
+  /// @p wait is false and another holder conflicts.
+  virtual int lockByte(int fd, int byte, bool exclusive, bool wait);
+  virtual int unlockByte(int fd, int byte);
 };
 
 /// strerror as a std::string (thread-safe).

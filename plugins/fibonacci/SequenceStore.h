@@ -1,0 +1,96 @@
+#pragma once
+// Durable reservations of answer numbers in the state file (see StateFormat.h).
+//
+// The file holds the reservation ceiling C: no answer >= C was ever handed out.
+// To serve answers [start, C') the store first makes C' durable: write
+// PATH.tmp (fresh, O_EXCL), fsync it, rename it over PATH, fsync the directory.
+// Only then may the caller serve from the block. A write that fails at any step
+// leaves the ceiling where it was (the temp file is removed; its fsync is never
+// retried) and the caller fails closed.
+//
+// Several stores may use one file at once (a config reload starts a new factory
+// while the old one still serves its connections; or two processes by mistake):
+// PATH.lock carries two open-file-description locks.
+//  - byte 0, exclusive, around every read-modify-write of PATH;
+//  - byte 1, shared, held from open() to release(): release() lowers the file to
+//    the exact next answer only when it can take byte 1 exclusively, i.e. no
+//    other store is alive. Otherwise the file value only ever grows, and a store
+//    that finds a value it did not write continues from that value (a gap, never
+//    a repeat).
+// Not thread-safe: Sequence serializes the calls.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "FileOps.h"
+#include "protohost/Logger.h"
+
+namespace protohost::plugins::fibonacci {
+
+class SequenceStore {
+ public:
+  SequenceStore(std::string path, Logger& logger, std::shared_ptr<FileOps> ops = std::make_shared<FileOps>());
+  ~SequenceStore();  // closes the lock file; never writes
+  SequenceStore(const SequenceStore&) = delete;
+  SequenceStore& operator=(const SequenceStore&) = delete;
+
+  const std::string& path() const { return path_; }
+  const std::string& tempPath() const { return tempPath_; }
+  const std::string& lockPath() const { return lockPath_; }
+
+  struct OpenResult {
+    std::uint64_t next = 1;  ///< first answer number that may be handed out
+    bool created = false;    ///< the file did not exist; a fresh one was written
+    std::string writeError;  ///< non-empty: the fresh file could not be written (nothing served yet)
+  };
+  /// Removes a stale PATH.tmp left by a crash, then reads and verifies PATH. A
+  /// missing file is a fresh start: writes next=1. Throws protohost::StateError
+  /// when the file is corrupt, truncated, empty, has a bad checksum or cannot be read.
+  OpenResult open();
+
+  struct Reservation {
+    enum class Status { Reserved, Exhausted, Failed };
+    Status status = Status::Failed;
+    std::uint64_t start = 0;    ///< first answer of the block (>= cur; > cur only after a foreign writer)
+    std::uint64_t ceiling = 0;  ///< the block is [start, ceiling), durable on disk (Reserved)
+    std::string error;          ///< Failed: what went wrong (path, step, errno text)
+  };
+  /// Makes a new block durable. @p cur is the caller's next answer (every answer
+  /// below it may have been served), @p block the block size, @p limit = max answer + 1.
+  Reservation reserve(std::uint64_t cur, std::uint64_t block, std::uint64_t limit);
+
+  /// Clean stop: records @p next (<= the durable ceiling) so that a restart has no
+  /// gap, unless another store still uses the file (then the ceiling stays). Closes
+  /// the lock file. Returns an error text, empty on success or when skipped.
+  std::string release(std::uint64_t next);
+
+  /// The ceiling known durable (last successful write, or the value read at open).
+  std::uint64_t durableCeiling() const { return ceiling_; }
+
+ private:
+  struct WriteResult {
+    int error = 0;
+    std::string step;
+  };
+  WriteResult writeDurable(std::uint64_t next);
+  std::string describe(const WriteResult& w) const;
+  int ensureLockFile();  // opens PATH.lock and takes the shared liveness lock
+  void closeLockFile();
+  bool isOurs(std::uint64_t fileValue) const {
+    return fileValue == ceiling_ || (lastAttempt_ && fileValue == *lastAttempt_);
+  }
+
+  std::string path_;
+  std::string tempPath_;
+  std::string lockPath_;
+  std::string dir_;
+  Logger& logger_;
+  std::shared_ptr<FileOps> ops_;
+  int lockFd_ = -1;
+  std::uint64_t ceiling_ = 1;
+  std::optional<std::uint64_t> lastAttempt_;  // a write that failed after it may have become visible
+};
+
+}  // namespace protohost::plugins::fibonacci
