@@ -59,24 +59,36 @@ void subtractInPlace(Limbs& r, const Limbs& a) {
   trimLimbs(r);
 }
 
+// Product scanning: each output limb sums its column of partial products in a
+// uint64, reducing modulo 10^9 only every 16 products (16 * (10^9-1)^2 < 2^64),
+// instead of dividing after every product.
 Limbs schoolbook(const Limb* a, std::size_t an, const Limb* b, std::size_t bn) {
-  Limbs r(an + bn, 0);
-  for (std::size_t i = 0; i < an; ++i) {
-    std::uint64_t carry = 0;
-    const std::uint64_t ai = a[i];
-    if (ai == 0) continue;
-    for (std::size_t j = 0; j < bn; ++j) {
-      // < 10^9 + (10^9-1)^2 + 10^9 < 2^64
-      std::uint64_t cur = r[i + j] + ai * b[j] + carry;
-      r[i + j] = static_cast<Limb>(cur % kBase);
-      carry = cur / kBase;
-    }
-    for (std::size_t k = i + bn; carry; ++k) {
-      std::uint64_t cur = r[k] + carry;
-      r[k] = static_cast<Limb>(cur % kBase);
-      carry = cur / kBase;
-    }
+  if (an < bn) {
+    std::swap(a, b);
+    std::swap(an, bn);
   }
+  Limbs r(an + bn, 0);
+  std::uint64_t carry = 0;  // into the current column, in units of that column
+  for (std::size_t col = 0; col + 1 < an + bn; ++col) {
+    // pairs (i, j) with i + j = col, i < an, j < bn
+    const std::size_t jmin = col >= an ? col - an + 1 : 0;
+    const std::size_t jmax = std::min(col, bn - 1);
+    std::uint64_t high = carry / kBase;  // carries stay below 2^64: < (bn + 1) * 2 * 10^9
+    std::uint64_t acc = carry % kBase;
+    int pending = 1;
+    for (std::size_t j = jmin; j <= jmax; ++j) {
+      acc += static_cast<std::uint64_t>(a[col - j]) * b[j];
+      if (++pending == 16) {
+        high += acc / kBase;
+        acc %= kBase;
+        pending = 0;
+      }
+    }
+    high += acc / kBase;
+    r[col] = static_cast<Limb>(acc % kBase);
+    carry = high;
+  }
+  r[an + bn - 1] = static_cast<Limb>(carry);  // the product has at most an + bn limbs
   trimLimbs(r);
   return r;
 }

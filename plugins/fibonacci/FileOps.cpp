@@ -2,9 +2,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <vector>
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,6 +78,25 @@ int FileOps::syncDirectory(const std::string& dir) {
 }
 
 int FileOps::removeFile(const std::string& path) { return ::unlink(path.c_str()) == 0 ? 0 : lastError(); }
+
+int FileOps::createDirectories(const std::string& dir, bool& created) {
+  created = false;
+  std::vector<std::filesystem::path> missing;
+  std::error_code ec;
+  for (std::filesystem::path p = std::filesystem::path(dir).lexically_normal(); !p.empty();
+       p = p.parent_path()) {
+    if (std::filesystem::exists(p, ec)) break;
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST) return lastError();
+    created = true;
+    std::filesystem::path parent = it->parent_path();
+    if (int e = syncDirectory(parent.empty() ? "." : parent.string()); e != 0) return e;
+  }
+  return 0;
+}
 
 int FileOps::openLockFile(const std::string& path, int& fd) {
   fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);

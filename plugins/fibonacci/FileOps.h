@@ -26,6 +26,9 @@ class FileOps {
   virtual int syncDirectory(const std::string& dir);
   /// unlink; ENOENT is reported as ENOENT (callers decide whether it matters).
   virtual int removeFile(const std::string& path);
+  /// mkdir -p with mode 0755, syncing the parent of each directory it creates.
+  /// @p created tells whether anything was created.
+  virtual int createDirectories(const std::string& dir, bool& created);
   /// Opens (creating if needed) the lock file, read-write.
   virtual int openLockFile(const std::string& path, int& fd);
   /// Locks one byte of the lock file with an open-file-description lock (F_OFD_SETLK[W]):

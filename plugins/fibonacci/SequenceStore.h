@@ -44,6 +44,7 @@ class SequenceStore {
     std::uint64_t next = 1;  ///< first answer number that may be handed out
     bool created = false;    ///< the file did not exist; a fresh one was written
     std::string writeError;  ///< non-empty: the fresh file could not be written (nothing served yet)
+    int errorNumber = 0;     ///< errno of writeError
   };
   /// Removes a stale PATH.tmp left by a crash, then reads and verifies PATH. A
   /// missing file is a fresh start: writes next=1. Throws protohost::StateError
@@ -56,15 +57,21 @@ class SequenceStore {
     std::uint64_t start = 0;    ///< first answer of the block (>= cur; > cur only after a foreign writer)
     std::uint64_t ceiling = 0;  ///< the block is [start, ceiling), durable on disk (Reserved)
     std::string error;          ///< Failed: what went wrong (path, step, errno text)
+    int errorNumber = 0;        ///< Failed: the errno, 0 when the file itself is unusable
   };
   /// Makes a new block durable. @p cur is the caller's next answer (every answer
   /// below it may have been served), @p block the block size, @p limit = max answer + 1.
   Reservation reserve(std::uint64_t cur, std::uint64_t block, std::uint64_t limit);
 
+  struct Release {
+    bool recorded = false;  ///< the file now says next=@p next (a restart has no gap)
+    std::string error;      ///< non-empty: could not record (the durable ceiling stays, a gap)
+    std::string note;       ///< why nothing was recorded without an error (another user of the file)
+  };
   /// Clean stop: records @p next (<= the durable ceiling) so that a restart has no
-  /// gap, unless another store still uses the file (then the ceiling stays). Closes
-  /// the lock file. Returns an error text, empty on success or when skipped.
-  std::string release(std::uint64_t next);
+  /// gap, unless another store still uses the file or advanced it (then the ceiling
+  /// stays). Closes the lock file.
+  Release release(std::uint64_t next);
 
   /// The ceiling known durable (last successful write, or the value read at open).
   std::uint64_t durableCeiling() const { return ceiling_; }
@@ -90,7 +97,9 @@ class SequenceStore {
   std::shared_ptr<FileOps> ops_;
   int lockFd_ = -1;
   std::uint64_t ceiling_ = 1;
-  std::optional<std::uint64_t> lastAttempt_;  // a write that failed after it may have become visible
+  std::optional<std::uint64_t> lastAttempt_;  // a failed write that may nevertheless be visible
+  bool haveFile_ = false;                     // the file existed or was written by us
+  bool foreignLogged_ = false;                // "advanced by another user" logged once at info
 };
 
 }  // namespace protohost::plugins::fibonacci

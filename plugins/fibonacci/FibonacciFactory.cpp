@@ -1,0 +1,39 @@
+#include "FibonacciFactory.h"
+
+#include "FibonacciProtocol.h"
+
+namespace protohost::plugins::fibonacci {
+
+void FibonacciFactory::configure(const ConfigView& config) {
+  if (config.has("state_file") && config.getString("state_file").empty())
+    config.fail("state_file", "must not be empty");
+  statePath_ = config.getPath("state_file", "fibonacci.state");
+  if (statePath_.back() == '/') config.fail("state_file", "must name a file, not a directory");
+  options_.reserveBlock = static_cast<std::uint64_t>(config.getInt("reserve_block", 1024, 1, 1000000));
+  options_.maxIndex = static_cast<std::uint64_t>(config.getInt("max_index", 100000, 1, 10000000));
+  maxLineBytes_ = static_cast<std::size_t>(config.getInt("max_line_bytes", 1024, 1, 1048576));
+}
+
+void FibonacciFactory::start(FactoryContext& context) {
+  auto store = std::make_unique<SequenceStore>(statePath_, context.logger(), ops_);
+  auto sequence = std::make_shared<Sequence>(std::move(store), options_, context.logger());
+  sequence->open();  // StateError -> the host exits 65
+  sequence_ = std::move(sequence);
+  published_.store(sequence_.get(), std::memory_order_release);
+}
+
+void FibonacciFactory::stop() {
+  if (sequence_) sequence_->close();  // persists the exact next answer
+}
+
+bool FibonacciFactory::isReady() const {
+  const Sequence* sequence = published_.load(std::memory_order_acquire);
+  return sequence != nullptr && sequence->ready();
+}
+
+std::unique_ptr<Protocol> FibonacciFactory::buildProtocol() {
+  if (!sequence_) return nullptr;
+  return std::make_unique<FibonacciProtocol>(sequence_, maxLineBytes_);
+}
+
+}  // namespace protohost::plugins::fibonacci

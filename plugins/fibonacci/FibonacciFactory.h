@@ -1,0 +1,51 @@
+#pragma once
+// [listener.NAME] plugin = fibonacci
+//   state_file     = PATH   (default fibonacci.state, relative to the config file)
+//   reserve_block  = 1024   (1..1000000 answers made durable per write)
+//   max_index      = 100000 (1..10000000: the last answer number served; answer k is F(k+2))
+//   max_line_bytes = 1024   (1..1048576: longer request lines get an error and are closed)
+//
+// The state is read in start() (not configure(), which `host --check-config`
+// also runs): a corrupt file makes start throw StateError, and the host exits 65.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "FileOps.h"
+#include "Sequence.h"
+#include "protohost/Factory.h"
+
+namespace protohost::plugins::fibonacci {
+
+class FibonacciFactory : public Factory {
+ public:
+  FibonacciFactory() = default;
+  /// Tests: inject file-operation failures into the store.
+  explicit FibonacciFactory(std::shared_ptr<FileOps> ops) : ops_(std::move(ops)) {}
+
+  void configure(const ConfigView& config) override;
+  void start(FactoryContext& context) override;
+  void stop() override;
+  bool isReady() const override;
+  std::unique_ptr<Protocol> buildProtocol() override;
+
+  const std::string& statePath() const { return statePath_; }
+  const SequenceOptions& options() const { return options_; }
+  std::size_t maxLineBytes() const { return maxLineBytes_; }
+  /// Null before start; closed (but alive, for isReady) after stop.
+  Sequence* sequence() { return sequence_.get(); }
+
+ private:
+  std::shared_ptr<FileOps> ops_ = std::make_shared<FileOps>();
+  std::string statePath_ = "fibonacci.state";
+  SequenceOptions options_;
+  std::size_t maxLineBytes_ = 1024;
+  std::shared_ptr<Sequence> sequence_;
+  // What isReady() reads from other threads: set once start succeeded; the
+  // sequence lives until the factory is destroyed.
+  std::atomic<Sequence*> published_{nullptr};
+};
+
+}  // namespace protohost::plugins::fibonacci

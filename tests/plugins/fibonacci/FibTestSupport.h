@@ -1,0 +1,232 @@
+#pragma once
+// Helpers for the fibonacci unit tests: a scratch directory, an independent
+// (digit-by-digit) Fibonacci reference, a FactoryContext, and FileOps that fail on demand.
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "FileOps.h"
+#include "protohost/Factory.h"
+#include "protohost/testing/ManualReactor.h"
+#include "protohost/testing/MemoryTransport.h"
+
+namespace fibtest {
+
+/// A fresh directory under $TMPDIR (or /tmp), removed at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    std::string base = std::filesystem::temp_directory_path() / "fibonacci-test-XXXXXX";
+    std::vector<char> buf(base.begin(), base.end());
+    buf.push_back('\0');
+    if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = buf.data();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::permissions(path_, std::filesystem::perms::owner_all, std::filesystem::perm_options::add, ec);
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+inline std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline void writeFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+}
+
+/// Decimal addition on strings, digit by digit: independent of BigDecimal.
+inline std::string addDecimal(const std::string& a, const std::string& b) {
+  std::string r;
+  int carry = 0;
+  for (std::size_t i = 0; i < std::max(a.size(), b.size()) || carry; ++i) {
+    int d = carry;
+    if (i < a.size()) d += a[a.size() - 1 - i] - '0';
+    if (i < b.size()) d += b[b.size() - 1 - i] - '0';
+    r.push_back(static_cast<char>('0' + d % 10));
+    carry = d / 10;
+  }
+  return std::string(r.rbegin(), r.rend());
+}
+
+/// The article's sequence (a = b = 1; answer = a + b): element k-1 is answer k.
+inline std::vector<std::string> referenceAnswers(std::size_t n) {
+  std::vector<std::string> out;
+  out.reserve(n);
+  std::string a = "1", b = "1";
+  for (std::size_t k = 0; k < n; ++k) {
+    std::string c = addDecimal(a, b);
+    a = std::move(b);
+    b = c;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+/// F(1002) = the article's 1000th answer, as printed by Python 3.
+inline const std::string kF1002 =
+    "113796925398360272257523782552224175572745930353730513145086634176691092536145985470146129334641866902783673"
+    "042322088625863396052888690096969577173696370562180400527049497109023054114771394568040040412172632376";
+
+/// Splits "a\r\nb\r\n" into {"a", "b"}; a missing final CRLF leaves an element "<partial>".
+inline std::vector<std::string> lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    std::size_t end = s.find("\r\n", pos);
+    if (end == std::string::npos) {
+      out.push_back("<partial>" + s.substr(pos));
+      break;
+    }
+    out.push_back(s.substr(pos, end - pos));
+    pos = end + 2;
+  }
+  return out;
+}
+
+class TestContext : public protohost::FactoryContext {
+ public:
+  const std::string& listenerName() const override { return name_; }
+  protohost::Reactor& reactor() override { return reactor_; }
+  protohost::Logger& logger() override { return logger_; }
+  protohost::testing::MemoryLogger& memoryLogger() { return logger_; }
+  std::size_t count(protohost::LogLevel level) {
+    std::size_t n = 0;
+    for (const auto& l : logger_.lines) n += l.level == level ? 1 : 0;
+    return n;
+  }
+
+ private:
+  std::string name_ = "fibonacci";
+  protohost::testing::ManualReactor reactor_;
+  protohost::testing::MemoryLogger logger_;
+};
+
+/// A thread-safe logger (MemoryLogger is not).
+class LockedLogger : public protohost::Logger {
+ public:
+  void log(protohost::LogLevel level, std::string_view message) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    lines.push_back({level, std::string(message)});
+  }
+  std::size_t count(protohost::LogLevel level) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& l : lines) n += l.level == level ? 1 : 0;
+    return n;
+  }
+  std::vector<protohost::testing::MemoryLogger::Line> lines;
+
+ private:
+  std::mutex mutex_;
+};
+
+/// Real file operations, except that the named step fails with @p error while armed.
+/// Steps: read, create, write, fsync, close-temp, rename, fsync-dir, remove-temp, open-lock, lock.
+class FailingOps : public protohost::plugins::fibonacci::FileOps {
+ public:
+  void fail(std::string step, int error, int times = -1) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    step_ = std::move(step);
+    error_ = error;
+    times_ = times;
+  }
+  void heal() { fail("", 0, 0); }
+  int calls(const std::string& step) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return calls_[step];
+  }
+
+  int readFile(const std::string& path, std::size_t maxBytes, std::string& out) override {
+    if (int e = hit("read")) return e;
+    return FileOps::readFile(path, maxBytes, out);
+  }
+  int createExclusive(const std::string& path, int& fd) override {
+    if (int e = hit("create")) return e;
+    int e = FileOps::createExclusive(path, fd);
+    if (e == 0) tempFd_ = fd;
+    return e;
+  }
+  int writeAll(int fd, std::string_view data) override {
+    if (int e = hit("write")) {
+      // A failed write may still have written a part: leave half the bytes behind.
+      (void)FileOps::writeAll(fd, data.substr(0, data.size() / 2));
+      return e;
+    }
+    return FileOps::writeAll(fd, data);
+  }
+  int syncFile(int fd) override {
+    if (int e = hit("fsync")) return e;
+    return FileOps::syncFile(fd);
+  }
+  int closeFile(int fd) override {
+    if (fd == tempFd_) {
+      tempFd_ = -1;
+      if (int e = hit("close-temp")) {
+        (void)FileOps::closeFile(fd);
+        return e;
+      }
+    }
+    return FileOps::closeFile(fd);
+  }
+  int renameFile(const std::string& from, const std::string& to) override {
+    if (int e = hit("rename")) return e;
+    return FileOps::renameFile(from, to);
+  }
+  int syncDirectory(const std::string& dir) override {
+    if (int e = hit("fsync-dir")) return e;
+    return FileOps::syncDirectory(dir);
+  }
+  int removeFile(const std::string& path) override {
+    if (int e = hit("remove-temp")) return e;
+    return FileOps::removeFile(path);
+  }
+  int openLockFile(const std::string& path, int& fd) override {
+    if (int e = hit("open-lock")) return e;
+    return FileOps::openLockFile(path, fd);
+  }
+  int lockByte(int fd, int byte, bool exclusive, bool wait) override {
+    if (int e = hit("lock")) return e;
+    return FileOps::lockByte(fd, byte, exclusive, wait);
+  }
+
+ private:
+  int hit(const std::string& step) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++calls_[step];
+    if (step != step_ || times_ == 0) return 0;
+    if (times_ > 0) --times_;
+    return error_;
+  }
+
+  std::mutex mutex_;
+  std::string step_;
+  int error_ = 0;
+  int times_ = 0;
+  int tempFd_ = -1;
+  std::map<std::string, int> calls_;
+};
+
+}  // namespace fibtest

@@ -1,0 +1,143 @@
+#include <gtest/gtest.h>
+#include <set>
+#include <thread>
+
+#include "FibTestSupport.h"
+#include "FibonacciFactory.h"
+#include "FibonacciProtocol.h"
+#include "StateFormat.h"
+
+using namespace protohost::plugins::fibonacci;
+using protohost::ConfigError;
+using protohost::ConfigView;
+using protohost::testing::MemoryTransport;
+using fibtest::TempDir;
+
+namespace {
+
+ConfigView config(const std::string& baseDir, std::map<std::string, std::string> values) {
+  std::map<std::string, ConfigView::Entry> entries;
+  int line = 2;
+  for (auto& [k, v] : values) entries[k] = {v, line++};
+  return ConfigView("host.ini", "listener.fib", 1, baseDir, std::move(entries));
+}
+
+std::string configError(const std::string& baseDir, std::map<std::string, std::string> values) {
+  FibonacciFactory f;
+  try {
+    f.configure(config(baseDir, std::move(values)));
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(FibonacciFactory, DefaultsAndEveryKeyIsRead) {
+  TempDir dir;
+  FibonacciFactory f;
+  auto c = config(dir.path(), {});
+  f.configure(c);
+  EXPECT_EQ(f.statePath(), dir.path() + "/fibonacci.state");
+  EXPECT_EQ(f.options().reserveBlock, 1024u);
+  EXPECT_EQ(f.options().maxIndex, 100000u);
+  EXPECT_EQ(f.maxLineBytes(), 1024u);
+
+  auto all = config(dir.path(), {{"state_file", "var/fib.state"},
+                                 {"reserve_block", "10"},
+                                 {"max_index", "500"},
+                                 {"max_line_bytes", "64"}});
+  f.configure(all);
+  EXPECT_TRUE(all.unreadKeys().empty());
+  EXPECT_EQ(f.statePath(), dir.path() + "/var/fib.state");  // relative to the config file
+  EXPECT_EQ(f.options().reserveBlock, 10u);
+  EXPECT_EQ(f.options().maxIndex, 500u);
+  EXPECT_EQ(f.maxLineBytes(), 64u);
+
+  auto other = config(dir.path(), {{"state_file", "/abs/fib.state"}, {"bogus", "1"}});
+  f.configure(other);
+  EXPECT_EQ(f.statePath(), "/abs/fib.state");
+  EXPECT_EQ(other.unreadKeys(), std::vector<std::string>{"bogus"});  // the host reports it as unknown
+}
+
+TEST(FibonacciFactory, RejectsValuesOutOfRange) {
+  EXPECT_NE(configError("/x", {{"reserve_block", "0"}}).find("reserve_block"), std::string::npos);
+  EXPECT_NE(configError("/x", {{"reserve_block", "1000001"}}).find("out of range"), std::string::npos);
+  EXPECT_NE(configError("/x", {{"max_index", "0"}}).find("max_index"), std::string::npos);
+  EXPECT_NE(configError("/x", {{"max_index", "10000001"}}).find("out of range"), std::string::npos);
+  EXPECT_NE(configError("/x", {{"max_line_bytes", "0"}}).find("max_line_bytes"), std::string::npos);
+  EXPECT_NE(configError("/x", {{"max_index", "lots"}}).find("expected an integer"), std::string::npos);
+  EXPECT_NE(configError("/x", {{"state_file", ""}}).find("state_file: must not be empty"), std::string::npos);
+  EXPECT_EQ(configError("/x", {{"reserve_block", "1000000"}, {"max_index", "10000000"}}), "");
+}
+
+TEST(FibonacciFactory, ServesStopsAndResumesExactly) {
+  TempDir dir;
+  fibtest::TestContext ctx;
+  {
+    FibonacciFactory f;
+    f.configure(config(dir.path(), {{"state_file", "fib.state"}}));
+    EXPECT_FALSE(f.isReady());
+    f.start(ctx);
+    EXPECT_TRUE(f.isReady());
+    auto p = f.buildProtocol();
+    ASSERT_TRUE(p);
+    MemoryTransport t;
+    t.connect(*p);
+    t.feed(*p, "NEXT\nNEXT\nNEXT\n");
+    EXPECT_EQ(t.value(), "2\r\n3\r\n5\r\n");
+    t.disconnect(*p);
+    p.reset();
+    f.stop();
+    EXPECT_FALSE(f.isReady());
+  }
+  EXPECT_EQ(decodeState(fibtest::readFile(dir.file("fib.state"))), 4u);
+  FibonacciFactory f;
+  f.configure(config(dir.path(), {{"state_file", "fib.state"}}));
+  f.start(ctx);
+  auto p = f.buildProtocol();
+  MemoryTransport t;
+  t.connect(*p);
+  t.feed(*p, "NEXT\n");
+  EXPECT_EQ(t.value(), "8\r\n");
+  p.reset();
+  f.stop();
+}
+
+TEST(FibonacciFactory, CorruptStateMakesStartThrowStateError) {
+  TempDir dir;
+  fibtest::writeFile(dir.file("fib.state"), "protohost-fibonacci v1 next=40 crc32=00000000\n");
+  fibtest::TestContext ctx;
+  FibonacciFactory f;
+  f.configure(config(dir.path(), {{"state_file", "fib.state"}}));
+  EXPECT_THROW(f.start(ctx), protohost::StateError);
+}
+
+TEST(FibonacciFactory, ConcurrentBuildProtocolSharesOneSequence) {
+  TempDir dir;
+  fibtest::TestContext ctx;
+  FibonacciFactory f;
+  f.configure(config(dir.path(), {{"reserve_block", "8"}}));
+  f.start(ctx);
+  std::vector<std::string> outputs(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] {
+      for (int c = 0; c < 50; ++c) {
+        auto p = f.buildProtocol();
+        MemoryTransport t;
+        t.connect(*p);
+        t.feed(*p, "NEXT\nNEXT\n");
+        outputs[i] += t.value();
+      }
+    });
+  for (auto& th : threads) th.join();
+  std::set<std::string> all;
+  for (const auto& out : outputs)
+    for (const auto& v : fibtest::lines(out)) EXPECT_TRUE(all.insert(v).second) << v;
+  EXPECT_EQ(all.size(), 400u);
+  const auto reference = fibtest::referenceAnswers(400);
+  EXPECT_EQ(all, std::set<std::string>(reference.begin(), reference.end()));
+  f.stop();
+}

@@ -1,0 +1,302 @@
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "FibTestSupport.h"
+#include "SequenceStore.h"
+#include "StateFormat.h"
+#include "protohost/Factory.h"
+
+using namespace protohost::plugins::fibonacci;
+using Status = SequenceStore::Reservation::Status;
+using fibtest::readFile;
+using fibtest::TempDir;
+using fibtest::writeFile;
+
+namespace {
+
+std::uint64_t stateOnDisk(const std::string& path) { return decodeState(readFile(path)); }
+
+class SequenceStoreTest : public ::testing::Test {
+ protected:
+  TempDir dir;
+  std::string path = dir.file("fib.state");
+  fibtest::LockedLogger logger;
+};
+
+}  // namespace
+
+TEST_F(SequenceStoreTest, FreshStartCreatesTheFile) {
+  SequenceStore store(path, logger);
+  auto r = store.open();
+  EXPECT_TRUE(r.created);
+  EXPECT_EQ(r.next, 1u);
+  EXPECT_TRUE(r.writeError.empty());
+  EXPECT_EQ(readFile(path), encodeState(1));
+  EXPECT_FALSE(std::filesystem::exists(store.tempPath()));
+}
+
+TEST_F(SequenceStoreTest, ReservationIsDurableBeforeItIsReturned) {
+  SequenceStore store(path, logger);
+  store.open();
+  auto r = store.reserve(1, 1024, 100001);
+  ASSERT_EQ(r.status, Status::Reserved) << r.error;
+  EXPECT_EQ(r.start, 1u);
+  EXPECT_EQ(r.ceiling, 1025u);
+  EXPECT_EQ(stateOnDisk(path), 1025u);
+  EXPECT_EQ(store.durableCeiling(), 1025u);
+  r = store.reserve(1025, 1024, 100001);
+  EXPECT_EQ(r.start, 1025u);
+  EXPECT_EQ(stateOnDisk(path), 2049u);
+}
+
+TEST_F(SequenceStoreTest, ReservationStopsAtTheLimit) {
+  SequenceStore store(path, logger);
+  store.open();
+  auto r = store.reserve(1, 1024, 11);  // max_index 10
+  ASSERT_EQ(r.status, Status::Reserved);
+  EXPECT_EQ(r.ceiling, 11u);
+  r = store.reserve(11, 1024, 11);
+  EXPECT_EQ(r.status, Status::Exhausted);
+  EXPECT_EQ(stateOnDisk(path), 11u);
+}
+
+TEST_F(SequenceStoreTest, RestartAfterCrashContinuesAtTheCeiling) {
+  {
+    SequenceStore store(path, logger);
+    store.open();
+    ASSERT_EQ(store.reserve(1, 100, 100001).status, Status::Reserved);
+    // ... answers 1..37 served, then kill -9: no release().
+  }
+  SequenceStore again(path, logger);
+  auto r = again.open();
+  EXPECT_FALSE(r.created);
+  EXPECT_EQ(r.next, 101u);
+  auto res = again.reserve(r.next, 100, 100001);
+  EXPECT_EQ(res.start, 101u);
+  EXPECT_EQ(res.ceiling, 201u);
+}
+
+TEST_F(SequenceStoreTest, CleanStopRecordsTheExactNextAnswer) {
+  {
+    SequenceStore store(path, logger);
+    store.open();
+    ASSERT_EQ(store.reserve(1, 1024, 100001).status, Status::Reserved);
+    EXPECT_TRUE(store.release(38).recorded);
+  }
+  EXPECT_EQ(stateOnDisk(path), 38u);
+  SequenceStore again(path, logger);
+  EXPECT_EQ(again.open().next, 38u);
+  EXPECT_TRUE(again.release(38).recorded);
+  EXPECT_EQ(stateOnDisk(path), 38u);
+}
+
+TEST_F(SequenceStoreTest, ReleaseNeverRecordsMoreThanTheCeiling) {
+  SequenceStore store(path, logger);
+  store.open();
+  ASSERT_EQ(store.reserve(1, 10, 100001).status, Status::Reserved);
+  EXPECT_NE(store.release(12).error, "");
+  EXPECT_EQ(stateOnDisk(path), 11u);
+}
+
+TEST_F(SequenceStoreTest, CorruptStateRefusesToStart) {
+  const std::string good = encodeState(5000);
+  std::string badChecksum = good;
+  badChecksum.replace(badChecksum.find("5000"), 4, "5001");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", "empty"},
+      {good.substr(0, good.size() / 2), "truncated"},
+      {good.substr(0, good.size() - 1), "truncated"},
+      {badChecksum, "checksum"},
+      {"garbage\n", "not a protohost-fibonacci"},
+      {std::string("protohost-fibonacci v1 next=5000 crc32=\0\0\0\0\0\0\0\0\n", 49), "crc32"},
+  };
+  for (const auto& [content, why] : cases) {
+    writeFile(path, content);
+    SequenceStore store(path, logger);
+    try {
+      store.open();
+      ADD_FAILURE() << "opened a state file holding \"" << content << "\"";
+    } catch (const protohost::StateError& e) {
+      std::string what = e.what();
+      EXPECT_NE(what.find(path), std::string::npos) << what;
+      EXPECT_NE(what.find(why), std::string::npos) << what;
+      EXPECT_NE(what.find("corrupt"), std::string::npos) << what;
+    }
+    // Never silently started over: the file is untouched.
+    EXPECT_EQ(readFile(path), content);
+  }
+}
+
+TEST_F(SequenceStoreTest, UnreadableStateRefusesToStart) {
+  std::filesystem::create_directory(path);  // read() fails with EISDIR
+  SequenceStore store(path, logger);
+  EXPECT_THROW(store.open(), protohost::StateError);
+}
+
+TEST_F(SequenceStoreTest, StaleTempFileIsRemovedAtStart) {
+  writeFile(path, encodeState(77));
+  writeFile(path + ".tmp", "protohost-fibonacci v1 next=99");  // a crash between create and rename
+  SequenceStore store(path, logger);
+  EXPECT_EQ(store.open().next, 77u);
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_EQ(stateOnDisk(path), 77u);
+}
+
+// A crash or an error at each step of the durable write: the state on disk is
+// always either the old or the new ceiling, never beyond what was reported, and a
+// restart never hands out an answer below what may have been served.
+TEST_F(SequenceStoreTest, FailureAtEveryStepKeepsTheOldCeilingAuthoritative) {
+  for (std::string step : {"remove-temp", "create", "write", "fsync", "close-temp", "rename", "fsync-dir", "read",
+                           "lock"}) {
+    SCOPED_TRACE(step);
+    std::filesystem::remove(path);
+    auto ops = std::make_shared<fibtest::FailingOps>();
+    std::uint64_t served = 0;  // highest answer that may have been served
+    {
+      SequenceStore store(path, logger, ops);
+      store.open();
+      auto r = store.reserve(1, 100, 100001);
+      ASSERT_EQ(r.status, Status::Reserved);
+      served = r.ceiling - 1;  // the whole block went out
+      ops->fail(step, step == "fsync" ? EIO : ENOSPC);
+      auto failed = store.reserve(r.ceiling, 100, 100001);
+      EXPECT_EQ(failed.status, Status::Failed);
+      EXPECT_NE(failed.error, "");
+      EXPECT_EQ(store.durableCeiling(), 101u);
+      // kill -9 here
+    }
+    ops->heal();
+    SequenceStore restarted(path, logger);
+    auto r = restarted.open();  // never a StateError: the file is the old or the new record
+    EXPECT_GT(r.next, served);
+    EXPECT_TRUE(r.next == 101u || r.next == 201u) << r.next;
+    EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  }
+}
+
+TEST_F(SequenceStoreTest, RetryAfterAFailureUsesAFreshTempFileAndSucceeds) {
+  auto ops = std::make_shared<fibtest::FailingOps>();
+  SequenceStore store(path, logger, ops);
+  store.open();
+  ASSERT_EQ(store.reserve(1, 10, 100001).status, Status::Reserved);
+  ops->fail("fsync-dir", EIO, 1);  // the rename happened, its durability is unknown
+  auto failed = store.reserve(11, 10, 100001);
+  ASSERT_EQ(failed.status, Status::Failed);
+  EXPECT_NE(failed.error.find("fsync directory"), std::string::npos) << failed.error;
+  EXPECT_EQ(store.durableCeiling(), 11u);
+  int creates = ops->calls("create");
+  auto ok = store.reserve(11, 10, 100001);
+  ASSERT_EQ(ok.status, Status::Reserved) << ok.error;
+  EXPECT_EQ(ops->calls("create"), creates + 1);
+  EXPECT_EQ(ok.start, 11u);  // its own failed attempt is not someone else's reservation
+  EXPECT_GE(ok.ceiling, 21u);
+  EXPECT_EQ(stateOnDisk(path), ok.ceiling);
+}
+
+TEST_F(SequenceStoreTest, MissingDirectoryIsAWriteFailureNotACrash) {
+  const std::string sub = dir.file("gone");
+  const std::string p = sub + "/fib.state";
+  std::filesystem::create_directory(sub);
+  SequenceStore store(p, logger);
+  store.open();
+  ASSERT_EQ(store.reserve(1, 10, 100001).status, Status::Reserved);
+  std::filesystem::rename(sub, dir.file("moved"));  // works as root too, unlike chmod
+  auto r = store.reserve(11, 10, 100001);
+  EXPECT_EQ(r.status, Status::Failed);
+  EXPECT_EQ(r.errorNumber, ENOENT);
+  EXPECT_EQ(stateOnDisk(dir.file("moved") + "/fib.state"), 11u);
+}
+
+TEST_F(SequenceStoreTest, MissingStateDirectoriesAreCreatedAtStart) {
+  const std::string p = dir.file("var/lib/fib.state");
+  SequenceStore store(p, logger);
+  auto r = store.open();
+  EXPECT_TRUE(r.created);
+  EXPECT_EQ(stateOnDisk(p), 1u);
+}
+
+TEST_F(SequenceStoreTest, FreshStartThatCannotWriteReportsTheWriteError) {
+  auto ops = std::make_shared<fibtest::FailingOps>();
+  ops->fail("fsync", EIO);
+  SequenceStore store(path, logger, ops);
+  auto r = store.open();
+  EXPECT_FALSE(r.created);
+  EXPECT_NE(r.writeError, "");
+  EXPECT_EQ(r.errorNumber, EIO);
+  EXPECT_EQ(r.next, 1u);
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_EQ(store.reserve(1, 10, 100001).status, Status::Failed);
+}
+
+TEST_F(SequenceStoreTest, AnImpossibleStatePathRefusesToStart) {
+  writeFile(dir.file("plain"), "a file, not a directory");
+  SequenceStore store(dir.file("plain") + "/fib.state", logger);
+  EXPECT_THROW(store.open(), protohost::StateError);  // ENOTDIR: the state cannot be known
+}
+
+TEST_F(SequenceStoreTest, ReadOnlyDirectoryFailsClosed) {
+  if (::geteuid() == 0) GTEST_SKIP() << "running as root: chmod 0555 does not stop writes (covered by FailingOps and "
+                                        "MissingDirectoryIsAWriteFailureNotACrash)";
+  SequenceStore store(path, logger);
+  store.open();
+  ASSERT_EQ(store.reserve(1, 10, 100001).status, Status::Reserved);
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0555), 0);
+  auto r = store.reserve(11, 10, 100001);
+  ::chmod(dir.path().c_str(), 0755);
+  EXPECT_EQ(r.status, Status::Failed);
+  EXPECT_EQ(r.errorNumber, EACCES);
+  EXPECT_EQ(stateOnDisk(path), 11u);
+}
+
+// A config reload runs a new factory while the old one still serves its connections.
+TEST_F(SequenceStoreTest, TwoStoresOnOneFileNeverOverlap) {
+  SequenceStore oldStore(path, logger);
+  oldStore.open();
+  auto a = oldStore.reserve(1, 10, 100001);  // old serves [1, 11)
+  SequenceStore newStore(path, logger);
+  EXPECT_EQ(newStore.open().next, 11u);
+  auto b = newStore.reserve(11, 10, 100001);  // new serves [11, 21)
+  EXPECT_EQ(b.start, 11u);
+  auto a2 = oldStore.reserve(11, 10, 100001);  // old used its block up: must skip past the new one's
+  ASSERT_EQ(a2.status, Status::Reserved);
+  EXPECT_EQ(a2.start, 21u);
+  EXPECT_EQ(a2.ceiling, 31u);
+  // The old one stops while the new one lives: the ceiling is not lowered.
+  auto released = oldStore.release(23);
+  EXPECT_FALSE(released.recorded);
+  EXPECT_EQ(released.error, "");
+  EXPECT_NE(released.note.find("still running"), std::string::npos) << released.note;
+  EXPECT_EQ(stateOnDisk(path), 31u);
+  auto b2 = newStore.reserve(21, 10, 100001);
+  EXPECT_EQ(b2.start, 31u);
+  // The last one records its exact position.
+  EXPECT_TRUE(newStore.release(35).recorded);
+  EXPECT_EQ(stateOnDisk(path), 35u);
+}
+
+TEST_F(SequenceStoreTest, AFileAdvancedByADeadWriterIsNeverLowered) {
+  SequenceStore store(path, logger);
+  store.open();
+  ASSERT_EQ(store.reserve(1, 10, 100001).status, Status::Reserved);
+  writeFile(path, encodeState(500));  // another process reserved up to 500 and died
+  auto released = store.release(5);
+  EXPECT_FALSE(released.recorded);
+  EXPECT_EQ(released.error, "");
+  EXPECT_NE(released.note.find("advanced"), std::string::npos) << released.note;
+  EXPECT_EQ(stateOnDisk(path), 500u);
+}
+
+TEST_F(SequenceStoreTest, CorruptionWhileRunningFailsClosedWithoutOverwriting) {
+  SequenceStore store(path, logger);
+  store.open();
+  ASSERT_EQ(store.reserve(1, 10, 100001).status, Status::Reserved);
+  writeFile(path, "junk");
+  auto r = store.reserve(11, 10, 100001);
+  EXPECT_EQ(r.status, Status::Failed);
+  EXPECT_NE(r.error.find("corrupt"), std::string::npos);
+  EXPECT_EQ(readFile(path), "junk");
+}
