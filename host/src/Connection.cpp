@@ -1,6 +1,7 @@
 #include "Connection.h"
 
-#include <Poco/Net/StreamSocketImpl.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
@@ -28,12 +29,10 @@ Address toAddress(const sockaddr_storage& ss) {
   return {"?", 0};
 }
 
-Address socketAddress(int fd, bool peer) {
+Address localSocketAddress(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
-                : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  if (rc != 0) return {"?", 0};
+  if (fd < 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {"?", 0};
   return toAddress(ss);
 }
 
@@ -42,35 +41,47 @@ constexpr int kMaxReadsPerEvent = 4;
 
 }  // namespace
 
-Connection::Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, std::string ip)
+Connection::Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, std::string ip,
+                       const sockaddr_storage& peer)
     : loop_(loop),
       listener_(std::move(listener)),
-      socket_(new Poco::Net::StreamSocketImpl(fd)),
       fd_(fd),
       ip_(std::move(ip)),
-      lastActivity_(std::chrono::steady_clock::now()),
-      readObserver_(*this, &Connection::onReadable),
-      writeObserver_(*this, &Connection::onWritable),
-      errorObserver_(*this, &Connection::onError) {}
+      lastActivity_(std::chrono::steady_clock::now()) {
+  static_assert(sizeof(sockaddr_in6) >= sizeof(sockaddr_in));
+  std::memcpy(&peer_, &peer, peer.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+}
 
 Connection::~Connection() {
-  // Normally finished already; this covers a connection dropped before open().
-  if (regRead_ || regWrite_) {
-    try {
-      if (regRead_) loop_.removeEventHandler(socket_, readObserver_);
-      if (regWrite_) loop_.removeEventHandler(socket_, writeObserver_);
-      loop_.removeEventHandler(socket_, errorObserver_);
-    } catch (...) {
-    }
+  // Normally finished already (unregistered, closed); this covers a connection
+  // dropped before open().
+  if (fd_ >= 0) {
+    loop_.ioUpdate(fd_, this, registered_, 0);
+    ::close(fd_);
   }
+}
+
+void Connection::onIoEvent(std::uint32_t events) {
+  if (finished_) return;
+  auto self = shared_from_this();  // the protocol may close us
+  if ((events & EPOLLERR) && !(events & EPOLLIN)) {
+    onError();
+    return;
+  }
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) && (registered_ & EPOLLIN)) onReadable();
+  if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && !finished_ && (registered_ & EPOLLOUT)) onWritable();
 }
 
 std::string Connection::context() const {
   return "listener=" + listener_->name + " peer=" + peerAddress().toString();
 }
 
-Address Connection::peerAddress() const { return socketAddress(fd_, true); }
-Address Connection::localAddress() const { return socketAddress(fd_, false); }
+Address Connection::peerAddress() const {
+  sockaddr_storage ss{};
+  std::memcpy(&ss, &peer_, sizeof peer_);
+  return toAddress(ss);
+}
+Address Connection::localAddress() const { return localSocketAddress(fd_); }
 
 bool Connection::open() {
   opened_ = true;
@@ -119,9 +130,7 @@ void Connection::pluginFailed(const char* hook, const std::string& what) {
   }
 }
 
-void Connection::onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&) {
-  if (finished_ || !regRead_) return;
-  auto self = shared_from_this();  // the protocol may close us
+void Connection::onReadable() {
   char* buf = loop_.readBuffer();
   for (int i = 0; i < kMaxReadsPerEvent; ++i) {
     ssize_t n = ::recv(fd_, buf, EventLoop::kReadBufferSize, 0);
@@ -146,19 +155,15 @@ void Connection::onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>
   }
 }
 
-void Connection::onWritable(const Poco::AutoPtr<Poco::Net::WritableNotification>&) {
-  if (finished_) return;
-  auto self = shared_from_this();
+void Connection::onWritable() {
   if (flush()) settle();
   else if (pendingFinish_) finish(*pendingFinish_);
 }
 
-void Connection::onError(const Poco::AutoPtr<Poco::Net::ErrorNotification>&) {
-  if (finished_) return;
+void Connection::onError() {
   int err = 0;
   socklen_t len = sizeof err;
   ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-  auto self = shared_from_this();
   finish(DisconnectReason{DisconnectReason::Kind::Error, err ? std::strerror(err) : "socket error"});
 }
 
@@ -275,22 +280,11 @@ void Connection::settle() {
 void Connection::updateInterest() {
   bool wantRead = !finished_ && !closing_ && !eof_ && !pausedByProtocol_ && !pausedByBackpressure_;
   bool wantWrite = !finished_ && !out_.empty();
-  if (wantRead == regRead_ && wantWrite == regWrite_) return;
-  bool dropping = (regRead_ && !wantRead) || (regWrite_ && !wantWrite);
-  if (dropping) {
-    // Poco 1.11.0 bug #2966: removing one observer while another remains
-    // leaves its epoll mode armed (EPOLLOUT spins a core). Remove every
-    // observer (which removes the socket from the poll set), then re-add.
-    if (regRead_) loop_.removeEventHandler(socket_, readObserver_);
-    if (regWrite_) loop_.removeEventHandler(socket_, writeObserver_);
-    loop_.removeEventHandler(socket_, errorObserver_);
-    regRead_ = regWrite_ = false;
-  }
-  if (wantRead && !regRead_) loop_.addEventHandler(socket_, readObserver_);
-  if (wantWrite && !regWrite_) loop_.addEventHandler(socket_, writeObserver_);
-  if ((wantRead || wantWrite) && !(regRead_ || regWrite_)) loop_.addEventHandler(socket_, errorObserver_);
-  regRead_ = wantRead;
-  regWrite_ = wantWrite;
+  // Writable interest only while output is pending: a level-triggered EPOLLOUT
+  // left armed on an idle socket spins the loop (the shape of Poco bug #2966).
+  std::uint32_t want = (wantRead ? EPOLLIN | EPOLLRDHUP : 0u) | (wantWrite ? EPOLLOUT : 0u);
+  loop_.ioUpdate(fd_, this, registered_, want);
+  registered_ = want;
 }
 
 void Connection::finish(DisconnectReason reason) {
@@ -298,9 +292,10 @@ void Connection::finish(DisconnectReason reason) {
   finished_ = true;
   closing_ = true;
   reactorFacade_.cancelAll();
-  updateInterest();  // unregister before close: Poco throws on a closed socket
+  updateInterest();  // unregister before close
   out_.release();
-  socket_.close();
+  ::close(fd_);
+  fd_ = -1;
   if (protocol_) {
     ++depth_;
     try {

@@ -1,15 +1,12 @@
 #pragma once
-// One accepted TCP connection: the Poco reactor registration, the output
-// queue and flow control, and the exception boundary around every call into
-// its Protocol. Implements the SDK Transport the protocol writes through.
+// One accepted TCP connection: its registration in the loop's connection set,
+// the output queue and flow control, and the exception boundary around every
+// call into its Protocol. Implements the SDK Transport the protocol writes through.
 //
 // Ownership: the EventLoop owns it (shared_ptr); it owns its Protocol and holds
 // its ListenerRuntime (factory + library) so that code outlives the protocol.
 // Threading: everything runs on its EventLoop's thread.
 
-#include <Poco/NObserver.h>
-#include <Poco/Net/SocketNotification.h>
-#include <Poco/Net/StreamSocket.h>
 #include <netinet/in.h>
 
 #include <chrono>
@@ -18,6 +15,7 @@
 #include <optional>
 #include <unordered_set>
 
+#include "EventLoop.h"
 #include "ListenerRuntime.h"
 #include "OutputBuffer.h"
 #include "protohost/Logger.h"
@@ -27,14 +25,13 @@
 
 namespace protohost::host {
 
-class EventLoop;
-
-class Connection final : public Transport, public std::enable_shared_from_this<Connection> {
+class Connection final : public Transport, public IoHandler, public std::enable_shared_from_this<Connection> {
  public:
   /// Takes ownership of the connected, non-blocking socket @p fd and of one
   /// admission of @p listener (released when the connection finishes).
   /// @p ip is the admission key for the per-IP limit.
-  Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, std::string ip);
+  Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, std::string ip,
+             const sockaddr_storage& peer);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -94,9 +91,10 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     Connection& c_;
   };
 
-  void onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&);
-  void onWritable(const Poco::AutoPtr<Poco::Net::WritableNotification>&);
-  void onError(const Poco::AutoPtr<Poco::Net::ErrorNotification>&);
+  void onIoEvent(std::uint32_t events) override;
+  void onReadable();
+  void onWritable();
+  void onError();
 
   /// Runs @p fn (plugin code) inside the exception boundary, then settles.
   template <class F>
@@ -115,7 +113,6 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
 
   EventLoop& loop_;
   std::shared_ptr<ListenerRuntime> listener_;  // before protocol_: destroyed after it
-  Poco::Net::StreamSocket socket_;
   int fd_;
   std::unique_ptr<Protocol> protocol_;
   OutputBuffer out_;
@@ -123,6 +120,7 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   ConnectionLogger logger_{*this};
   std::optional<DisconnectReason> pendingFinish_;
   std::string ip_;
+  sockaddr_in6 peer_{};  // large enough for sockaddr_in too; kept for logs after close
   std::chrono::steady_clock::time_point lastActivity_;
   int depth_ = 0;             // calls into this connection on the stack
   bool opened_ = false;
@@ -132,12 +130,7 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   bool pausedByProtocol_ = false;
   bool pausedByBackpressure_ = false;
   bool settleScheduled_ = false;
-  bool regRead_ = false;
-  bool regWrite_ = false;
-
-  Poco::NObserver<Connection, Poco::Net::ReadableNotification> readObserver_;
-  Poco::NObserver<Connection, Poco::Net::WritableNotification> writeObserver_;
-  Poco::NObserver<Connection, Poco::Net::ErrorNotification> errorObserver_;
+  std::uint32_t registered_ = 0;  // epoll events currently registered (EPOLLIN/EPOLLOUT)
 };
 
 }  // namespace protohost::host

@@ -35,8 +35,9 @@ struct OwnedFd {
   int fd;
 };
 
-void adoptConnection(EventLoop& loop, const std::shared_ptr<ListenerRuntime>& runtime, int fd, std::string ip) {
-  auto connection = std::make_shared<Connection>(loop, runtime, fd, std::move(ip));
+void adoptConnection(EventLoop& loop, const std::shared_ptr<ListenerRuntime>& runtime, int fd, std::string ip,
+                     const sockaddr_storage& peer) {
+  auto connection = std::make_shared<Connection>(loop, runtime, fd, std::move(ip), peer);
   loop.addConnection(connection);
   connection->open();
 }
@@ -157,7 +158,7 @@ void Listener::onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&)
       }
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      dispatch(fd, std::move(ip));
+      dispatch(fd, std::move(ip), peer);
       continue;
     }
     int err = errno;
@@ -206,7 +207,7 @@ void Listener::refuse(int fd, Refusal refusal, const sockaddr_storage& peer) {
   }
 }
 
-void Listener::dispatch(int fd, std::string ip) {
+void Listener::dispatch(int fd, std::string ip, const sockaddr_storage& peer) {
   // Least-loaded reactor that is not stalled (watchdog); ties rotate so a burst spreads evenly.
   std::size_t best = nextLoop_ % loops_.size();
   auto better = [&](std::size_t i, std::size_t than) {
@@ -221,10 +222,10 @@ void Listener::dispatch(int fd, std::string ip) {
   nextLoop_ = best + 1;
   EventLoop* target = loops_[best];
   if (target == &acceptLoop_) {
-    adoptConnection(*target, runtime_, fd, std::move(ip));
+    adoptConnection(*target, runtime_, fd, std::move(ip), peer);
   } else {
-    target->post([target, runtime = runtime_, owned = std::make_shared<OwnedFd>(fd), ip = std::move(ip)]() mutable {
-      adoptConnection(*target, runtime, owned->release(), std::move(ip));
+    target->post([target, runtime = runtime_, owned = std::make_shared<OwnedFd>(fd), ip = std::move(ip), peer]() mutable {
+      adoptConnection(*target, runtime, owned->release(), std::move(ip), peer);
     });
   }
 }

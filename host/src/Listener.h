@@ -53,7 +53,7 @@ class Listener {
  private:
   void onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&);
   void backOff(int err);
-  void dispatch(int fd, std::string ip);
+  void dispatch(int fd, std::string ip, const sockaddr_storage& peer);
   void refuse(int fd, Refusal refusal, const sockaddr_storage& peer);
 
   std::shared_ptr<ListenerRuntime> runtime_;
