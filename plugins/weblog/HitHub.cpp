@@ -1,0 +1,102 @@
+#include "HitHub.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace protohost::plugins::weblog {
+
+HitHub::HitHub(Limits limits) : limits_(limits) {}
+
+HitHub::SubscriberId HitHub::subscribe(WakeFn wake, std::size_t wakeAtBytes) {
+  std::lock_guard lock(mutex_);
+  SubscriberId id = ++lastId_;
+  subscribers_.emplace(id, Subscriber{nextSeq_, totalBytes_, std::move(wake),
+                                      std::max<std::size_t>(wakeAtBytes, 1), false});
+  return id;
+}
+
+void HitHub::unsubscribe(SubscriberId id) {
+  WakeFn doomed;  // destroyed outside the lock
+  std::lock_guard lock(mutex_);
+  auto it = subscribers_.find(id);
+  if (it == subscribers_.end()) return;
+  doomed = std::move(it->second.wake);
+  subscribers_.erase(it);
+}
+
+HitHub::Batch HitHub::pull(SubscriberId id, std::size_t maxBytes) {
+  Batch batch;
+  std::lock_guard lock(mutex_);
+  auto it = subscribers_.find(id);
+  if (it == subscribers_.end()) return batch;
+  Subscriber& s = it->second;
+  s.woken = false;
+  if (s.cursorSeq == nextSeq_) return batch;
+  const std::uint64_t unread = totalBytes_ - s.cursorOffset;
+  if (unread > maxBytes || entries_.empty() || entries_.front().seq > s.cursorSeq) {
+    batch.status = PullStatus::TooFarBehind;
+    batch.bytes = static_cast<std::size_t>(unread);
+    return batch;
+  }
+  const auto first = entries_.begin() + static_cast<std::ptrdiff_t>(s.cursorSeq - entries_.front().seq);
+  batch.hits.reserve(static_cast<std::size_t>(entries_.end() - first));
+  for (auto e = first; e != entries_.end(); ++e) batch.hits.push_back(e->xml);
+  batch.bytes = static_cast<std::size_t>(unread);
+  s.cursorSeq = nextSeq_;
+  s.cursorOffset = totalBytes_;
+  return batch;
+}
+
+void HitHub::publish(std::vector<std::string> hits) {
+  if (hits.empty()) return;
+  std::lock_guard lock(mutex_);
+  for (auto& h : hits) {
+    const std::size_t n = h.size();
+    entries_.push_back(Entry{nextSeq_++, std::make_shared<const std::string>(std::move(h))});
+    totalBytes_ += n;
+    retainedBytes_ += n;
+  }
+  evictLocked();
+  for (auto& [id, s] : subscribers_) {
+    if (!s.wake || s.woken || s.cursorSeq == nextSeq_) continue;
+    if (totalBytes_ - s.cursorOffset < s.wakeAtBytes) continue;
+    s.woken = true;
+    s.wake();
+  }
+}
+
+void HitHub::evictLocked() {
+  std::uint64_t minCursor = nextSeq_;
+  for (const auto& [id, s] : subscribers_) minCursor = std::min(minCursor, s.cursorSeq);
+  while (!entries_.empty()) {
+    const Entry& front = entries_.front();
+    const bool overBytes = retainedBytes_ > limits_.maxRetainedBytes;
+    const bool overCount = entries_.size() > limits_.history;
+    const bool needed = front.seq >= minCursor;
+    if (!overBytes && !(overCount && !needed)) break;
+    retainedBytes_ -= front.xml->size();
+    entries_.pop_front();
+  }
+}
+
+std::uint64_t HitHub::publishedHits() const {
+  std::lock_guard lock(mutex_);
+  return nextSeq_;
+}
+
+std::size_t HitHub::retainedHits() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+std::size_t HitHub::retainedBytes() const {
+  std::lock_guard lock(mutex_);
+  return retainedBytes_;
+}
+
+std::size_t HitHub::subscriberCount() const {
+  std::lock_guard lock(mutex_);
+  return subscribers_.size();
+}
+
+}  // namespace protohost::plugins::weblog

@@ -1,0 +1,130 @@
+#include "WeblogFactory.h"
+
+#include <chrono>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "HitFormatter.h"
+#include "WeblogProtocol.h"
+
+namespace protohost::plugins::weblog {
+
+namespace {
+
+/// At most one "skipped lines" warning per this interval; the counts accumulate in between.
+constexpr std::chrono::seconds kSkipWarningInterval{10};
+/// How much of an unparsable line the warning quotes.
+constexpr std::size_t kExampleBytes = 120;
+
+/// A printable, bounded excerpt of a raw log line for the host's log.
+std::string excerpt(std::string_view line) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char ch : line.substr(0, kExampleBytes)) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  if (line.size() > kExampleBytes) out += "...";
+  return out;
+}
+
+std::string modeName(Mode m) { return m == Mode::Push ? "push" : "poll"; }
+
+}  // namespace
+
+void WeblogFactory::configure(const ConfigView& config) {
+  settings_ = readSettings(config);
+  hub_ = std::make_unique<HitHub>(HitHub::Limits{settings_.history, settings_.maxClientBacklogBytes});
+}
+
+void WeblogFactory::start(FactoryContext& context) {
+  if (!hub_) throw std::logic_error("weblog: start() before configure()");
+  context_ = &context;
+  LogTailer::Options options;
+  options.maxLineBytes = settings_.maxLineBytes;
+  tailer_ = std::make_unique<LogTailer>(settings_.accessLog, options, [this](std::string_view message) {
+    if (context_) context_->logger().info(message);
+  });
+  tailer_->start(LogTailer::StartAt::End);
+  timer_ = context.reactor().callEvery(settings_.pollInterval, [this] { pollLog(); });
+  context.logger().info("weblog: mode=" + modeName(settings_.mode) +
+                        (settings_.mode == Mode::Push
+                             ? " push_interval_ms=" + std::to_string(settings_.pushInterval.count())
+                             : std::string()) +
+                        " poll_interval_ms=" + std::to_string(settings_.pollInterval.count()) +
+                        " history=" + std::to_string(settings_.history) +
+                        " max_client_backlog_bytes=" + std::to_string(settings_.maxClientBacklogBytes));
+}
+
+void WeblogFactory::stop() {
+  if (context_ && timer_) context_->reactor().cancel(timer_);
+  timer_ = 0;
+  if (tailer_) tailer_->close();
+  tailer_.reset();
+  context_ = nullptr;
+}
+
+std::unique_ptr<Protocol> WeblogFactory::buildProtocol() {
+  return std::make_unique<WeblogProtocol>(*hub_, settings_);
+}
+
+void WeblogFactory::pollLog() {
+  if (!tailer_) return;
+  const LogTailer::Stats before = tailer_->stats();
+  std::vector<std::string> lines = tailer_->poll();
+  const std::uint64_t overlong = tailer_->stats().longLinesSkipped - before.longLinesSkipped;
+  const std::uint64_t cutOff = tailer_->stats().partialLinesDropped - before.partialLinesDropped;
+
+  std::vector<std::string> hits;
+  hits.reserve(lines.size());
+  std::uint64_t unparsable = 0;
+  std::string example;
+  for (const auto& line : lines) {
+    if (auto hit = formatLogLine(line)) {
+      hits.push_back(std::move(*hit));
+    } else {
+      if (unparsable++ == 0) example = excerpt(line);
+    }
+  }
+  hub_->publish(std::move(hits));
+  if (unparsable || overlong || cutOff) {
+    unparsable_.fetch_add(unparsable, std::memory_order_relaxed);
+    overlong_.fetch_add(overlong, std::memory_order_relaxed);
+    cutOff_.fetch_add(cutOff, std::memory_order_relaxed);
+  }
+  reportSkipped(unparsable, overlong, cutOff, example);
+}
+
+void WeblogFactory::reportSkipped(std::uint64_t unparsable, std::uint64_t overlong, std::uint64_t cutOff,
+                                  const std::string& example) {
+  pendingUnparsable_ += unparsable;
+  pendingOverlong_ += overlong;
+  pendingCutOff_ += cutOff;
+  if (pendingExample_.empty() && !example.empty()) pendingExample_ = example;
+  const std::uint64_t total = pendingUnparsable_ + pendingOverlong_ + pendingCutOff_;
+  if (total == 0 || !context_) return;
+  const auto now = context_->reactor().now();
+  if (warnedOnce_ && now - lastWarning_ < kSkipWarningInterval) return;
+  std::string message = "skipped " + std::to_string(total) + " access-log line(s) of " +
+                        settings_.accessLog + ": " + std::to_string(pendingUnparsable_) +
+                        " not Common/Combined Log Format, " + std::to_string(pendingOverlong_) +
+                        " longer than max_line_bytes=" + std::to_string(settings_.maxLineBytes);
+  if (pendingCutOff_) message += ", " + std::to_string(pendingCutOff_) + " unterminated at a rotation or truncation";
+  if (!pendingExample_.empty()) message += "; e.g. \"" + pendingExample_ + "\"";
+  if (warnedOnce_) message += " (at most one such warning per 10 s)";
+  context_->logger().warning(message);
+  warnedOnce_ = true;
+  lastWarning_ = now;
+  pendingUnparsable_ = pendingOverlong_ = pendingCutOff_ = 0;
+  pendingExample_.clear();
+}
+
+}  // namespace protohost::plugins::weblog

@@ -1,0 +1,166 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "HitHub.h"
+
+using protohost::plugins::weblog::HitHub;
+
+namespace {
+
+std::vector<std::string> hits(int from, int to) {
+  std::vector<std::string> v;
+  for (int i = from; i < to; ++i) v.push_back("<h n=\"" + std::to_string(i) + "\"/>");
+  return v;
+}
+
+std::string joined(const HitHub::Batch& b) {
+  std::string s;
+  for (const auto& h : b.hits) s += *h;
+  return s;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& h : v) s += h;
+  return s;
+}
+
+constexpr std::size_t kBig = 1 << 30;
+
+}  // namespace
+
+TEST(HitHub, SubscriberSeesOnlyHitsPublishedAfterItSubscribed) {
+  HitHub hub({100, 1 << 20});
+  hub.publish(hits(0, 3));
+  auto id = hub.subscribe();
+  EXPECT_TRUE(hub.pull(id, kBig).hits.empty());
+  hub.publish(hits(3, 5));
+  auto b = hub.pull(id, kBig);
+  EXPECT_EQ(b.status, HitHub::PullStatus::Ok);
+  EXPECT_EQ(joined(b), joined(hits(3, 5)));
+  EXPECT_EQ(b.bytes, joined(hits(3, 5)).size());
+  EXPECT_TRUE(hub.pull(id, kBig).hits.empty());  // nothing twice
+}
+
+TEST(HitHub, EverySubscriberGetsEveryHitOnceInOrder) {
+  HitHub hub({10, 1 << 20});
+  auto a = hub.subscribe();
+  hub.publish(hits(0, 4));
+  auto b = hub.subscribe();
+  hub.publish(hits(4, 6));
+  EXPECT_EQ(joined(hub.pull(a, kBig)), joined(hits(0, 6)));
+  EXPECT_EQ(joined(hub.pull(b, kBig)), joined(hits(4, 6)));
+  hub.publish(hits(6, 7));
+  EXPECT_EQ(joined(hub.pull(b, kBig)), joined(hits(6, 7)));
+  EXPECT_EQ(joined(hub.pull(a, kBig)), joined(hits(6, 7)));
+}
+
+TEST(HitHub, KeepsTheLastHistoryHitsWhenNobodyNeedsMore) {
+  HitHub hub({3, 1 << 20});
+  hub.publish(hits(0, 10));
+  EXPECT_EQ(hub.retainedHits(), 3u);
+  EXPECT_EQ(hub.publishedHits(), 10u);
+}
+
+TEST(HitHub, KeepsUnreadHitsBeyondHistoryUpToTheByteCap) {
+  HitHub hub({2, 1 << 20});
+  auto id = hub.subscribe();
+  hub.publish(hits(0, 50));
+  EXPECT_EQ(hub.retainedHits(), 50u);  // a subscriber still needs them
+  EXPECT_EQ(joined(hub.pull(id, kBig)), joined(hits(0, 50)));
+  hub.publish(hits(50, 51));  // eviction runs on publish
+  EXPECT_EQ(hub.retainedHits(), 2u);
+}
+
+TEST(HitHub, ASubscriberTooFarBehindIsToldSoAndNeverSkipped) {
+  const std::size_t hitSize = hits(0, 1)[0].size();
+  HitHub hub({0, 10 * hitSize});
+  auto slow = hub.subscribe();
+  auto fast = hub.subscribe();
+  for (int i = 0; i < 30; ++i) {
+    hub.publish(hits(i, i + 1));
+    EXPECT_EQ(joined(hub.pull(fast, kBig)), joined(hits(i, i + 1)));
+  }
+  EXPECT_LE(hub.retainedBytes(), 10 * hitSize);
+  auto b = hub.pull(slow, kBig);
+  EXPECT_EQ(b.status, HitHub::PullStatus::TooFarBehind);
+  EXPECT_TRUE(b.hits.empty());
+}
+
+TEST(HitHub, PullLargerThanTheCallersBudgetIsTooFarBehindAndKeepsTheCursor) {
+  HitHub hub({100, 1 << 20});
+  auto id = hub.subscribe();
+  hub.publish(hits(0, 10));
+  const std::size_t all = joined(hits(0, 10)).size();
+  auto b = hub.pull(id, all - 1);
+  EXPECT_EQ(b.status, HitHub::PullStatus::TooFarBehind);
+  EXPECT_EQ(b.bytes, all);
+  b = hub.pull(id, all);
+  EXPECT_EQ(b.status, HitHub::PullStatus::Ok);
+  EXPECT_EQ(joined(b), joined(hits(0, 10)));
+}
+
+TEST(HitHub, WakeOncePerPullAndOnlyPastTheThreshold) {
+  HitHub hub({100, 1 << 20});
+  int wakes = 0;
+  auto id = hub.subscribe([&] { ++wakes; }, 1);
+  hub.publish(hits(0, 1));
+  hub.publish(hits(1, 2));
+  EXPECT_EQ(wakes, 1);  // one wake-up in flight at most
+  hub.pull(id, kBig);
+  hub.publish(hits(2, 3));
+  EXPECT_EQ(wakes, 2);
+  hub.publish({});
+  EXPECT_EQ(wakes, 2);
+
+  int late = 0;
+  const std::size_t threshold = 3 * hits(0, 1)[0].size();
+  auto big = hub.subscribe([&] { ++late; }, threshold);
+  hub.publish(hits(3, 5));
+  EXPECT_EQ(late, 0);
+  hub.publish(hits(5, 6));
+  EXPECT_EQ(late, 1);
+  hub.unsubscribe(big);
+  hub.unsubscribe(id);
+  hub.publish(hits(6, 20));
+  EXPECT_EQ(late, 1);
+  EXPECT_EQ(wakes, 2);
+  EXPECT_EQ(hub.subscriberCount(), 0u);
+  hub.unsubscribe(id);  // idempotent
+}
+
+TEST(HitHub, ConcurrentPublisherAndSubscribersSeeEveryHitOnceInOrder) {
+  constexpr int kHits = 20000;
+  constexpr int kReaders = 4;
+  HitHub hub({100, std::size_t{64} << 20});
+  std::vector<HitHub::SubscriberId> ids;
+  for (int r = 0; r < kReaders; ++r) ids.push_back(hub.subscribe());
+  std::atomic<int> wakes{0};
+  auto waker = hub.subscribe([&] { wakes.fetch_add(1); });
+
+  std::vector<std::string> received(kReaders);
+  std::vector<std::thread> readers;
+  for (int r = 0; r < kReaders; ++r) {
+    readers.emplace_back([&, r] {
+      std::size_t want = joined(hits(0, kHits)).size();
+      while (received[r].size() < want) {
+        auto b = hub.pull(ids[r], kBig);
+        ASSERT_EQ(b.status, HitHub::PullStatus::Ok);
+        for (const auto& h : b.hits) received[r] += *h;
+        std::this_thread::yield();
+      }
+    });
+  }
+  std::thread publisher([&] {
+    for (int i = 0; i < kHits; i += 7) hub.publish(hits(i, std::min(i + 7, kHits)));
+  });
+  publisher.join();
+  for (auto& t : readers) t.join();
+  for (int r = 0; r < kReaders; ++r) EXPECT_EQ(received[r], joined(hits(0, kHits))) << r;
+  EXPECT_EQ(wakes.load(), 1);  // never pulled: woken once
+  hub.unsubscribe(waker);
+}
