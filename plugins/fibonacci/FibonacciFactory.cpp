@@ -12,6 +12,7 @@ void FibonacciFactory::configure(const ConfigView& config) {
   options_.reserveBlock = static_cast<std::uint64_t>(config.getInt("reserve_block", 1024, 1, 1000000));
   options_.maxIndex = static_cast<std::uint64_t>(config.getInt("max_index", 100000, 1, 10000000));
   maxLineBytes_ = static_cast<std::size_t>(config.getInt("max_line_bytes", 1024, 1, 1048576));
+  lineTimeout_ = std::chrono::milliseconds(config.getInt("line_timeout_ms", 10000, 0, 3600000));
 }
 
 void FibonacciFactory::start(FactoryContext& context) {
@@ -33,7 +34,9 @@ bool FibonacciFactory::isReady() const {
 
 std::unique_ptr<Protocol> FibonacciFactory::buildProtocol() {
   if (!sequence_) return nullptr;
-  return std::make_unique<FibonacciProtocol>(sequence_, maxLineBytes_);
+  auto protocol = std::make_unique<FibonacciProtocol>(sequence_, maxLineBytes_);
+  protocol->setLineTimeout(lineTimeout_);
+  return protocol;
 }
 
 }  // namespace protohost::plugins::fibonacci

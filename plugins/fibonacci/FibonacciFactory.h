@@ -4,6 +4,8 @@
 //   reserve_block  = 1024   (1..1000000 answers made durable per write)
 //   max_index      = 100000 (1..10000000: the last answer number served; answer k is F(k+2))
 //   max_line_bytes = 1024   (1..1048576: longer request lines get an error and are closed)
+//   line_timeout_ms = 10000 (0..3600000, 0 = off: a request line must be complete this long
+//                            after its first byte, against slowloris trickles)
 //
 // The state is read in start() (not configure(), which `host --check-config`
 // also runs): a corrupt file makes start throw StateError, and the host exits 65.
@@ -42,6 +44,7 @@ class FibonacciFactory : public Factory {
   std::string statePath_ = "fibonacci.state";
   SequenceOptions options_;
   std::size_t maxLineBytes_ = 1024;
+  std::chrono::milliseconds lineTimeout_{10000};
   std::shared_ptr<Sequence> sequence_;
   // What isReady() reads from other threads: set once start succeeded; the
   // sequence lives until the factory is destroyed.
