@@ -11,6 +11,7 @@
 // also runs): a corrupt file makes start throw StateError, and the host exits 65.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
