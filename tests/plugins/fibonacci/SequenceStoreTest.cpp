@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -238,18 +239,50 @@ TEST_F(SequenceStoreTest, AnImpossibleStatePathRefusesToStart) {
   EXPECT_THROW(store.open(), protohost::StateError);  // ENOTDIR: the state cannot be known
 }
 
-TEST_F(SequenceStoreTest, ReadOnlyDirectoryFailsClosed) {
-  if (::geteuid() == 0) GTEST_SKIP() << "running as root: chmod 0555 does not stop writes (covered by FailingOps and "
-                                        "MissingDirectoryIsAWriteFailureNotACrash)";
-  SequenceStore store(path, logger);
+// Runs the read-only-directory scenario and returns "" or what went wrong.
+// Root ignores directory permissions, so as root it runs in a child process
+// that first becomes an unprivileged user (and owns the test directory).
+static std::string readOnlyDirectoryScenario(const std::string& dirPath, const std::string& path) {
+  fibtest::LockedLogger log;
+  SequenceStore store(path, log);
   store.open();
-  ASSERT_EQ(store.reserve(1, 10, 100001).status, Status::Reserved);
-  ASSERT_EQ(::chmod(dir.path().c_str(), 0555), 0);
+  if (store.reserve(1, 10, 100001).status != Status::Reserved) return "first reservation failed";
+  if (::chmod(dirPath.c_str(), 0555) != 0) return "chmod failed";
   auto r = store.reserve(11, 10, 100001);
-  ::chmod(dir.path().c_str(), 0755);
-  EXPECT_EQ(r.status, Status::Failed);
-  EXPECT_EQ(r.errorNumber, EACCES);
-  EXPECT_EQ(stateOnDisk(path), 11u);
+  ::chmod(dirPath.c_str(), 0755);
+  if (r.status != Status::Failed) return "reservation in a read-only directory did not fail";
+  if (r.errorNumber != EACCES) return "errno " + std::to_string(r.errorNumber) + ", expected EACCES";
+  if (stateOnDisk(path) != 11u) return "durable ceiling moved to " + std::to_string(stateOnDisk(path));
+  return "";
+}
+
+TEST_F(SequenceStoreTest, ReadOnlyDirectoryFailsClosed) {
+  if (::geteuid() != 0) {
+    EXPECT_EQ(readOnlyDirectoryScenario(dir.path(), path), "");
+    return;
+  }
+  const uid_t nobody = 65534;
+  ASSERT_EQ(::chown(dir.path().c_str(), nobody, nobody), 0);
+  int pipeFds[2];
+  ASSERT_EQ(::pipe(pipeFds), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(pipeFds[0]);
+    std::string why = (::setgid(nobody) == 0 && ::setuid(nobody) == 0) ? readOnlyDirectoryScenario(dir.path(), path)
+                                                                       : "cannot become uid 65534";
+    [[maybe_unused]] auto n = ::write(pipeFds[1], why.data(), why.size());
+    ::_exit(why.empty() ? 0 : 1);
+  }
+  ::close(pipeFds[1]);
+  std::string why;
+  char buf[256];
+  for (ssize_t n; (n = ::read(pipeFds[0], buf, sizeof buf)) > 0;) why.append(buf, static_cast<std::size_t>(n));
+  ::close(pipeFds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_EQ(why, "");
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 // A config reload runs a new factory while the old one still serves its connections.
