@@ -366,9 +366,23 @@ bool Connection::ConnectionReactor::cancel(TimerId id) {
 
 void Connection::ConnectionReactor::post(Callback fn) { c_.loop_.post(guarded(std::move(fn))); }
 
+TimerId Connection::ConnectionReactor::watchReadable(int fd, Callback fn) {
+  if (c_.finished_) return 0;
+  TimerId id = c_.loop_.watchReadable(fd, guarded(std::move(fn)));
+  if (id) watches_.insert(id);
+  return id;
+}
+
+bool Connection::ConnectionReactor::unwatch(TimerId id) {
+  if (!watches_.erase(id)) return false;
+  return c_.loop_.unwatch(id);
+}
+
 void Connection::ConnectionReactor::cancelAll() {
   for (TimerId id : timers_) c_.loop_.cancel(id);
   timers_.clear();
+  for (TimerId id : watches_) c_.loop_.unwatch(id);
+  watches_.clear();
 }
 
 void Connection::ConnectionLogger::log(LogLevel level, std::string_view message) {

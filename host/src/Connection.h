@@ -74,12 +74,15 @@ class Connection final : public Transport, public IoHandler, public std::enable_
     bool cancel(TimerId id) override;
     Clock::time_point now() const override { return Clock::now(); }
     void post(Callback fn) override;
+    TimerId watchReadable(int fd, Callback fn) override;
+    bool unwatch(TimerId id) override;
     void cancelAll();
 
    private:
     Callback guarded(Callback fn);
     Connection& c_;
     std::unordered_set<TimerId> timers_;
+    std::unordered_set<TimerId> watches_;
   };
 
   class ConnectionLogger final : public Logger {

@@ -51,6 +51,37 @@ void EventLoop::ioUpdate(int fd, IoHandler* handler, std::uint32_t oldEvents, st
     throw std::system_error(errno, std::generic_category(), "epoll_ctl");
 }
 
+struct EventLoop::FdWatch final : IoHandler {
+  FdWatch(int f, Callback c) : fd(f), fn(std::move(c)) {}
+  void onIoEvent(std::uint32_t) override {
+    Callback keep = fn;  // the callback may unwatch (destroy) this watch
+    keep();
+  }
+  int fd;
+  Callback fn;
+};
+
+TimerId EventLoop::watchReadable(int fd, Callback fn) {
+  auto watch = std::make_unique<FdWatch>(fd, std::move(fn));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = static_cast<IoHandler*>(watch.get());
+  if (::epoll_ctl(ioFd_, EPOLL_CTL_ADD, fd, &ev) != 0) return 0;
+  TimerId id = ++lastWatchId_;
+  watches_.emplace(id, std::move(watch));
+  return id;
+}
+
+bool EventLoop::unwatch(TimerId id) {
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return false;
+  ::epoll_ctl(ioFd_, EPOLL_CTL_DEL, it->second->fd, nullptr);
+  // Deferred: an event for it may still be in the batch being dispatched.
+  runSoon([w = std::shared_ptr<FdWatch>(std::move(it->second))] {});
+  watches_.erase(it);
+  return true;
+}
+
 void EventLoop::onIoReady(const Poco::AutoPtr<Poco::Net::ReadableNotification>&) {
   // Handlers are never destroyed inside this call (connections are released
   // through runSoon), so every pointer of the batch stays valid; a handler that
@@ -147,6 +178,8 @@ void EventLoop::runAndWait(Callback fn) {
 }
 
 void EventLoop::clearCallbacks() {
+  for (auto& [id, w] : watches_) ::epoll_ctl(ioFd_, EPOLL_CTL_DEL, w->fd, nullptr);
+  watches_.clear();
   timers_.clear();
   soon_.clear();
   std::lock_guard<std::mutex> lock(postedMutex_);

@@ -70,6 +70,8 @@ class EventLoop final : public Poco::Net::SocketReactor, public protohost::React
   bool cancel(TimerId id) override;
   Clock::time_point now() const override { return Clock::now(); }
   void post(Callback fn) override;
+  TimerId watchReadable(int fd, Callback fn) override;
+  bool unwatch(TimerId id) override;
 
   /// Runs @p fn on this thread after the current dispatch round (loop thread only).
   void runSoon(Callback fn);
@@ -141,6 +143,9 @@ class EventLoop final : public Poco::Net::SocketReactor, public protohost::React
   std::atomic<std::size_t> connectionCount_{0};
   TimerId idleSweepTimer_ = 0;
   std::atomic<bool> stalled_{false};
+  struct FdWatch;
+  std::unordered_map<TimerId, std::unique_ptr<FdWatch>> watches_;
+  TimerId lastWatchId_ = 0;
 };
 
 }  // namespace protohost::host

@@ -54,9 +54,20 @@ class FactoryContextImpl final : public FactoryContext {
     }
     Clock::time_point now() const override { return loop_.now(); }
     void post(Callback fn) override { loop_.post(guard(std::move(fn))); }
+    TimerId watchReadable(int fd, Callback fn) override {
+      TimerId id = loop_.watchReadable(fd, guard(std::move(fn)));
+      if (id) watches_.insert(id);
+      return id;
+    }
+    bool unwatch(TimerId id) override {
+      watches_.erase(id);
+      return loop_.unwatch(id);
+    }
     void cancelAll() {
       for (TimerId id : timers_) loop_.cancel(id);
       timers_.clear();
+      for (TimerId id : watches_) loop_.unwatch(id);
+      watches_.clear();
     }
 
    private:
@@ -79,6 +90,7 @@ class FactoryContextImpl final : public FactoryContext {
     ListenerRuntime& runtime_;
     EventLoop& loop_;
     std::unordered_set<TimerId> timers_;
+    std::unordered_set<TimerId> watches_;
   };
 
   ListenerRuntime& runtime_;

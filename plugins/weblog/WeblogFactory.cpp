@@ -1,6 +1,11 @@
 #include "WeblogFactory.h"
 
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
@@ -55,21 +60,58 @@ void WeblogFactory::start(FactoryContext& context) {
   });
   tailer_->start(LogTailer::StartAt::End);
   timer_ = context.reactor().callEvery(settings_.pollInterval, [this] { pollLog(); });
+  startInotify();
   context.logger().info("weblog: mode=" + modeName(settings_.mode) +
                         (settings_.mode == Mode::Push
                              ? " push_interval_ms=" + std::to_string(settings_.pushInterval.count())
                              : std::string()) +
                         " poll_interval_ms=" + std::to_string(settings_.pollInterval.count()) +
+                        (inotifyWatch_ ? " inotify=on" : " inotify=off") +
                         " history=" + std::to_string(settings_.history) +
                         " max_client_backlog_bytes=" + std::to_string(settings_.maxClientBacklogBytes));
 }
 
 void WeblogFactory::stop() {
+  stopInotify();
   if (context_ && timer_) context_->reactor().cancel(timer_);
   timer_ = 0;
   if (tailer_) tailer_->close();
   tailer_.reset();
   context_ = nullptr;
+}
+
+// inotify on the log's directory (not the file: it sees the file being created,
+// renamed away and recreated) wakes the tailer as soon as a line is written.
+// Any event in the directory triggers one poll; the timer stays as the
+// fallback for filesystems without inotify (NFS) and for missed events.
+void WeblogFactory::startInotify() {
+  std::string dir = settings_.accessLog;
+  auto slash = dir.rfind('/');
+  dir = slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash);
+  inotifyFd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (inotifyFd_ < 0) return;
+  if (::inotify_add_watch(inotifyFd_, dir.c_str(),
+                          IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CLOSE_WRITE | IN_ATTRIB) < 0 ||
+      !(inotifyWatch_ = context_->reactor().watchReadable(inotifyFd_, [this] { onInotify(); }))) {
+    context_->logger().info("weblog: no inotify on " + dir + " (" + std::strerror(errno) + "); polling every " +
+                            std::to_string(settings_.pollInterval.count()) + " ms");
+    ::close(inotifyFd_);
+    inotifyFd_ = -1;
+  }
+}
+
+void WeblogFactory::stopInotify() {
+  if (inotifyWatch_ && context_) context_->reactor().unwatch(inotifyWatch_);
+  inotifyWatch_ = 0;
+  if (inotifyFd_ >= 0) ::close(inotifyFd_);
+  inotifyFd_ = -1;
+}
+
+void WeblogFactory::onInotify() {
+  alignas(inotify_event) char buf[4096];
+  bool any = false;
+  while (::read(inotifyFd_, buf, sizeof buf) > 0) any = true;  // drain: one poll covers them all
+  if (any) pollLog();
 }
 
 std::unique_ptr<Protocol> WeblogFactory::buildProtocol() {

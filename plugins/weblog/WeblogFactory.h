@@ -1,7 +1,8 @@
 #pragma once
 // One per [listener.*] of the weblog plugin: the settings, the one file tailer
-// (driven by a repeating timer on the factory's reactor) and the hub that
-// shares its hits with every connection, on whatever reactor thread it runs.
+// (woken by inotify on the log's directory, with a repeating timer on the
+// factory's reactor as the polling fallback) and the hub that shares its hits
+// with every connection, on whatever reactor thread it runs.
 
 #include <atomic>
 #include <cstdint>
@@ -35,6 +36,9 @@ class WeblogFactory final : public Factory {
   std::uint64_t cutOffLines() const { return cutOff_.load(std::memory_order_relaxed); }
 
  private:
+  void startInotify();
+  void stopInotify();
+  void onInotify();
   void reportSkipped(std::uint64_t unparsable, std::uint64_t overlong, std::uint64_t cutOff,
                      const std::string& example);
 
@@ -43,6 +47,8 @@ class WeblogFactory final : public Factory {
   std::unique_ptr<LogTailer> tailer_;
   FactoryContext* context_ = nullptr;
   TimerId timer_ = 0;
+  int inotifyFd_ = -1;
+  TimerId inotifyWatch_ = 0;
   std::atomic<std::uint64_t> unparsable_{0};
   std::atomic<std::uint64_t> overlong_{0};
   std::atomic<std::uint64_t> cutOff_{0};

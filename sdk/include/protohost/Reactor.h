@@ -37,6 +37,16 @@ class __attribute__((visibility("default"))) Reactor {
   /// Runs @p fn on this reactor's thread as soon as possible, in order of
   /// posting. Thread-safe: the one method callable from any thread.
   virtual void post(Callback fn) = 0;
+
+  /// Calls @p fn on this reactor's thread whenever @p fd is readable
+  /// (level-triggered: read until EAGAIN, or it is called again), e.g. an
+  /// inotify or eventfd descriptor the plugin owns. The fd stays the caller's:
+  /// unwatch it before closing it. Returns 0 when the fd cannot be watched
+  /// (then fall back to polling). Since SDK 1.1. Thread: this reactor's thread only.
+  virtual TimerId watchReadable(int fd, Callback fn) = 0;
+
+  /// Stops a watchReadable; false when @p id is unknown. Thread: this reactor's thread only.
+  virtual bool unwatch(TimerId id) = 0;
 };
 
 }  // namespace protohost

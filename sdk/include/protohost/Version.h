@@ -3,9 +3,10 @@
 /// The SDK's ABI version. The major number changes with every incompatible
 /// change to an SDK class layout or virtual table; the host refuses plugins
 /// built against another major, or against a newer minor than its own.
+/// 1.1: Reactor::watchReadable / unwatch (appended: 1.0 plugins still load).
 
 #define PROTOHOST_SDK_VERSION_MAJOR 1
-#define PROTOHOST_SDK_VERSION_MINOR 0
+#define PROTOHOST_SDK_VERSION_MINOR 1
 
 namespace protohost {
 inline constexpr int kSdkVersionMajor = PROTOHOST_SDK_VERSION_MAJOR;

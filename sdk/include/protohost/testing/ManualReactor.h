@@ -25,6 +25,21 @@ class ManualReactor : public Reactor {
   bool cancel(TimerId id) override { return timers_.erase(id) != 0; }
   Clock::time_point now() const override { return now_; }
   void post(Callback fn) override { posted_.push_back(std::move(fn)); }
+  TimerId watchReadable(int fd, Callback fn) override {
+    TimerId id = ++lastId_;
+    watches_.emplace(id, Watch{fd, std::move(fn)});
+    return id;
+  }
+  bool unwatch(TimerId id) override { return watches_.erase(id) != 0; }
+
+  /// Test-only: calls the watch callbacks of @p fd, as the host does when it is readable.
+  void fireReadable(int fd) {
+    for (auto& [id, w] : watches_)
+      if (w.fd == fd) w.fn();
+    runPending();
+  }
+  /// Test-only: number of active fd watches.
+  std::size_t watchCount() const { return watches_.size(); }
 
   /// Test-only: runs posted callbacks in order.
   void runPending() {
@@ -73,6 +88,11 @@ class ManualReactor : public Reactor {
     return id;
   }
 
+  struct Watch {
+    int fd;
+    Callback fn;
+  };
+  std::map<TimerId, Watch> watches_;
   Clock::time_point now_{};
   TimerId lastId_ = 0;
   std::map<TimerId, Timer> timers_;
