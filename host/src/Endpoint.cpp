@@ -73,11 +73,16 @@ bool parseEndpoint(const std::string& text, Endpoint& out, std::string& error) {
     std::string v = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
     if (k == "interface") {
       unsigned char buf[16];
-      if (inet_pton(AF_INET, v.c_str(), buf) != 1 && inet_pton(AF_INET6, v.c_str(), buf) != 1) {
+      int family = inet_pton(AF_INET, v.c_str(), buf) == 1    ? AF_INET
+                   : inet_pton(AF_INET6, v.c_str(), buf) == 1 ? AF_INET6
+                                                              : 0;
+      if (!family) {
         error = "bad interface address \"" + v + "\" (an IPv4 or IPv6 literal; escape ':' as '\\:')";
         return false;
       }
-      ep.interface = v;
+      // Canonical text ("0:0::1" -> "::1"), so equal addresses compare equal.
+      char canonical[INET6_ADDRSTRLEN];
+      ep.interface = inet_ntop(family, buf, canonical, sizeof canonical);
     } else if (k == "backlog") {
       long long b = 0;
       if (!parseInt(v, 1, 65535, b)) {

@@ -18,7 +18,8 @@ namespace protohost {
 /// Splits the byte stream at a delimiter and calls lineReceived once per line,
 /// without the delimiter. A line longer than maxLineLength() bytes calls
 /// lineLengthExceeded, which by default closes the connection. With the default
-/// delimiter "\n", a trailing "\r" is stripped too, so CRLF clients work.
+/// delimiter "\n", a trailing "\r" is stripped too (and not counted against
+/// the limit), so CRLF clients work.
 /// With setLineTimeout(t), a line must be complete within t of its first byte
 /// (against slowloris clients that trickle bytes to stay under an idle timeout).
 class LineProtocol : public Protocol {
@@ -52,7 +53,9 @@ class LineProtocol : public Protocol {
     while (!data.empty() && !transport().isClosing()) {
       std::size_t pos = findDelimiter(data);
       if (pos == std::string_view::npos) {
-        if (buffer_.size() + data.size() > maxLineLength_ + delimiter_.size() - 1) {
+        // Room for a partial delimiter, and for the CR of a CRLF ending that is stripped.
+        std::size_t allowance = delimiter_.size() - 1 + (crStripped() && data.back() == '\r' ? 1 : 0);
+        if (buffer_.size() + data.size() > maxLineLength_ + allowance) {
           overflow(buffer_.size() + data.size());
           return;
         }
@@ -71,7 +74,7 @@ class LineProtocol : public Protocol {
         line = buffer_;
       }
       boundaryCarry_ = 0;
-      if (line.size() > maxLineLength_) {
+      if (line.size() > maxLineLength_ + (crStripped() && !line.empty() && line.back() == '\r' ? 1 : 0)) {
         overflow(line.size());
         return;
       }
@@ -130,9 +133,12 @@ class LineProtocol : public Protocol {
     return data.find(delimiter_);
   }
 
+  // With the "\n" delimiter a trailing CR is stripped and does not count towards the limit.
+  bool crStripped() const { return delimiter_ == "\n"; }
+
   void deliver(std::string_view line) {
     ++completedLines_;
-    if (delimiter_ == "\n" && !line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (crStripped() && !line.empty() && line.back() == '\r') line.remove_suffix(1);
     lineReceived(line);
   }
 

@@ -1,0 +1,147 @@
+// Listening endpoints (host/src/Endpoint.h): "tcp:PORT[:interface=ADDR][:backlog=N]".
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "Endpoint.h"
+
+using protohost::host::Endpoint;
+using protohost::host::parseEndpoint;
+
+namespace {
+Endpoint ok(const std::string& text) {
+  Endpoint ep;
+  std::string error;
+  EXPECT_TRUE(parseEndpoint(text, ep, error)) << text << ": " << error;
+  EXPECT_EQ(error, "");
+  return ep;
+}
+
+std::string bad(const std::string& text) {
+  Endpoint ep;
+  ep.port = 4242;  // must stay untouched on failure
+  std::string error;
+  EXPECT_FALSE(parseEndpoint(text, ep, error)) << text;
+  EXPECT_EQ(ep.port, 4242) << text;
+  return error;
+}
+}  // namespace
+
+TEST(Endpoint, TcpPortWithDefaults) {
+  Endpoint ep = ok("tcp:7007");
+  EXPECT_EQ(ep.scheme, "tcp");
+  EXPECT_EQ(ep.port, 7007);
+  EXPECT_EQ(ep.interface, "0.0.0.0");
+  EXPECT_EQ(ep.backlog, 511);
+  EXPECT_FALSE(ep.isIpv6());
+  EXPECT_EQ(ep.toString(), "0.0.0.0:7007");
+}
+
+TEST(Endpoint, PortZeroAndLimits) {
+  EXPECT_EQ(ok("tcp:0").port, 0);
+  EXPECT_EQ(ok("tcp:65535").port, 65535);
+}
+
+TEST(Endpoint, Interface) {
+  Endpoint ep = ok("tcp:7007:interface=127.0.0.1");
+  EXPECT_EQ(ep.interface, "127.0.0.1");
+  EXPECT_EQ(ep.toString(), "127.0.0.1:7007");
+}
+
+TEST(Endpoint, EscapedIpv6Interface) {
+  Endpoint ep = ok("tcp:7007:interface=\\:\\:1");
+  EXPECT_EQ(ep.interface, "::1");
+  EXPECT_TRUE(ep.isIpv6());
+  EXPECT_EQ(ep.toString(), "[::1]:7007");
+  EXPECT_EQ(ok("tcp:80:interface=fe80\\:\\:1\\:2").interface, "fe80::1:2");
+}
+
+TEST(Endpoint, Backlog) {
+  EXPECT_EQ(ok("tcp:7007:backlog=16").backlog, 16);
+  Endpoint ep = ok("tcp:7007:backlog=1:interface=10.0.0.1");
+  EXPECT_EQ(ep.backlog, 1);
+  EXPECT_EQ(ep.interface, "10.0.0.1");
+  EXPECT_EQ(ok("tcp:7007:backlog=65535").backlog, 65535);
+}
+
+TEST(Endpoint, BadPort) {
+  EXPECT_EQ(bad("tcp:70000"), "bad port \"70000\" (0-65535)");
+  EXPECT_EQ(bad("tcp:abc"), "bad port \"abc\" (0-65535)");
+  EXPECT_EQ(bad("tcp:-1"), "bad port \"-1\" (0-65535)");
+  EXPECT_EQ(bad("tcp:80x"), "bad port \"80x\" (0-65535)");
+  EXPECT_EQ(bad("tcp: 80"), "bad port \" 80\" (0-65535)");
+}
+
+TEST(Endpoint, MissingPort) {
+  EXPECT_EQ(bad("tcp"), "missing port in \"tcp\" (tcp:PORT[:interface=ADDR])");
+  EXPECT_EQ(bad("tcp:"), "missing port in \"tcp:\" (tcp:PORT[:interface=ADDR])");
+}
+
+TEST(Endpoint, UnsupportedAndUnknownSchemes) {
+  EXPECT_EQ(bad("ssl:443"), "endpoint scheme \"ssl:\" is not supported yet (only tcp:)");
+  EXPECT_EQ(bad("udp:53"), "endpoint scheme \"udp:\" is not supported yet (only tcp:)");
+  EXPECT_EQ(bad("unix:/run/x.sock"), "endpoint scheme \"unix:\" is not supported yet (only tcp:)");
+  EXPECT_EQ(bad("http:80"), "expected an endpoint like tcp:PORT[:interface=ADDR], got \"http:80\"");
+  EXPECT_EQ(bad("7007"), "expected an endpoint like tcp:PORT[:interface=ADDR], got \"7007\"");
+  EXPECT_EQ(bad(""), "expected an endpoint like tcp:PORT[:interface=ADDR], got \"\"");
+}
+
+TEST(Endpoint, BadOptions) {
+  EXPECT_EQ(bad("tcp:7007:interface=localhost"),
+            "bad interface address \"localhost\" (an IPv4 or IPv6 literal; escape ':' as '\\:')");
+  EXPECT_EQ(bad("tcp:7007:interface="), "bad interface address \"\" (an IPv4 or IPv6 literal; escape ':' as '\\:')");
+  EXPECT_EQ(bad("tcp:7007:interface=256.0.0.1"),
+            "bad interface address \"256.0.0.1\" (an IPv4 or IPv6 literal; escape ':' as '\\:')");
+  // An unescaped IPv6 address splits into options.
+  EXPECT_EQ(bad("tcp:7007:interface=::1"), "bad interface address \"\" (an IPv4 or IPv6 literal; escape ':' as '\\:')");
+  EXPECT_EQ(bad("tcp:7007:backlog=0"), "bad backlog \"0\" (1-65535)");
+  EXPECT_EQ(bad("tcp:7007:backlog=65536"), "bad backlog \"65536\" (1-65535)");
+  EXPECT_EQ(bad("tcp:7007:backlog=lots"), "bad backlog \"lots\" (1-65535)");
+  EXPECT_EQ(bad("tcp:7007:colour=red"), "unknown endpoint option \"colour\" (interface, backlog)");
+  EXPECT_EQ(bad("tcp:7007:"), "unknown endpoint option \"\" (interface, backlog)");
+}
+
+// ---- conflictsWith ----
+
+namespace {
+bool conflict(const std::string& a, const std::string& b) {
+  Endpoint x = ok(a), y = ok(b);
+  bool c = x.conflictsWith(y);
+  EXPECT_EQ(c, y.conflictsWith(x)) << "not symmetric: " << a << " / " << b;
+  return c;
+}
+}  // namespace
+
+TEST(EndpointConflicts, SamePortSameAddress) {
+  EXPECT_TRUE(conflict("tcp:7007", "tcp:7007"));
+  EXPECT_TRUE(conflict("tcp:7007:interface=127.0.0.1", "tcp:7007:interface=127.0.0.1:backlog=5"));
+  EXPECT_TRUE(conflict("tcp:7007:interface=\\:\\:1", "tcp:7007:interface=\\:\\:1"));
+}
+
+TEST(EndpointConflicts, WildcardCoversItsFamily) {
+  EXPECT_TRUE(conflict("tcp:7007", "tcp:7007:interface=127.0.0.1"));
+  EXPECT_TRUE(conflict("tcp:7007:interface=\\:\\:", "tcp:7007:interface=\\:\\:1"));
+}
+
+TEST(EndpointConflicts, FamiliesAreSeparate) {
+  // The host binds IPv6 listeners with IPV6_V6ONLY, so [::]:p and 0.0.0.0:p coexist.
+  EXPECT_FALSE(conflict("tcp:7007", "tcp:7007:interface=\\:\\:"));
+  EXPECT_FALSE(conflict("tcp:7007", "tcp:7007:interface=\\:\\:1"));
+  EXPECT_FALSE(conflict("tcp:7007:interface=\\:\\:", "tcp:7007:interface=127.0.0.1"));
+}
+
+TEST(EndpointConflicts, DifferentPortsOrAddressesOrPortZero) {
+  EXPECT_FALSE(conflict("tcp:7007", "tcp:7008"));
+  EXPECT_FALSE(conflict("tcp:7007:interface=127.0.0.1", "tcp:7007:interface=127.0.0.2"));
+  EXPECT_FALSE(conflict("tcp:0", "tcp:0"));  // the kernel picks two different ports
+  EXPECT_FALSE(conflict("tcp:0", "tcp:7007"));
+}
+
+TEST(EndpointConflicts, SameAddressSpelledDifferently) {
+  // "::1" and "0:0:0:0:0:0:0:1" are one address, as are "::" and "0::0": the
+  // second bind would fail with EADDRINUSE at start instead of a config error.
+  EXPECT_TRUE(conflict("tcp:7007:interface=\\:\\:1", "tcp:7007:interface=0\\:0\\:0\\:0\\:0\\:0\\:0\\:1"));
+  EXPECT_TRUE(conflict("tcp:7007:interface=0\\:\\:0", "tcp:7007:interface=\\:\\:1"));
+  EXPECT_TRUE(conflict("tcp:7007:interface=\\:\\:FFFF", "tcp:7007:interface=\\:\\:ffff"));
+}

@@ -1,0 +1,257 @@
+// LineProtocol framing (sdk/include/protohost/LineProtocol.h), every input fed
+// in every chunk size from 1 byte to the whole input at once.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ChunkFeeder.h"
+#include "protohost/LineProtocol.h"
+#include "protohost/testing/MemoryTransport.h"
+
+using protohost::LineProtocol;
+using protohost::LogLevel;
+using protohost::testing::MemoryTransport;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Lines = std::vector<std::string>;
+
+class RecordingLines : public LineProtocol {
+ public:
+  using LineProtocol::LineProtocol;
+
+  void lineReceived(std::string_view line) override {
+    lines.emplace_back(line);
+    if (closeAfterLines != 0 && lines.size() == closeAfterLines) transport().loseConnection();
+  }
+  void lineLengthExceeded(std::size_t length) override {
+    exceeded.push_back(length);
+    if (closeOnOverflow) LineProtocol::lineLengthExceeded(length);
+  }
+  void lineTimedOut() override {
+    ++timeouts;
+    LineProtocol::lineTimedOut();
+  }
+
+  Lines lines;
+  std::vector<std::size_t> exceeded;
+  std::size_t closeAfterLines = 0;  // 0: never close from lineReceived
+  bool closeOnOverflow = true;      // false: do not call the default (which closes)
+  int timeouts = 0;
+};
+
+struct Expect {
+  Lines lines;
+  bool closed = false;
+  std::size_t exceeded = 0;       // how many lineLengthExceeded calls
+  std::size_t buffered = 0;       // bufferedBytes() at the end (when not overflowed)
+};
+
+// Feeds @p input in every chunk size 1..size+1 and checks the outcome of each run.
+void expectInEveryChunkSize(const std::string& input, const std::string& delimiter, std::size_t maxLine,
+                            const Expect& expect, std::size_t closeAfterLines = 0) {
+  std::size_t runs = chunkfeeder::forEveryChunkSize(
+      input,
+      [&] {
+        auto p = std::make_unique<RecordingLines>(delimiter, maxLine);
+        p->closeAfterLines = closeAfterLines;
+        return p;
+      },
+      [&](std::size_t chunk, RecordingLines& p, MemoryTransport& t) {
+        SCOPED_TRACE("chunk size " + std::to_string(chunk));
+        EXPECT_EQ(p.lines, expect.lines);
+        EXPECT_EQ(t.closed(), expect.closed);
+        EXPECT_FALSE(t.aborted());
+        EXPECT_EQ(p.exceeded.size(), expect.exceeded);
+        if (expect.exceeded == 0) {
+          EXPECT_EQ(p.bufferedBytes(), expect.buffered);
+        }
+        for (std::size_t length : p.exceeded) EXPECT_GT(length, maxLine);
+      });
+  EXPECT_EQ(runs, input.size() + 1);
+}
+
+}  // namespace
+
+TEST(LineProtocol, LfLinesInEveryChunkSize) {
+  expectInEveryChunkSize("one\ntwo\nthree\n", "\n", 100, {{"one", "two", "three"}});
+}
+
+TEST(LineProtocol, PartialLineWaitsForItsDelimiter) {
+  expectInEveryChunkSize("one\ntw", "\n", 100, {{"one"}, false, 0, 2});
+}
+
+TEST(LineProtocol, CrlfLinesHaveTheirCrStrippedWithLfDelimiter) {
+  expectInEveryChunkSize("one\r\ntwo\r\n\r\nthree\n", "\n", 100, {{"one", "two", "", "three"}});
+}
+
+TEST(LineProtocol, OnlyOneTrailingCrIsStrippedAndInnerCrsStay) {
+  expectInEveryChunkSize("a\r\r\nb\rc\n\r\n", "\n", 100, {{"a\r", "b\rc", ""}});
+}
+
+TEST(LineProtocol, EmptyLines) {
+  expectInEveryChunkSize("\n\n\nx\n\n", "\n", 100, {{"", "", "", "x", ""}});
+}
+
+TEST(LineProtocol, CrlfDelimiterSplitAcrossChunks) {
+  // With "\r\n" as the delimiter a bare LF is data, and a CR before CRLF stays in the line.
+  expectInEveryChunkSize("one\r\ntwo\r\n\r\nx\ny\r\na\r\r\n", "\r\n", 100, {{"one", "two", "", "x\ny", "a\r"}});
+}
+
+TEST(LineProtocol, PipePipeDelimiterSplitAcrossChunks) {
+  expectInEveryChunkSize("a||b|c||||d||e|", "||", 100, {{"a", "b|c", "", "d"}, false, 0, 2});
+}
+
+TEST(LineProtocol, ThreeByteSelfOverlappingDelimiter) {
+  // "aab" inside "xaaab" starts at index 2: the line is "xa", whatever the chunking.
+  expectInEveryChunkSize("xaaabaabqaab", "aab", 100, {{"xa", "", "q"}});
+}
+
+TEST(LineProtocol, EmptyDelimiterMeansLf) {
+  RecordingLines p("", 100);
+  EXPECT_EQ(p.delimiter(), "\n");
+}
+
+TEST(LineProtocol, LineExactlyAtTheLimitIsAccepted) {
+  expectInEveryChunkSize("12345\nabcde\n", "\n", 5, {{"12345", "abcde"}});
+  expectInEveryChunkSize("12345||abcde||", "||", 5, {{"12345", "abcde"}});
+  expectInEveryChunkSize("12345\r\nabcde\r\n", "\r\n", 5, {{"12345", "abcde"}});
+}
+
+TEST(LineProtocol, PartialLineExactlyAtTheLimitStaysBuffered) {
+  expectInEveryChunkSize("12345", "\n", 5, {{}, false, 0, 5});
+}
+
+TEST(LineProtocol, LineOneOverTheLimitClosesOnceAndDeliversNothingMore) {
+  expectInEveryChunkSize("ok\n123456\nlater\nmore\n", "\n", 5, {{"ok"}, true, 1});
+  expectInEveryChunkSize("ok||123456||later||", "||", 5, {{"ok"}, true, 1});
+  expectInEveryChunkSize("ok\r\n123456\r\nlater\r\n", "\r\n", 5, {{"ok"}, true, 1});
+}
+
+TEST(LineProtocol, UnterminatedLineOverTheLimitIsCaughtWithoutItsDelimiter) {
+  expectInEveryChunkSize("123456", "\n", 5, {{}, true, 1});
+  expectInEveryChunkSize("1234567890", "||", 5, {{}, true, 1});
+}
+
+TEST(LineProtocol, DefaultOverflowLogsAWarningAndClosesGracefully) {
+  MemoryTransport t;
+  RecordingLines p("\n", 5);
+  t.connect(p);
+  p.dataReceived("123456\n");
+  ASSERT_EQ(p.exceeded.size(), 1u);
+  EXPECT_TRUE(t.closed());
+  EXPECT_FALSE(t.aborted());  // loseConnection, not abortConnection: written output is flushed
+  ASSERT_EQ(t.memoryLogger().lines.size(), 1u);
+  EXPECT_EQ(t.memoryLogger().lines[0].level, LogLevel::Warning);
+  EXPECT_EQ(t.memoryLogger().lines[0].text.rfind("line longer than 5 bytes (", 0), 0u)
+      << t.memoryLogger().lines[0].text;
+  EXPECT_EQ(p.bufferedBytes(), 0u);
+}
+
+TEST(LineProtocol, FramingStopsAfterOverflowEvenWhenTheHookDoesNotClose) {
+  MemoryTransport t;
+  RecordingLines p("\n", 5);
+  p.closeOnOverflow = false;
+  t.connect(p);
+  t.feed(p, "a\n123456789\nb\n", 3);
+  t.feed(p, "c\n");
+  EXPECT_EQ(p.lines, Lines{"a"});
+  EXPECT_EQ(p.exceeded.size(), 1u);
+  EXPECT_FALSE(t.closed());
+}
+
+TEST(LineProtocol, CrlfLineExactlyAtTheLimitIsAcceptedWithLfDelimiter) {
+  // The CR of a CRLF line is part of the line ending, not of the line: a CRLF
+  // client must get the same maxLineLength as an LF client.
+  expectInEveryChunkSize("12345\r\nabcde\r\n", "\n", 5, {{"12345", "abcde"}});
+  expectInEveryChunkSize("1234\r\r\n", "\n", 5, {{"1234\r"}});
+}
+
+TEST(LineProtocol, CrInsideALineStillCountsTowardsTheLimit) {
+  // Only a CR that ends the line is part of the line ending.
+  expectInEveryChunkSize("12345\rx\n", "\n", 5, {{}, true, 1});
+  expectInEveryChunkSize("12345\r\r\n", "\n", 5, {{}, true, 1});
+}
+
+TEST(LineProtocol, LoseConnectionInsideLineReceivedStopsFurtherLines) {
+  expectInEveryChunkSize("a\nb\nc\nd\n", "\n", 100, {{"a", "b"}, true}, 2);
+  expectInEveryChunkSize("a||b||c||", "||", 100, {{"a"}, true}, 1);
+}
+
+TEST(LineProtocol, NoLinesAfterCloseEvenWhenDataStillArrives) {
+  // The host may still hand over bytes that were already read; none becomes a line.
+  MemoryTransport t;
+  RecordingLines p("\n", 100);
+  p.closeAfterLines = 1;
+  t.connect(p);
+  p.dataReceived("first\nsecond\n");
+  p.dataReceived("third\n");
+  EXPECT_EQ(p.lines, Lines{"first"});
+  EXPECT_TRUE(t.closed());
+}
+
+TEST(LineProtocol, SetMaxLineLengthAppliesToLaterInput) {
+  MemoryTransport t;
+  RecordingLines p("\n", 100);
+  t.connect(p);
+  t.feed(p, "123456\n");
+  p.setMaxLineLength(5);
+  EXPECT_EQ(p.maxLineLength(), 5u);
+  t.feed(p, "123456\n");
+  EXPECT_EQ(p.lines, Lines{"123456"});
+  EXPECT_EQ(p.exceeded.size(), 1u);
+}
+
+// ---- line deadline (setLineTimeout), on the transport's manual clock ----
+
+TEST(LineProtocolTimeout, PartialLineTimesOutAfterTheDeadline) {
+  MemoryTransport t;
+  RecordingLines p("\n", 100);
+  p.setLineTimeout(100ms);
+  t.connect(p);
+  t.feed(p, "ab");
+  t.manualReactor().advance(60ms);
+  t.feed(p, "c");  // trickling bytes does not move the deadline
+  t.manualReactor().advance(39ms);
+  EXPECT_FALSE(t.closed());
+  t.manualReactor().advance(1ms);
+  EXPECT_EQ(p.timeouts, 1);
+  EXPECT_TRUE(t.closed());
+  EXPECT_TRUE(p.lines.empty());
+}
+
+TEST(LineProtocolTimeout, CompleteLinesCancelTheDeadline) {
+  MemoryTransport t;
+  RecordingLines p("\n", 100);
+  p.setLineTimeout(100ms);
+  t.connect(p);
+  t.feed(p, "ab", 1);
+  EXPECT_EQ(t.manualReactor().pendingTimers(), 1u);
+  t.feed(p, "c\n");
+  EXPECT_EQ(t.manualReactor().pendingTimers(), 0u);
+  t.manualReactor().advance(1000ms);
+  EXPECT_EQ(p.timeouts, 0);
+  EXPECT_FALSE(t.closed());
+  EXPECT_EQ(p.lines, Lines{"abc"});
+}
+
+TEST(LineProtocolTimeout, ANewPartialLineGetsAFreshDeadline) {
+  MemoryTransport t;
+  RecordingLines p("\n", 100);
+  p.setLineTimeout(100ms);
+  t.connect(p);
+  t.feed(p, "a");
+  t.manualReactor().advance(90ms);
+  t.feed(p, "\nb");  // first line done at 90 ms, second starts: deadline 190 ms
+  t.manualReactor().advance(99ms);
+  EXPECT_FALSE(t.closed());
+  EXPECT_EQ(t.manualReactor().pendingTimers(), 1u);
+  t.manualReactor().advance(1ms);
+  EXPECT_TRUE(t.closed());
+  EXPECT_EQ(p.timeouts, 1);
+}
