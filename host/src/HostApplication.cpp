@@ -72,7 +72,8 @@ int HostApplication::main(const std::vector<std::string>& args) {
     help.setCommand("host");
     help.setUsage("--config FILE [--check-config | --list-plugins | --daemon --pidfile FILE]");
     help.setHeader("protohost: a protocol host that serves plugins (shared libraries) on the ports its config names.");
-    help.setFooter("Signals: TERM/INT stop; HUP is logged (reload comes later). Exit codes: 0 ok, 64 usage, "
+    help.setFooter("Signals: TERM/INT/QUIT drain and stop; HUP reloads the config in place (an invalid one is "
+                   "rejected and the old one keeps serving); USR1 reopens log_file. Exit codes: 0 ok, 64 usage, "
                    "65 corrupt plugin state, 66 config missing, 78 bad config/plugin/port.");
     help.format(std::cout);
     return exit_code::kOk;

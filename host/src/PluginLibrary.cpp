@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <optional>
 
 #include <boost/dll/library_info.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -70,35 +73,44 @@ PluginLibrary::FileId PluginLibrary::fileId(const std::string& path) {
 }
 
 namespace {
-// A unique name for the same file: the dynamic loader matches already-loaded
-// objects by the name first, so a replaced plugin needs a name never used before.
-std::string freshAlias(const std::string& abs) {
-  static std::atomic<unsigned> generation{0};
-  fs::path dir = fs::temp_directory_path() / ("protohost-" + std::to_string(::getpid()));
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  fs::permissions(dir, fs::perms::owner_all, ec);
-  fs::path link = dir / (fs::path(abs).stem().string() + "." + std::to_string(++generation) + ".so");
-  fs::remove(link, ec);
-  fs::create_symlink(abs, link, ec);
-  if (ec) throw PluginError(abs + ": cannot create " + link.string() + " to load a fresh copy: " + ec.message());
-  return link.string();
-}
+// A name never used before for the same file: the dynamic loader matches
+// already-loaded objects by name first, so a replaced plugin needs a fresh one.
+// A private directory per load (mkdtemp: 0700, ours, unpredictable) holds one
+// symlink; both are removed as soon as the library is mapped.
+class FreshAlias {
+ public:
+  explicit FreshAlias(const std::string& abs) {
+    std::string pattern = (fs::temp_directory_path() / "protohost-load-XXXXXX").string();
+    if (!::mkdtemp(pattern.data()))
+      throw PluginError(abs + ": cannot create a private directory to load a fresh copy: " + std::strerror(errno));
+    dir_ = pattern;
+    link_ = dir_ + "/" + fs::path(abs).filename().string();
+    if (::symlink(abs.c_str(), link_.c_str()) != 0) {
+      int err = errno;
+      ::rmdir(dir_.c_str());
+      throw PluginError(abs + ": cannot link " + link_ + " to load a fresh copy: " + std::strerror(err));
+    }
+  }
+  ~FreshAlias() {
+    ::unlink(link_.c_str());
+    ::rmdir(dir_.c_str());
+  }
+  FreshAlias(const FreshAlias&) = delete;
+  FreshAlias& operator=(const FreshAlias&) = delete;
+  const std::string& path() const { return link_; }
+
+ private:
+  std::string dir_, link_;
+};
 }  // namespace
 
 std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string& path, bool fresh) {
   std::error_code ec;
   std::string abs = fs::absolute(path, ec).lexically_normal().string();
   if (!fs::exists(abs, ec)) throw PluginError(abs + ": plugin file not found");
-  const std::string loadPath = fresh ? freshAlias(abs) : abs;
-  struct RemoveAlias {
-    const std::string& p;
-    bool on;
-    ~RemoveAlias() {
-      std::error_code e;
-      if (on) fs::remove(p, e);
-    }
-  } removeAlias{loadPath, fresh};
+  std::optional<FreshAlias> alias;
+  if (fresh) alias.emplace(abs);
+  const std::string loadPath = alias ? alias->path() : abs;
   const FileId id = fileId(abs);
   // Probe with dlopen first: Boost.DLL's error codes lose dlerror()'s text.
   // RTLD_NOW makes a missing symbol fail here instead of killing the process later.
