@@ -1,0 +1,6 @@
+set(_fib ${PROJECT_SOURCE_DIR}/plugins/fibonacci)
+protohost_fuzz_target(fibonacci_state SOURCES ${_fib}/StateFormat.cpp LIBS protohost::sdk)
+target_include_directories(fibonacci_state_replay PRIVATE ${_fib})
+if(TARGET fibonacci_state_fuzzer)
+  target_include_directories(fibonacci_state_fuzzer PRIVATE ${_fib})
+endif()
