@@ -268,7 +268,8 @@ void Connection::settle() {
   }
   if (closing_ && out_.empty()) {
     finish(DisconnectReason{eof_ ? DisconnectReason::Kind::ClosedByPeer : DisconnectReason::Kind::ClosedLocally,
-                            eof_ ? "peer closed" : "closed by protocol"});
+                            eof_ ? "peer closed" : "closed by protocol"},
+           true);
     return;
   }
   const auto& limits = listener_->limits;
@@ -287,14 +288,17 @@ void Connection::updateInterest() {
   registered_ = want;
 }
 
-void Connection::finish(DisconnectReason reason) {
+void Connection::finish(DisconnectReason reason, bool graceful) {
   if (finished_) return;
   finished_ = true;
   closing_ = true;
   reactorFacade_.cancelAll();
   updateInterest();  // unregister before close
   out_.release();
-  ::close(fd_);
+  // After EOF nothing is left unread, so a plain close sends FIN. Otherwise a
+  // graceful close lingers, so that unread input cannot turn it into an RST.
+  if (graceful && !eof_) loop_.lingerClose(fd_);
+  else ::close(fd_);
   fd_ = -1;
   if (protocol_) {
     ++depth_;

@@ -111,7 +111,9 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   void settleSoon();
   void updateInterest();
   void requestFinish(DisconnectReason reason);
-  void finish(DisconnectReason reason);
+  /// @p graceful: all output was flushed after loseConnection; the socket is
+  /// closed with a lingering close (no RST from unread input).
+  void finish(DisconnectReason reason, bool graceful = false);
   std::string context() const;
 
   EventLoop& loop_;

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -80,6 +81,57 @@ bool EventLoop::unwatch(TimerId id) {
   runSoon([w = std::shared_ptr<FdWatch>(std::move(it->second))] {});
   watches_.erase(it);
   return true;
+}
+
+namespace {
+// How long a gracefully closed socket may keep receiving before it is closed anyway.
+constexpr auto kLingerTimeout = std::chrono::milliseconds(2000);
+}  // namespace
+
+struct EventLoop::Lingerer final : IoHandler {
+  Lingerer(EventLoop& l, int f) : loop(l), fd(f) {}
+  void onIoEvent(std::uint32_t) override {
+    if (done) return;
+    for (;;) {
+      ssize_t n = ::recv(fd, loop.readBuffer(), kReadBufferSize, 0);
+      if (n > 0) continue;  // discard
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      loop.endLinger(this);  // EOF or error
+      return;
+    }
+  }
+  EventLoop& loop;
+  int fd;
+  TimerId timer = 0;
+  bool done = false;
+};
+
+void EventLoop::lingerClose(int fd) {
+  ::shutdown(fd, SHUT_WR);
+  auto l = std::make_unique<Lingerer>(*this, fd);
+  Lingerer* raw = l.get();
+  ioUpdate(fd, raw, 0, EPOLLIN | EPOLLRDHUP);
+  raw->timer = callLater(kLingerTimeout, [this, raw] {
+    raw->timer = 0;
+    endLinger(raw);
+  });
+  lingerers_.emplace(raw, std::move(l));
+  lingerCount_.store(lingerers_.size(), std::memory_order_relaxed);
+}
+
+void EventLoop::endLinger(Lingerer* l) {
+  if (l->done) return;
+  l->done = true;
+  ioUpdate(l->fd, l, EPOLLIN | EPOLLRDHUP, 0);
+  ::close(l->fd);
+  if (l->timer) cancel(l->timer);
+  auto it = lingerers_.find(l);
+  if (it == lingerers_.end()) return;
+  // Deferred: an event for it may still be in the batch being dispatched.
+  runSoon([owned = std::shared_ptr<Lingerer>(std::move(it->second))] {});
+  lingerers_.erase(it);
+  lingerCount_.store(lingerers_.size(), std::memory_order_relaxed);
 }
 
 void EventLoop::onIoReady(const Poco::AutoPtr<Poco::Net::ReadableNotification>&) {
@@ -178,6 +230,12 @@ void EventLoop::runAndWait(Callback fn) {
 }
 
 void EventLoop::clearCallbacks() {
+  for (auto& [raw, l] : lingerers_) {
+    ::epoll_ctl(ioFd_, EPOLL_CTL_DEL, l->fd, nullptr);
+    ::close(l->fd);
+  }
+  lingerers_.clear();
+  lingerCount_.store(0, std::memory_order_relaxed);
   for (auto& [id, w] : watches_) ::epoll_ctl(ioFd_, EPOLL_CTL_DEL, w->fd, nullptr);
   watches_.clear();
   timers_.clear();

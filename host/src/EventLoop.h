@@ -88,6 +88,15 @@ class EventLoop final : public Poco::Net::SocketReactor, public protohost::React
   /// EPOLLERR/EPOLLHUP, which would spin while its owner does not want to read).
   void ioUpdate(int fd, IoHandler* handler, std::uint32_t oldEvents, std::uint32_t newEvents);
 
+  /// Closes a connection's socket gracefully (nginx's lingering close): sends
+  /// FIN, then reads and discards what the peer still sends until its EOF or a
+  /// deadline, and only then closes. Closing with unread input would make the
+  /// kernel send RST and drop the output the peer has not received yet.
+  /// Takes ownership of @p fd. Loop thread only.
+  void lingerClose(int fd);
+  /// Sockets in lingering close; any thread.
+  std::size_t lingerCount() const { return lingerCount_.load(std::memory_order_relaxed); }
+
   /// Connections owned by this loop. Loop thread only.
   void addConnection(std::shared_ptr<Connection> connection);
   /// Releases the loop's reference after the current dispatch round.
@@ -144,6 +153,10 @@ class EventLoop final : public Poco::Net::SocketReactor, public protohost::React
   TimerId idleSweepTimer_ = 0;
   std::atomic<bool> stalled_{false};
   struct FdWatch;
+  struct Lingerer;
+  void endLinger(Lingerer* l);
+  std::unordered_map<Lingerer*, std::unique_ptr<Lingerer>> lingerers_;
+  std::atomic<std::size_t> lingerCount_{0};
   std::unordered_map<TimerId, std::unique_ptr<FdWatch>> watches_;
   TimerId lastWatchId_ = 0;
 };

@@ -29,6 +29,10 @@ HostApplication::HostApplication(std::string startDir) : startDir_(std::move(sta
   setUnixOptions(true);
 }
 
+void restoreCrashSignals() {
+  for (int s : {SIGILL, SIGBUS, SIGSEGV, SIGSYS}) ::signal(s, SIG_DFL);
+}
+
 int HostApplication::validateArguments(int argc, char** argv) {
   Poco::Util::OptionSet set;
   defineOptions(set);
@@ -67,6 +71,7 @@ void HostApplication::handleOption(const std::string& name, const std::string& v
 }
 
 int HostApplication::main(const std::vector<std::string>& args) {
+  restoreCrashSignals();  // again: Poco's init() may have installed its handler after construction
   if (help_) {
     Poco::Util::HelpFormatter help(options());
     help.setCommand("host");

@@ -10,6 +10,11 @@ namespace protohost::host {
 
 class Server;
 
+/// Poco's Application installs a handler that turns SIGSEGV, SIGBUS, SIGILL and
+/// SIGSYS into abort(): a crashing plugin would then look like SIGABRT to a
+/// supervisor and to core-dump tooling. Puts the default actions back.
+void restoreCrashSignals();
+
 class HostApplication : public Poco::Util::ServerApplication {
  public:
   /// @param startDir the working directory at process start: --daemon changes

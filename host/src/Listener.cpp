@@ -19,8 +19,11 @@ namespace protohost::host {
 namespace {
 
 constexpr int kMaxAcceptsPerEvent = 64;
-// After EMFILE/ENFILE: stop accepting this long instead of spinning (nginx does 500 ms).
-constexpr auto kAcceptBackOff = std::chrono::milliseconds(500);
+// After EMFILE/ENFILE: stop accepting for a while instead of spinning. The pause
+// starts short (fds often free up within milliseconds, e.g. when a burst of
+// clients leaves) and doubles while the condition lasts, up to nginx's 500 ms.
+constexpr auto kFirstBackOff = std::chrono::milliseconds(25);
+constexpr auto kMaxBackOff = std::chrono::milliseconds(500);
 
 // Closes the fd unless released: a connection posted to a reactor that stops
 // before running it must not leak its socket.
@@ -149,6 +152,7 @@ void Listener::onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&)
     socklen_t peerLen = sizeof peer;
     int fd = ::accept4(listenFd, reinterpret_cast<sockaddr*>(&peer), &peerLen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
+      backOff_ = kFirstBackOff;
       runtime_->stats.accepted.fetch_add(1, std::memory_order_relaxed);
       std::string ip = runtime_->limits.maxConnectionsPerIp ? ipOf(peer) : std::string();
       Refusal refusal = runtime_->admit(ip);
@@ -179,12 +183,15 @@ void Listener::backOff(int err) {
   if (now - lastBackOffLog_ >= std::chrono::seconds(1)) {
     lastBackOffLog_ = now;
     Log::instance().write(LogLevel::Error, "listener=" + runtime_->name,
-                          std::string("accept failed: ") + std::strerror(err) + "; pausing accepts for " +
-                              std::to_string(kAcceptBackOff.count()) + " ms");
+                          std::string("accept failed: ") + std::strerror(err) + "; pausing accepts (" +
+                              std::to_string(backOff_.count()) + " ms, doubling up to " +
+                              std::to_string(kMaxBackOff.count()) + " ms while it lasts)");
   }
   acceptLoop_.removeEventHandler(socket_, readObserver_);
   accepting_ = false;
-  backOffTimer_ = acceptLoop_.callLater(kAcceptBackOff, [this] {
+  auto pause = backOff_;
+  backOff_ = std::min(backOff_ * 2, kMaxBackOff);
+  backOffTimer_ = acceptLoop_.callLater(pause, [this] {
     backOffTimer_ = 0;
     startAccepting();
   });

@@ -65,6 +65,7 @@ class Listener {
   bool bound_ = false;
   bool accepting_ = false;
   std::uint64_t backOffTimer_ = 0;
+  std::chrono::milliseconds backOff_{25};  // next accept pause after EMFILE
   std::size_t nextLoop_ = 0;
   std::chrono::steady_clock::time_point lastBackOffLog_{};
   std::chrono::steady_clock::time_point lastRefusalLog_{};

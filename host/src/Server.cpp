@@ -490,15 +490,23 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
     if (drainTimeout.count() > 0) {
       for (auto& loop : loops_) loop->runAndWait([&] { loop->requestStopWhere([](const ListenerRuntime&) { return true; }); });
       const auto deadline = std::chrono::steady_clock::now() + drainTimeout;
-      auto open = [this] {
+      auto open = [this] {  // connections, and closed ones still lingering
         std::size_t n = 0;
-        for (auto& loop : loops_) n += loop->connectionCount();
+        for (auto& loop : loops_) n += loop->connectionCount() + loop->lingerCount();
         return n;
       };
       while (open() > 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      if (std::size_t left = open())
-        Log::instance().write(LogLevel::Warning, "", "drain timeout: closing " + std::to_string(left) + " connection(s)");
+      if (open() > 0) {
+        std::size_t connections = 0, lingering = 0;
+        for (auto& loop : loops_) {
+          connections += loop->connectionCount();
+          lingering += loop->lingerCount();
+        }
+        Log::instance().write(LogLevel::Warning, "", "drain timeout: closing " + std::to_string(connections) +
+                                                         " connection(s) and " + std::to_string(lingering) +
+                                                         " socket(s) in lingering close");
+      }
     }
     // 3. Close every remaining connection on its own thread (connectionLost runs there).
     for (auto& loop : loops_) loop->runAndWait([&] { loop->closeAllConnections(shutdown); });

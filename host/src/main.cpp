@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   std::string startDir = getcwd(cwd, sizeof cwd) ? cwd : "/";
   try {
     protohost::host::HostApplication app(startDir);
+    protohost::host::restoreCrashSignals();
     if (int rc = app.validateArguments(argc, argv)) return rc;
     return app.run(argc, argv);
   } catch (const std::exception& e) {
