@@ -24,6 +24,19 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# promtool (for the metrics test) comes from Debian's prometheus package; only
+# the one binary is unpacked into .tools/ (the package would also install a server).
+if [[ ! -x .tools/bin/promtool ]] && ! command -v promtool >/dev/null && [[ $(id -u) -eq 0 ]]; then
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1) ||
+     { apt-get update -qq && (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1); }; then
+    dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x" && mkdir -p .tools/bin && cp "$tmp/x/usr/bin/promtool" .tools/bin/
+  else
+    echo "bootstrap: could not fetch promtool; the metrics test checks the format in C++ only" >&2
+  fi
+  rm -rf "$tmp"
+fi
+
 werror=OFF
 [[ "${CI:-}" == "true" ]] && werror=ON
 cmake -S . -B "$build_dir" -DPROTOHOST_WERROR="$werror" "$@" >/dev/null
