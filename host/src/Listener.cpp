@@ -1,6 +1,6 @@
 #include "Listener.h"
 
-#include <Poco/Net/StreamSocketImpl.h>
+#include <sys/epoll.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -61,16 +61,11 @@ Listener::Listener(std::shared_ptr<ListenerRuntime> runtime, Endpoint endpoint, 
     : runtime_(std::move(runtime)),
       endpoint_(std::move(endpoint)),
       acceptLoop_(acceptLoop),
-      loops_(std::move(loops)),
-      readObserver_(*this, &Listener::onReadable) {}
+      loops_(std::move(loops)) {}
 
 Listener::~Listener() {
-  if (accepting_) {
-    try {
-      acceptLoop_.removeEventHandler(socket_, readObserver_);
-    } catch (...) {
-    }
-  }
+  if (accepting_) acceptLoop_.ioUpdate(fd_, this, EPOLLIN, 0);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void Listener::bind() {
@@ -122,30 +117,29 @@ void Listener::adopt(int fd) {
     if (ss.ss_family == AF_INET6) endpoint_.port = ntohs(reinterpret_cast<sockaddr_in6&>(ss).sin6_port);
   }
   fd_ = fd;
-  socket_ = Poco::Net::StreamSocket(new Poco::Net::StreamSocketImpl(fd));  // owns and closes fd
   bound_ = true;
 }
 
 void Listener::startAccepting() {
   if (accepting_ || !bound_) return;
-  acceptLoop_.addEventHandler(socket_, readObserver_);
+  acceptLoop_.ioUpdate(fd_, this, 0, EPOLLIN);
   accepting_ = true;
 }
 
 void Listener::close() {
   if (backOffTimer_) acceptLoop_.cancel(std::exchange(backOffTimer_, 0));
   if (accepting_) {
-    acceptLoop_.removeEventHandler(socket_, readObserver_);
+    acceptLoop_.ioUpdate(fd_, this, EPOLLIN, 0);
     accepting_ = false;
   }
   if (bound_) {
-    socket_.close();
+    ::close(fd_);
     fd_ = -1;
     bound_ = false;
   }
 }
 
-void Listener::onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&) {
+void Listener::onIoEvent(std::uint32_t) {
   const int listenFd = fd_;
   for (int i = 0; i < kMaxAcceptsPerEvent && accepting_; ++i) {
     sockaddr_storage peer{};
@@ -187,7 +181,7 @@ void Listener::backOff(int err) {
                               std::to_string(backOff_.count()) + " ms, doubling up to " +
                               std::to_string(kMaxBackOff.count()) + " ms while it lasts)");
   }
-  acceptLoop_.removeEventHandler(socket_, readObserver_);
+  acceptLoop_.ioUpdate(fd_, this, EPOLLIN, 0);
   accepting_ = false;
   auto pause = backOff_;
   backOff_ = std::min(backOff_ * 2, kMaxBackOff);

@@ -8,9 +8,6 @@
 //
 // Threading: bind() on the main thread; the rest on the accept loop's thread.
 
-#include <Poco/NObserver.h>
-#include <Poco/Net/StreamSocket.h>
-#include <Poco/Net/SocketNotification.h>
 
 #include <sys/socket.h>
 
@@ -20,13 +17,12 @@
 #include <vector>
 
 #include "Endpoint.h"
+#include "EventLoop.h"
 #include "ListenerRuntime.h"
 
 namespace protohost::host {
 
-class EventLoop;
-
-class Listener {
+class Listener final : public IoHandler {
  public:
   Listener(std::shared_ptr<ListenerRuntime> runtime, Endpoint endpoint, EventLoop& acceptLoop,
            std::vector<EventLoop*> loops);
@@ -51,7 +47,7 @@ class Listener {
   const std::shared_ptr<ListenerRuntime>& runtime() const { return runtime_; }
 
  private:
-  void onReadable(const Poco::AutoPtr<Poco::Net::ReadableNotification>&);
+  void onIoEvent(std::uint32_t events) override;
   void backOff(int err);
   void dispatch(int fd, std::string ip, const sockaddr_storage& peer);
   void refuse(int fd, Refusal refusal, const sockaddr_storage& peer);
@@ -60,8 +56,7 @@ class Listener {
   Endpoint endpoint_;
   EventLoop& acceptLoop_;
   std::vector<EventLoop*> loops_;
-  Poco::Net::StreamSocket socket_;  // the listening fd, wrapped for Poco's reactor
-  int fd_ = -1;
+  int fd_ = -1;  // the listening socket, in the accept loop's connection set while accepting
   bool bound_ = false;
   bool accepting_ = false;
   std::uint64_t backOffTimer_ = 0;
@@ -70,7 +65,6 @@ class Listener {
   std::chrono::steady_clock::time_point lastBackOffLog_{};
   std::chrono::steady_clock::time_point lastRefusalLog_{};
   std::uint64_t refusedSinceLog_ = 0;
-  Poco::NObserver<Listener, Poco::Net::ReadableNotification> readObserver_;
 };
 
 }  // namespace protohost::host
