@@ -241,7 +241,8 @@ TEST_F(E2eBackPressure, NonReadingClientIsStalledWhileOthersStayPrompt) {
 // one core over 2 s. Guards Poco bug #2966: EPOLLOUT left armed spins a core.
 TEST_F(E2eBackPressure, IdleHostUsesNoCpuAfterBackPressuredTransfer) {
   {
-    StalledSender a(port_, 16 * kMiB);
+    // 64 MiB: more than the kernel's socket buffers can absorb, even autotuned.
+    StalledSender a(port_, 64 * kMiB);
     ASSERT_TRUE(a.waitStalled(15s)) << "A's sends never blocked; sent " << a.sent() << " bytes";
     TestClient b = TestClient::connect(port_, TestClient::Options{1s, 0, 0});
     expectPromptRoundTrips(b, 5);
