@@ -225,6 +225,13 @@ void Connection::abortConnection() {
   requestFinish(DisconnectReason{DisconnectReason::Kind::ClosedLocally, "aborted"});
 }
 
+void Connection::whenDrained(std::size_t bytes, std::function<void()> fn) {
+  if (finished_) return;
+  drainedAt_ = bytes;
+  drained_ = std::move(fn);
+  if (drained_) settleSoon();  // fires from settle(), never inside this call
+}
+
 void Connection::pauseReading() {
   if (pausedByProtocol_) return;
   pausedByProtocol_ = true;
@@ -272,6 +279,14 @@ void Connection::settle() {
            true);
     return;
   }
+  if (drained_ && out_.size() <= drainedAt_ && !closing_) {
+    // Through the loop, not inline: a protocol that writes its next piece from
+    // the callback and asks again would otherwise recurse once per piece.
+    loop_.runSoon([weak = weak_from_this(), fn = std::exchange(drained_, nullptr)] {
+      auto self = weak.lock();
+      if (self && !self->closing_ && !self->finished_) self->callPlugin("whenDrained", fn);
+    });
+  }
   const auto& limits = listener_->limits;
   if (!pausedByBackpressure_ && out_.size() > limits.pauseReadingAbove) pausedByBackpressure_ = true;
   else if (pausedByBackpressure_ && out_.size() <= limits.pauseReadingAbove / 2) pausedByBackpressure_ = false;
@@ -293,6 +308,7 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   finished_ = true;
   closing_ = true;
   reactorFacade_.cancelAll();
+  drained_ = nullptr;
   updateInterest();  // unregister before close
   out_.release();
   // After EOF nothing is left unread, so a plain close sends FIN. Otherwise a

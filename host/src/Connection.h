@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <optional>
@@ -60,6 +61,7 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   Address localAddress() const override;
   Reactor& reactor() override { return reactorFacade_; }
   Logger& logger() override { return logger_; }
+  void whenDrained(std::size_t bytes, std::function<void()> fn) override;
 
   const ListenerRuntime& listener() const { return *listener_; }
 
@@ -135,6 +137,8 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   bool pausedByProtocol_ = false;
   bool pausedByBackpressure_ = false;
   bool settleScheduled_ = false;
+  std::function<void()> drained_;  // Transport::whenDrained request, fired from settle()
+  std::size_t drainedAt_ = 0;
   std::uint32_t registered_ = 0;  // epoll events currently registered (EPOLLIN/EPOLLOUT)
 };
 

@@ -20,8 +20,10 @@ void HitHub::unsubscribe(SubscriberId id) {
   std::lock_guard lock(mutex_);
   auto it = subscribers_.find(id);
   if (it == subscribers_.end()) return;
+  const bool wasPaced = it->second.paced();
   doomed = std::move(it->second.wake);
   subscribers_.erase(it);
+  if (wasPaced) notifyRoomLocked();  // a laggard that leaves releases the publisher
 }
 
 HitHub::Batch HitHub::pull(SubscriberId id, std::size_t maxBytes) {
@@ -31,8 +33,13 @@ HitHub::Batch HitHub::pull(SubscriberId id, std::size_t maxBytes) {
   if (it == subscribers_.end()) return batch;
   Subscriber& s = it->second;
   s.woken = false;
-  if (s.cursorSeq == nextSeq_) return batch;
   const std::uint64_t unread = totalBytes_ - s.cursorOffset;
+  if (s.cut) {
+    batch.status = PullStatus::TooFarBehind;
+    batch.bytes = static_cast<std::size_t>(unread);
+    return batch;
+  }
+  if (s.cursorSeq == nextSeq_) return batch;
   if (unread > maxBytes || entries_.empty() || entries_.front().seq > s.cursorSeq) {
     batch.status = PullStatus::TooFarBehind;
     batch.bytes = static_cast<std::size_t>(unread);
@@ -44,7 +51,64 @@ HitHub::Batch HitHub::pull(SubscriberId id, std::size_t maxBytes) {
   batch.bytes = static_cast<std::size_t>(unread);
   s.cursorSeq = nextSeq_;
   s.cursorOffset = totalBytes_;
+  if (s.wake) notifyRoomLocked();
   return batch;
+}
+
+bool HitHub::isCut(SubscriberId id) const {
+  std::lock_guard lock(mutex_);
+  auto it = subscribers_.find(id);
+  return it != subscribers_.end() && it->second.cut;
+}
+
+std::size_t HitHub::room() const {
+  std::lock_guard lock(mutex_);
+  return roomLocked();
+}
+
+std::size_t HitHub::roomLocked() const {
+  if (limits_.paceAtBytes == SIZE_MAX) return SIZE_MAX;
+  std::uint64_t maxUnread = 0;
+  bool anyPaced = false;
+  for (const auto& [id, s] : subscribers_) {
+    if (!s.paced()) continue;
+    anyPaced = true;
+    maxUnread = std::max(maxUnread, totalBytes_ - s.cursorOffset);
+  }
+  if (!anyPaced) return SIZE_MAX;
+  return maxUnread >= limits_.paceAtBytes ? 0 : static_cast<std::size_t>(limits_.paceAtBytes - maxUnread);
+}
+
+void HitHub::notifyWhenRoom(std::size_t bytes, WakeFn fn) {
+  WakeFn doomed;  // destroyed outside the lock
+  std::lock_guard lock(mutex_);
+  doomed = std::exchange(roomFn_, std::move(fn));
+  roomWanted_ = bytes;
+  notifyRoomLocked();
+}
+
+void HitHub::notifyRoomLocked() {
+  if (!roomFn_ || roomLocked() < roomWanted_) return;
+  WakeFn fn = std::exchange(roomFn_, WakeFn());
+  fn();
+}
+
+std::size_t HitHub::cutLaggards(std::size_t bytes) {
+  std::lock_guard lock(mutex_);
+  if (limits_.paceAtBytes == SIZE_MAX) return 0;
+  std::size_t cut = 0;
+  for (auto& [id, s] : subscribers_) {
+    if (!s.paced()) continue;
+    const std::uint64_t unread = totalBytes_ - s.cursorOffset;
+    if (unread + bytes <= limits_.paceAtBytes) continue;
+    s.cut = true;
+    ++cut;
+    s.woken = true;
+    s.wake();  // even if a wake is pending: it may be parked on its own output
+  }
+  evictLocked();
+  notifyRoomLocked();
+  return cut;
 }
 
 void HitHub::publish(std::vector<std::string> hits) {
@@ -58,7 +122,7 @@ void HitHub::publish(std::vector<std::string> hits) {
   }
   evictLocked();
   for (auto& [id, s] : subscribers_) {
-    if (!s.wake || s.woken || s.cursorSeq == nextSeq_) continue;
+    if (!s.wake || s.woken || s.cut || s.cursorSeq == nextSeq_) continue;
     if (totalBytes_ - s.cursorOffset < s.wakeAtBytes) continue;
     s.woken = true;
     s.wake();
@@ -67,7 +131,8 @@ void HitHub::publish(std::vector<std::string> hits) {
 
 void HitHub::evictLocked() {
   std::uint64_t minCursor = nextSeq_;
-  for (const auto& [id, s] : subscribers_) minCursor = std::min(minCursor, s.cursorSeq);
+  for (const auto& [id, s] : subscribers_)
+    if (!s.cut) minCursor = std::min(minCursor, s.cursorSeq);
   while (!entries_.empty()) {
     const Entry& front = entries_.front();
     const bool overBytes = retainedBytes_ > limits_.maxRetainedBytes;

@@ -13,6 +13,15 @@
 // can still accept (its max_client_backlog_bytes) gets TooFarBehind instead of
 // a batch: it is too slow and must be disconnected; it is never silently skipped.
 // Memory is therefore bounded per factory, not per client.
+//
+// Pacing: the publisher asks room() before it publishes and holds the rest of
+// a burst (the log file is the buffer) while a *paced* subscriber (one with a
+// wake function: a push client) has Limits::paceAtBytes unread. A paced
+// subscriber is woken well before that, so a client that reads keeps up with
+// a burst of any size; one that does not read fills its own output bound and
+// is disconnected by its protocol, which releases the publisher. Poll
+// subscribers are not paced (their requests are not in the host's control):
+// they must ask at least once per maxRetainedBytes of new hits.
 
 #include <atomic>
 #include <cstddef>
@@ -32,6 +41,8 @@ class HitHub {
   struct Limits {
     std::size_t history = 100;                  ///< hits kept even when nobody needs them
     std::size_t maxRetainedBytes = 1024 * 1024;  ///< hard cap on the bytes of all kept hits
+    /// Unread bytes at which a paced subscriber holds the publisher back (no pacing by default).
+    std::size_t paceAtBytes = SIZE_MAX;
   };
   using Hit = std::shared_ptr<const std::string>;
   using SubscriberId = std::uint64_t;
@@ -64,6 +75,23 @@ class HitHub {
   /// keep, and wakes the subscribers that asked for it.
   void publish(std::vector<std::string> hits);
 
+  /// Bytes the publisher may add now without taking a paced subscriber past
+  /// paceAtBytes unread (SIZE_MAX when no paced subscriber holds it back).
+  std::size_t room() const;
+
+  /// Arms a one-shot call of @p fn once room() reaches @p bytes (called with
+  /// the hub's lock held, from the thread of the pull that made room: it must
+  /// only hand work off). Replaces an earlier request; an empty @p fn cancels.
+  void notifyWhenRoom(std::size_t bytes, WakeFn fn);
+
+  /// Gives up on the paced subscribers that keep room() below @p bytes (their
+  /// reactors did not let them pull in time): each is marked too far behind,
+  /// stops holding the publisher back and is woken to find out. Returns how many.
+  std::size_t cutLaggards(std::size_t bytes);
+
+  /// Whether cutLaggards gave up on @p id (its protocol must disconnect it).
+  bool isCut(SubscriberId id) const;
+
   /// Counts a client disconnected for being too slow (for logs and tests).
   void noteSlowClient() { slowClients_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -86,8 +114,12 @@ class HitHub {
     WakeFn wake;
     std::size_t wakeAtBytes;
     bool woken = false;
+    bool cut = false;  // given up on by cutLaggards: its next pull is TooFarBehind
+    bool paced() const { return wake && !cut; }
   };
   void evictLocked();
+  std::size_t roomLocked() const;
+  void notifyRoomLocked();
 
   const Limits limits_;
   mutable std::mutex mutex_;
@@ -98,6 +130,8 @@ class HitHub {
   std::map<SubscriberId, Subscriber> subscribers_;
   SubscriberId lastId_ = 0;
   std::atomic<std::uint64_t> slowClients_{0};
+  WakeFn roomFn_;                        // notifyWhenRoom's request, if armed
+  std::size_t roomWanted_ = 0;
 };
 
 }  // namespace protohost::plugins::weblog

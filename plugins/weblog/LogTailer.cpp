@@ -74,6 +74,7 @@ bool LogTailer::openPath(bool atEnd) {
 std::vector<std::string> LogTailer::poll() {
   std::vector<std::string> out;
   std::size_t budget = options_.maxBytesPerPoll;
+  budgetSpent_ = false;
   // 1. What was appended to the open file.
   if (fd_ >= 0 && !drain(out, budget)) return out;
 
@@ -130,7 +131,10 @@ std::vector<std::string> LogTailer::poll() {
 bool LogTailer::drain(std::vector<std::string>& out, std::size_t& budget) {
   if (readBuffer_.empty()) readBuffer_.resize(kReadChunk);
   for (;;) {
-    if (budget == 0) return false;
+    if (budget == 0) {
+      budgetSpent_ = true;
+      return false;
+    }
     const std::size_t want = std::min(readBuffer_.size(), budget);
     const ssize_t n = ::read(fd_, readBuffer_.data(), want);
     if (n > 0) {

@@ -71,6 +71,8 @@ class LogTailer {
   /// Closes the file. poll() after close() reopens the path from its beginning.
   void close();
 
+  /// Whether the last poll() stopped at maxBytesPerPoll (more may be waiting).
+  bool budgetSpent() const { return budgetSpent_; }
   bool isOpen() const { return fd_ >= 0; }
   const std::string& path() const { return path_; }
   const Stats& stats() const { return stats_; }
@@ -102,6 +104,7 @@ class LogTailer {
   std::string lastProblem_;
   Stats stats_;
   std::vector<char> readBuffer_;
+  bool budgetSpent_ = false;
 };
 
 }  // namespace protohost::plugins::weblog

@@ -3,6 +3,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -47,14 +48,20 @@ std::string modeName(Mode m) { return m == Mode::Push ? "push" : "poll"; }
 
 void WeblogFactory::configure(const ConfigView& config) {
   settings_ = readSettings(config);
-  hub_ = std::make_unique<HitHub>(HitHub::Limits{settings_.history, settings_.maxClientBacklogBytes});
+  // Push clients are woken at half the backlog bound and pace the tailer at
+  // three quarters of it: the last quarter is headroom for their unsent output.
+  hub_ = std::make_unique<HitHub>(HitHub::Limits{settings_.history, settings_.maxClientBacklogBytes,
+                                                 settings_.maxClientBacklogBytes / 4 * 3});
 }
 
 void WeblogFactory::start(FactoryContext& context) {
   if (!hub_) throw std::logic_error("weblog: start() before configure()");
   context_ = &context;
+  alive_ = std::make_shared<Alive>(Alive{this});
   LogTailer::Options options;
   options.maxLineBytes = settings_.maxLineBytes;
+  // One read formats to at most 6x its size (XML escaping): bounded by the cap.
+  options.maxBytesPerPoll = std::max<std::size_t>(settings_.maxClientBacklogBytes / 8, 4096);
   tailer_ = std::make_unique<LogTailer>(settings_.accessLog, options, [this](std::string_view message) {
     if (context_) context_->logger().info(message);
   });
@@ -75,6 +82,12 @@ void WeblogFactory::stop() {
   stopInotify();
   if (context_ && timer_) context_->reactor().cancel(timer_);
   timer_ = 0;
+  if (context_ && laggardTimer_) context_->reactor().cancel(laggardTimer_);
+  laggardTimer_ = 0;
+  if (hub_) hub_->notifyWhenRoom(0, {});
+  if (alive_) alive_->factory = nullptr;
+  alive_.reset();
+  heldBack_.clear();
   if (tailer_) tailer_->close();
   tailer_.reset();
   context_ = nullptr;
@@ -120,29 +133,88 @@ std::unique_ptr<Protocol> WeblogFactory::buildProtocol() {
 
 void WeblogFactory::pollLog() {
   if (!tailer_) return;
+  // A round reads a few budgets at most, then yields the factory's reactor
+  // (a timer or post brings the rest): a huge backlog never blocks it for long.
+  constexpr int kReadsPerRound = 8;
+  for (int reads = 0;;) {
+    if (publishHeldBack() && laggardTimer_) context_->reactor().cancel(std::exchange(laggardTimer_, 0));
+    if (!heldBack_.empty()) {
+      waitForRoom();
+      return;
+    }
+    if (reads++ == kReadsPerRound) {
+      pollSoon();
+      return;
+    }
+    if (!readLog()) return;
+  }
+}
+
+bool WeblogFactory::readLog() {
   const LogTailer::Stats before = tailer_->stats();
   std::vector<std::string> lines = tailer_->poll();
   const std::uint64_t overlong = tailer_->stats().longLinesSkipped - before.longLinesSkipped;
   const std::uint64_t cutOff = tailer_->stats().partialLinesDropped - before.partialLinesDropped;
 
-  std::vector<std::string> hits;
-  hits.reserve(lines.size());
   std::uint64_t unparsable = 0;
   std::string example;
   for (const auto& line : lines) {
     if (auto hit = formatLogLine(line)) {
-      hits.push_back(std::move(*hit));
+      heldBack_.push_back(std::move(*hit));
     } else {
       if (unparsable++ == 0) example = excerpt(line);
     }
   }
-  hub_->publish(std::move(hits));
   if (unparsable || overlong || cutOff) {
     unparsable_.fetch_add(unparsable, std::memory_order_relaxed);
     overlong_.fetch_add(overlong, std::memory_order_relaxed);
     cutOff_.fetch_add(cutOff, std::memory_order_relaxed);
   }
   reportSkipped(unparsable, overlong, cutOff, example);
+  return tailer_->budgetSpent() || !lines.empty();
+}
+
+bool WeblogFactory::publishHeldBack() {
+  if (heldBack_.empty()) return false;
+  std::size_t room = hub_->room();
+  std::vector<std::string> batch;
+  while (!heldBack_.empty() && heldBack_.front().size() <= room) {
+    room -= heldBack_.front().size();
+    batch.push_back(std::move(heldBack_.front()));
+    heldBack_.pop_front();
+  }
+  if (batch.empty()) return false;
+  hub_->publish(std::move(batch));
+  return true;
+}
+
+void WeblogFactory::waitForRoom() {
+  Reactor* reactor = &context_->reactor();
+  hub_->notifyWhenRoom(heldBack_.front().size(), [reactor, alive = alive_] {
+    reactor->post([alive] {
+      if (alive->factory) alive->factory->pollLog();
+    });
+  });
+  if (!laggardTimer_)
+    laggardTimer_ = reactor->callLater(kLaggardTimeout, [this] {
+      laggardTimer_ = 0;
+      onLaggardDeadline();
+    });
+}
+
+void WeblogFactory::onLaggardDeadline() {
+  if (heldBack_.empty()) return;
+  const std::size_t cut = hub_->cutLaggards(heldBack_.front().size());
+  if (cut && context_)
+    context_->logger().warning("weblog: " + std::to_string(cut) + " client(s) did not take their hits within " +
+                               std::to_string(kLaggardTimeout.count()) + " ms while the tailer waited; cutting them off");
+  pollLog();
+}
+
+void WeblogFactory::pollSoon() {
+  context_->reactor().post([alive = alive_] {
+    if (alive->factory) alive->factory->pollLog();
+  });
 }
 
 void WeblogFactory::reportSkipped(std::uint64_t unparsable, std::uint64_t overlong, std::uint64_t cutOff,

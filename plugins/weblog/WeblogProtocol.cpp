@@ -78,6 +78,22 @@ void WeblogProtocol::deliver(bool answer) {
     disconnectSlow(pending, 0);
     return;
   }
+  if (mode_ == Mode::Push && hub_.isCut(id_)) {
+    hub_.noteSlowClient();
+    transport().logger().warning("client is not keeping up: it held the log tailer back for " +
+                                 std::to_string(kLaggardTimeout.count()) + " ms with " +
+                                 std::to_string(pending) + " bytes unsent; disconnecting");
+    leave();
+    transport().abortConnection();
+    return;
+  }
+  if (mode_ == Mode::Push && pending > maxBacklog_ / 4) {
+    // The peer has not taken what it was given: take new hits only once it
+    // has, so that a burst waits in the log (the hub paces the tailer by this
+    // client) instead of piling up here.
+    transport().whenDrained(maxBacklog_ / 4, [this] { deliver(false); });
+    return;
+  }
   const std::size_t budget = pending < maxBacklog_ ? maxBacklog_ - pending : 0;
   HitHub::Batch batch = hub_.pull(id_, budget);
   if (batch.status == HitHub::PullStatus::TooFarBehind) {

@@ -7,8 +7,12 @@
 // - poll mode: one answer per "NEW?" request: the new hits, or <none/>.
 // Input is ignored in push mode; in poll mode bytes other than requests and
 // whitespace close the connection (after the answers to earlier requests).
-// A client whose unsent output plus unread hits would pass
-// max_client_backlog_bytes is disconnected (abortConnection) and counted.
+// A push client takes new hits only while its unsent output is under a quarter
+// of max_client_backlog_bytes (Transport::whenDrained brings it back), so the
+// tailer runs at the pace of the clients that read. A client whose unsent
+// output plus unread hits would pass max_client_backlog_bytes is disconnected
+// (abortConnection) and counted, and so is one the factory gives up on
+// because it held the tailer back for kLaggardTimeout.
 //
 // Threading: every method runs on this connection's reactor thread. The hub
 // calls the wake function on the factory's thread, under its lock; it only

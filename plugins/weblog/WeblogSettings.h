@@ -27,6 +27,9 @@ struct WeblogSettings {
 /// Default poll_interval_ms when push_interval_ms = 0 and the key is absent:
 /// the file is checked this often, which is the latency of a hit.
 inline constexpr std::chrono::milliseconds kFastPollInterval{50};
+/// How long a push client may hold the log tailer back (taking none of its
+/// hits) before it is cut off, so that it cannot stall the other clients.
+inline constexpr std::chrono::milliseconds kLaggardTimeout{2000};
 
 /// Reads every key the plugin accepts (so none is reported unknown) and
 /// validates it; throws ConfigError "FILE:LINE: KEY: problem".

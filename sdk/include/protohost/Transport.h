@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -59,6 +60,14 @@ class __attribute__((visibility("default"))) Transport {
 
   /// A logger that tags each line with the listener and the peer.
   virtual Logger& logger() = 0;
+
+  /// Producer flow control (Twisted's resumeProducing): calls @p fn once,
+  /// later on this connection's thread (never from inside this call), when at
+  /// most @p bytes are left unsent. A protocol that streams writes its next
+  /// piece from @p fn instead of piling output up for a slow peer. Replaces an
+  /// earlier request; an empty @p fn cancels. Not called once the connection
+  /// is closing. Since SDK 1.2 (appended: older plugins never call it).
+  virtual void whenDrained(std::size_t bytes, std::function<void()> fn) = 0;
 };
 
 }  // namespace protohost

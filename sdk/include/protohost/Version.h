@@ -4,9 +4,10 @@
 /// change to an SDK class layout or virtual table; the host refuses plugins
 /// built against another major, or against a newer minor than its own.
 /// 1.1: Reactor::watchReadable / unwatch (appended: 1.0 plugins still load).
+/// 1.2: Transport::whenDrained (appended: 1.0 and 1.1 plugins still load).
 
 #define PROTOHOST_SDK_VERSION_MAJOR 1
-#define PROTOHOST_SDK_VERSION_MINOR 1
+#define PROTOHOST_SDK_VERSION_MINOR 2
 
 namespace protohost {
 inline constexpr int kSdkVersionMajor = PROTOHOST_SDK_VERSION_MAJOR;

@@ -133,6 +133,94 @@ TEST(HitHub, WakeOncePerPullAndOnlyPastTheThreshold) {
   hub.unsubscribe(id);  // idempotent
 }
 
+TEST(HitHub, WithoutPacedSubscribersThereIsNoLimitToRoom) {
+  HitHub hub({100, 1 << 20, 1000});
+  EXPECT_EQ(hub.room(), SIZE_MAX);
+  auto poll = hub.subscribe();  // no wake function: a poll client is not paced
+  hub.publish(hits(0, 100));
+  EXPECT_EQ(hub.room(), SIZE_MAX);
+  hub.unsubscribe(poll);
+  HitHub unpaced({100, 1 << 20});
+  unpaced.subscribe([] {}, 1);
+  unpaced.publish(hits(0, 100));
+  EXPECT_EQ(unpaced.room(), SIZE_MAX);
+}
+
+TEST(HitHub, RoomIsWhatTheFurthestBehindPushSubscriberCanStillTake) {
+  const std::size_t hit = hits(0, 1)[0].size();
+  HitHub hub({100, 1 << 20, 10 * hit});
+  auto a = hub.subscribe([] {}, 1);
+  auto b = hub.subscribe([] {}, 1);
+  EXPECT_EQ(hub.room(), 10 * hit);
+  hub.publish(hits(0, 4));
+  EXPECT_EQ(hub.room(), 6 * hit);
+  hub.pull(a, kBig);
+  EXPECT_EQ(hub.room(), 6 * hit);  // b still holds 4 unread
+  hub.publish(hits(4, 10));
+  EXPECT_EQ(hub.room(), 0u);
+  hub.pull(b, kBig);
+  EXPECT_EQ(hub.room(), 4 * hit);  // now a is the furthest behind
+  hub.pull(a, kBig);
+  EXPECT_EQ(hub.room(), 10 * hit);
+}
+
+TEST(HitHub, NotifyWhenRoomFiresOnceWhenThePullThatMakesRoomHappens) {
+  const std::size_t hit = hits(0, 1)[0].size();
+  HitHub hub({100, 1 << 20, 4 * hit});
+  auto fast = hub.subscribe([] {}, 1);
+  auto slow = hub.subscribe([] {}, 1);
+  hub.publish(hits(0, 4));
+  int calls = 0;
+  hub.notifyWhenRoom(2 * hit, [&] { ++calls; });
+  EXPECT_EQ(calls, 0);
+  hub.pull(fast, kBig);
+  EXPECT_EQ(calls, 0);  // slow still holds 4
+  hub.pull(slow, kBig);
+  EXPECT_EQ(calls, 1);
+  hub.publish(hits(4, 8));
+  hub.pull(slow, kBig);
+  hub.pull(fast, kBig);
+  EXPECT_EQ(calls, 1);  // one-shot
+  // Already room: fires at once. A leaving laggard makes room too.
+  hub.notifyWhenRoom(hit, [&] { ++calls; });
+  EXPECT_EQ(calls, 2);
+  hub.publish(hits(8, 12));
+  hub.pull(fast, kBig);
+  hub.notifyWhenRoom(hit, [&] { ++calls; });
+  EXPECT_EQ(calls, 2);
+  hub.unsubscribe(slow);
+  EXPECT_EQ(calls, 3);
+  // Cancel.
+  hub.publish(hits(12, 16));
+  hub.notifyWhenRoom(hit, [&] { ++calls; });
+  hub.notifyWhenRoom(0, {});
+  hub.pull(fast, kBig);
+  EXPECT_EQ(calls, 3);
+}
+
+TEST(HitHub, CutLaggardsWakesThemAndTheirNextPullIsTooFarBehind) {
+  const std::size_t hit = hits(0, 1)[0].size();
+  HitHub hub({0, 1 << 20, 4 * hit});
+  int fastWakes = 0, stuckWakes = 0;
+  auto fast = hub.subscribe([&] { ++fastWakes; }, 1);
+  auto stuck = hub.subscribe([&] { ++stuckWakes; }, 1000 * hit);  // never woken by publish
+  hub.publish(hits(0, 4));
+  hub.pull(fast, kBig);
+  EXPECT_EQ(hub.room(), 0u);
+  EXPECT_EQ(hub.cutLaggards(hit), 1u);
+  EXPECT_EQ(stuckWakes, 1);
+  EXPECT_EQ(fastWakes, 1);  // the publish woke it; the cut did not
+  EXPECT_EQ(hub.room(), 4 * hit);  // the cut one no longer holds the publisher
+  EXPECT_EQ(hub.retainedHits(), 0u);  // nor the hits it did not take
+  auto b = hub.pull(stuck, kBig);
+  EXPECT_EQ(b.status, HitHub::PullStatus::TooFarBehind);
+  EXPECT_EQ(b.bytes, 4 * hit);
+  hub.publish(hits(4, 6));
+  EXPECT_EQ(stuckWakes, 1);  // never woken again
+  EXPECT_EQ(joined(hub.pull(fast, kBig)), joined(hits(4, 6)));
+  EXPECT_EQ(hub.cutLaggards(hit), 0u);
+}
+
 TEST(HitHub, ConcurrentPublisherAndSubscribersSeeEveryHitOnceInOrder) {
   constexpr int kHits = 20000;
   constexpr int kReaders = 4;

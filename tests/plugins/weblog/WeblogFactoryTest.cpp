@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -60,6 +62,33 @@ struct Harness {
   std::vector<std::unique_ptr<MemoryTransport>> transports;
   std::vector<std::unique_ptr<protohost::Protocol>> clients;
 };
+
+/// Burst tests: a 64 KiB per-client bound, push as soon as a line is seen.
+constexpr std::size_t kCap = 64 * 1024;
+std::map<std::string, std::string> burstKeys() {
+  return {{"access_log", "access.log"},
+          {"push_interval_ms", "0"},
+          {"max_line_bytes", "1000"},
+          {"max_client_backlog_bytes", std::to_string(kCap)}};
+}
+
+/// Appends numbered lines, at least @p bytes, in one write; returns how many.
+int appendBurst(const std::string& log, std::size_t bytes) {
+  std::string burst;
+  int n = 0;
+  while (burst.size() < bytes) burst += weblogtest::numberedLine(n++) + "\n";
+  appendFile(log, burst);
+  return n;
+}
+
+/// Runs tailer rounds (the clients' wake-ups and the room notifications are
+/// posts, run with them) until @p n hits were published, or 1000 rounds.
+void runTailerUntilPublished(Harness& h, int n) {
+  for (int round = 0; round < 1000 && h.factory.hub().publishedHits() < static_cast<std::uint64_t>(n); ++round) {
+    h.reactor.advance(kFastPollInterval);
+    h.reactor.runPending();
+  }
+}
 
 }  // namespace
 
@@ -233,6 +262,65 @@ TEST(WeblogFactory, RotationAndTruncationDeliverEachHitOnceInOrder) {
   };
   check(a, 0);
   check(b, bFirst);
+}
+
+// Pacing (HitHub::room): a burst ten times max_client_backlog_bytes, written
+// at once, reaches every push client that takes its hits, in order; nobody is
+// cut off.
+TEST(WeblogFactory, BurstOfTenTimesTheBacklogCapReachesEveryReadingClient) {
+  TempDir dir;
+  const std::string log = dir.file("access.log");
+  appendFile(log, "");
+  Harness h(burstKeys(), dir.path());
+  auto a = h.connect();
+  auto b = h.connect();
+  const int n = appendBurst(log, 10 * kCap);
+  // Without pacing the first publish would be 10x the cap and every client cut off.
+  runTailerUntilPublished(h, n);
+  EXPECT_EQ(h.factory.hub().publishedHits(), static_cast<std::uint64_t>(n));
+  for (auto c : {a, b}) {
+    EXPECT_FALSE(h.transports[c]->closed());
+    auto elements = weblogtest::parseHits(h.output(c), 4096);
+    ASSERT_EQ(elements.size(), static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i)
+      ASSERT_EQ(elements[static_cast<std::size_t>(i)].attr("request"), weblogtest::numberedRequest(i));
+  }
+  EXPECT_EQ(h.factory.hub().slowClients(), 0u);
+}
+
+// Clients that cannot take their hits must not stall the others for long:
+// one whose peer stopped reading (unsent output) and one that is never woken
+// (its reactor stuck) hold the tailer back for kLaggardTimeout, then are cut
+// off; the reading client gets every hit.
+TEST(WeblogFactory, ClientsThatDoNotTakeTheirHitsAreCutOffAfterTheLaggardTimeout) {
+  TempDir dir;
+  const std::string log = dir.file("access.log");
+  appendFile(log, "");
+  Harness h(burstKeys(), dir.path());
+  auto reader = h.connect();
+  auto full = h.connect();
+  h.transports[full]->setPendingBytes(kCap / 2);  // its peer stopped reading
+  const auto stuck = h.factory.hub().subscribe([] {}, SIZE_MAX);  // never pulls
+  const int n = appendBurst(log, 4 * kCap);
+  h.reactor.advance(kFastPollInterval);
+  h.reactor.runPending();
+  EXPECT_FALSE(h.transports[full]->closed());
+  EXPECT_GT(h.factory.heldBackHits(), 0u) << "the laggards should hold the tailer back";
+  const auto before = h.factory.hub().publishedHits();
+  h.reactor.advance(kLaggardTimeout - kFastPollInterval - std::chrono::milliseconds(1));
+  h.reactor.runPending();
+  EXPECT_EQ(h.factory.hub().publishedHits(), before) << "released before the deadline";
+  EXPECT_FALSE(h.transports[full]->closed());
+  runTailerUntilPublished(h, n);
+  EXPECT_EQ(h.context.count(LogLevel::Warning, "2 client(s) did not take their hits within 2000 ms"), 1u);
+  EXPECT_TRUE(h.transports[full]->aborted());
+  EXPECT_EQ(h.factory.hub().pull(stuck, SIZE_MAX).status, HitHub::PullStatus::TooFarBehind);
+  h.factory.hub().unsubscribe(stuck);
+  auto elements = weblogtest::parseHits(h.output(reader), 4096);
+  ASSERT_EQ(elements.size(), static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i)
+    ASSERT_EQ(elements[static_cast<std::size_t>(i)].attr("request"), weblogtest::numberedRequest(i));
+  EXPECT_FALSE(h.transports[reader]->closed());
 }
 
 TEST(WeblogFactory, StopCancelsTheTailerTimerAndClosesTheFile) {

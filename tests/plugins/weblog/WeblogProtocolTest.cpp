@@ -160,17 +160,45 @@ TEST(WeblogProtocol, BurstWakesAPushClientBeforeItsIntervalToStayWithinTheBound)
   c.disconnect();
 }
 
-TEST(WeblogProtocol, SlowPushClientIsDisconnectedAndOthersAreUnaffected) {
+TEST(WeblogProtocol, PushClientWithUnsentOutputWaitsForItsPeerAndThenGetsEverything) {
+  ManualReactor reactor;
+  const std::size_t backlog = 8192;
+  HitHub hub({0, backlog, backlog / 4 * 3});
+  Client c(reactor, hub, pushSettings(1000, backlog));
+  c.connect();
+  c.transport.clear();
+  c.transport.setPendingBytes(backlog / 4 + 1);  // the peer is behind
+  hub.publish(hits(0, 3));
+  reactor.advance(milliseconds(1000));
+  EXPECT_EQ(c.transport.value(), "") << "took hits while its peer was behind";
+  EXPECT_TRUE(c.transport.drainRequested());
+  EXPECT_LT(hub.room(), backlog / 4 * 3) << "the waiting client should hold the publisher back";
+  hub.publish(hits(3, 5));
+  c.transport.setPendingBytes(backlog / 4);  // the peer read: whenDrained fires
+  EXPECT_EQ(c.transport.value(), joined(0, 5));
+  EXPECT_FALSE(c.transport.closed());
+  EXPECT_EQ(hub.room(), backlog / 4 * 3);
+  EXPECT_EQ(hub.slowClients(), 0u);
+  c.disconnect();
+}
+
+TEST(WeblogProtocol, SlowPushClientGivenUpOnIsDisconnectedAndOthersAreUnaffected) {
   ManualReactor reactor;
   const std::size_t backlog = 4096;
-  HitHub hub({100, backlog});
+  HitHub hub({100, backlog, backlog / 4 * 3});
   Client slow(reactor, hub, pushSettings(1000, backlog));
   Client fast(reactor, hub, pushSettings(1000, backlog));
   slow.connect();
   fast.connect();
   slow.transport.setPendingBytes(backlog - 100);  // the peer stopped reading
-  hub.publish(hits(0, 1));                         // one hit (> 100 bytes) does not fit
+  hub.publish(hits(0, 1));
   reactor.advance(milliseconds(1000));
+  EXPECT_FALSE(slow.transport.closed());  // it waits for its peer ...
+  EXPECT_EQ(fast.transport.value(), "<hits>" + joined(0, 1));
+  // ... until the factory gives up on it: it holds one hit, and the next
+  // publish needs room for nearly the whole pacing bound.
+  EXPECT_EQ(hub.cutLaggards(backlog / 4 * 3 - hit(0).size() + 1), 1u);
+  reactor.runPending();
   EXPECT_TRUE(slow.transport.aborted());
   EXPECT_EQ(slow.transport.value(), "<hits>");
   EXPECT_EQ(hub.slowClients(), 1u);
@@ -178,9 +206,8 @@ TEST(WeblogProtocol, SlowPushClientIsDisconnectedAndOthersAreUnaffected) {
   bool logged = false;
   for (const auto& l : slow.transport.memoryLogger().lines)
     logged = logged || (l.level == protohost::LogLevel::Warning &&
-                        l.text.find("max_client_backlog_bytes") != std::string::npos);
+                        l.text.find("held the log tailer back") != std::string::npos);
   EXPECT_TRUE(logged);
-  EXPECT_EQ(fast.transport.value(), "<hits>" + joined(0, 1));
   slow.disconnect();
   hub.publish(hits(1, 2));
   reactor.advance(milliseconds(1000));
@@ -189,19 +216,40 @@ TEST(WeblogProtocol, SlowPushClientIsDisconnectedAndOthersAreUnaffected) {
   EXPECT_EQ(reactor.pendingTimers(), 0u);
 }
 
+TEST(WeblogProtocol, ClientWhoseUnsentOutputPassesTheBoundIsDisconnected) {
+  ManualReactor reactor;
+  const std::size_t backlog = 4096;
+  HitHub hub({100, backlog});
+  Client c(reactor, hub, pushSettings(1000, backlog));
+  c.connect();
+  c.transport.setPendingBytes(backlog + 1);
+  hub.publish(hits(0, 1));
+  reactor.advance(milliseconds(1000));
+  EXPECT_TRUE(c.transport.aborted());
+  EXPECT_EQ(hub.slowClients(), 1u);
+  bool logged = false;
+  for (const auto& l : c.transport.memoryLogger().lines)
+    logged = logged || (l.level == protohost::LogLevel::Warning &&
+                        l.text.find("max_client_backlog_bytes") != std::string::npos);
+  EXPECT_TRUE(logged);
+  c.disconnect();
+}
+
 TEST(WeblogProtocol, ClientWhoseUnreadHitsOutgrowTheBoundIsDisconnectedNotSkipped) {
   ManualReactor reactor;
   const std::size_t backlog = 4096;
-  HitHub hub({0, backlog});
+  HitHub hub({0, backlog});  // not paced: the hub drops what nobody can hold
   Client c(reactor, hub, pushSettings(1000, backlog));
   c.connect();
-  c.transport.setPendingBytes(backlog / 2 + 1);  // half full: what comes no longer fits
+  c.transport.setPendingBytes(backlog / 2 + 1);  // half full: it waits for its peer
   int n = 0;
-  while (hub.retainedBytes() < backlog / 2) {
+  while (hub.publishedHits() * hit(0).size() < 2 * backlog) {
     hub.publish(hits(n, n + 1));
     ++n;
   }
-  reactor.runPending();  // early wake-up at half the bound
+  reactor.runPending();
+  EXPECT_FALSE(c.transport.closed());
+  c.transport.setPendingBytes(0);  // the peer reads again: the hits it missed are gone
   EXPECT_TRUE(c.transport.aborted());
   EXPECT_EQ(c.transport.value(), "<hits>");
   EXPECT_EQ(hub.slowClients(), 1u);

@@ -10,8 +10,10 @@
 ///     EXPECT_EQ(t.value(), "hello");
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "protohost/Logger.h"
@@ -55,6 +57,11 @@ class MemoryTransport : public Transport {
   Address localAddress() const override { return local_; }
   Reactor& reactor() override { return reactor_ ? *reactor_ : ownReactor_; }
   Logger& logger() override { return logger_; }
+  void whenDrained(std::size_t bytes, std::function<void()> fn) override {
+    drainedAt_ = bytes;
+    drained_ = std::move(fn);
+    if (drained_ && pending_ <= drainedAt_) reactor().post([this] { fireDrained(); });
+  }
 
   // ---- test-only helpers (not transport methods) ----
 
@@ -88,8 +95,14 @@ class MemoryTransport : public Transport {
   bool closed() const { return closing_; }
   bool aborted() const { return aborted_; }
   bool paused() const { return paused_; }
-  /// Simulates unsent output, as a slow peer would cause.
-  void setPendingBytes(std::size_t n) { pending_ = n; }
+  /// Simulates unsent output, as a slow peer would cause; lowering it calls a
+  /// whenDrained request that it satisfies, as the host does when the peer reads.
+  void setPendingBytes(std::size_t n) {
+    pending_ = n;
+    fireDrained();
+  }
+  /// Whether a whenDrained request is waiting.
+  bool drainRequested() const { return static_cast<bool>(drained_); }
   void setPeer(Address a) { peer_ = std::move(a); }
   MemoryLogger& memoryLogger() { return logger_; }
   ManualReactor& manualReactor() { return ownReactor_; }
@@ -99,7 +112,15 @@ class MemoryTransport : public Transport {
   ManualReactor ownReactor_;
   MemoryLogger logger_;
   std::string written_;
+  void fireDrained() {
+    if (!drained_ || closing_ || pending_ > drainedAt_) return;
+    auto fn = std::exchange(drained_, nullptr);
+    fn();
+  }
+
   std::size_t pending_ = 0;
+  std::function<void()> drained_;
+  std::size_t drainedAt_ = 0;
   bool closing_ = false;
   bool aborted_ = false;
   bool paused_ = false;
