@@ -10,6 +10,7 @@
 
 #include "EventLoop.h"
 #include "Log.h"
+#include "Syscalls.h"
 
 namespace protohost::host {
 namespace {
@@ -47,7 +48,8 @@ Connection::Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listene
       listener_(std::move(listener)),
       fd_(fd),
       ip_(std::move(ip)),
-      lastActivity_(std::chrono::steady_clock::now()) {
+      lastActivity_(std::chrono::steady_clock::now()),
+      tracksActivity_(listener_->limits.idleTimeoutMs > 0) {
   static_assert(sizeof(sockaddr_in6) >= sizeof(sockaddr_in));
   std::memcpy(&peer_, &peer, peer.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
 }
@@ -63,7 +65,8 @@ Connection::~Connection() {
 
 void Connection::onIoEvent(std::uint32_t events) {
   if (finished_) return;
-  auto self = shared_from_this();  // the protocol may close us
+  // No keep-alive reference needed: a connection that closes during this call
+  // is released through EventLoop::runSoon, after the dispatch round.
   if ((events & EPOLLERR) && !(events & EPOLLIN)) {
     onError();
     return;
@@ -133,9 +136,9 @@ void Connection::pluginFailed(const char* hook, const std::string& what) {
 void Connection::onReadable() {
   char* buf = loop_.readBuffer();
   for (int i = 0; i < kMaxReadsPerEvent; ++i) {
-    ssize_t n = ::recv(fd_, buf, EventLoop::kReadBufferSize, 0);
+    ssize_t n = sys::recv(fd_, buf, EventLoop::kReadBufferSize, 0);
     if (n > 0) {
-      lastActivity_ = std::chrono::steady_clock::now();
+      if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
       listener_->stats.bytesIn.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       callPlugin("dataReceived", [&] { protocol_->dataReceived(std::string_view(buf, static_cast<std::size_t>(n))); });
       if (finished_ || closing_ || pausedByProtocol_ || pausedByBackpressure_) return;
@@ -170,9 +173,9 @@ void Connection::onError() {
 bool Connection::flush() {
   while (!out_.empty()) {
     std::string_view chunk = out_.front();
-    ssize_t n = ::send(fd_, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = sys::send(fd_, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
-      lastActivity_ = std::chrono::steady_clock::now();
+      if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
       listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       out_.consume(static_cast<std::size_t>(n));
       continue;
@@ -192,7 +195,7 @@ void Connection::write(std::string_view bytes) {
   if (closing_ || finished_ || bytes.empty()) return;
   if (out_.empty()) {
     // Fast path: straight to the kernel, no copy.
-    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = sys::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       bytes.remove_prefix(static_cast<std::size_t>(n));
@@ -299,6 +302,7 @@ void Connection::updateInterest() {
   // Writable interest only while output is pending: a level-triggered EPOLLOUT
   // left armed on an idle socket spins the loop (the shape of Poco bug #2966).
   std::uint32_t want = (wantRead ? EPOLLIN | EPOLLRDHUP : 0u) | (wantWrite ? EPOLLOUT : 0u);
+  if (want == registered_) return;  // the common case: no epoll_ctl, no call
   loop_.ioUpdate(fd_, this, registered_, want);
   registered_ = want;
 }

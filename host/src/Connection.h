@@ -129,6 +129,9 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   std::string ip_;
   sockaddr_in6 peer_{};  // large enough for sockaddr_in too; kept for logs after close
   std::chrono::steady_clock::time_point lastActivity_;
+  // Whether lastActivity_ is kept: only with idle_timeout_ms (a clock read per
+  // recv/send costs as much as the rest of an echo's bookkeeping).
+  const bool tracksActivity_;
   int depth_ = 0;             // calls into this connection on the stack
   bool opened_ = false;
   bool closing_ = false;      // loseConnection: finish once output is flushed

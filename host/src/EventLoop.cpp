@@ -1,10 +1,9 @@
 #include "EventLoop.h"
 
-#include <Poco/NObserver.h>
-#include <Poco/Net/StreamSocketImpl.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,32 +13,63 @@
 
 #include "Connection.h"
 #include "Log.h"
+#include "Syscalls.h"
 
 namespace protohost::host {
-namespace {
-// Longest poll wait when no timer is due: wake-ups come through the eventfd,
-// so this only bounds how stale "now" can get for housekeeping.
-constexpr auto kMaxPollWait = std::chrono::milliseconds(1000);
-}  // namespace
+// The eventfd (post, stop) and the timerfd (the earliest timer) in the epoll
+// set: reading them is all; the housekeeping after the round does the work.
+struct EventLoop::Waker final : IoHandler {
+  Waker(int f, bool* flag) : fd(f), fired(flag) {}
+  void onIoEvent(std::uint32_t) override {
+    std::uint64_t value;
+    while (::read(fd, &value, sizeof value) > 0) {
+    }
+    if (fired) *fired = true;
+  }
+  int fd;
+  bool* fired;
+};
 
 EventLoop::EventLoop(unsigned index, std::string name) : index_(index), name_(std::move(name)) {
   wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakeFd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-  // Poco's poll set takes any pollable fd wrapped as a socket; the socket owns
-  // the fd from here on and closes it.
-  wakeSocket_ = Poco::Net::StreamSocket(new Poco::Net::StreamSocketImpl(wakeFd_));
-  addEventHandler(wakeSocket_, Poco::NObserver<EventLoop, Poco::Net::ReadableNotification>(*this, &EventLoop::onWake));
+  timerFd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);  // steady_clock's clock
   ioFd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (ioFd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
-  ioSocket_ = Poco::Net::StreamSocket(new Poco::Net::StreamSocketImpl(ioFd_));
-  addEventHandler(ioSocket_, Poco::NObserver<EventLoop, Poco::Net::ReadableNotification>(*this, &EventLoop::onIoReady));
-  armPollTimeout();
+  if (timerFd_ < 0 || ioFd_ < 0) {
+    const int err = errno;
+    for (int fd : {wakeFd_, timerFd_, ioFd_})
+      if (fd >= 0) ::close(fd);
+    throw std::system_error(err, std::generic_category(), "timerfd_create/epoll_create1");
+  }
+  waker_ = std::make_unique<Waker>(wakeFd_, nullptr);
+  ioUpdate(wakeFd_, waker_.get(), 0, EPOLLIN);
+  timerWaker_ = std::make_unique<Waker>(timerFd_, &timersDue_);
+  ioUpdate(timerFd_, timerWaker_.get(), 0, EPOLLIN);
 }
 
 EventLoop::~EventLoop() {
   if (thread_.joinable()) stopAndJoin();
-  removeEventHandler(wakeSocket_, Poco::NObserver<EventLoop, Poco::Net::ReadableNotification>(*this, &EventLoop::onWake));
-  removeEventHandler(ioSocket_, Poco::NObserver<EventLoop, Poco::Net::ReadableNotification>(*this, &EventLoop::onIoReady));
+  ::close(ioFd_);
+  ::close(timerFd_);
+  ::close(wakeFd_);
+}
+
+void EventLoop::armTimerFd(Clock::time_point due) {
+  if (due == armedDue_) return;
+  armedDue_ = due;
+  itimerspec spec{};
+  if (due != Clock::time_point::max()) {
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(due.time_since_epoch()).count();
+    if (ns <= 0) ns = 1;  // 0 would disarm
+    spec.it_value.tv_sec = static_cast<time_t>(ns / 1000000000);
+    spec.it_value.tv_nsec = static_cast<long>(ns % 1000000000);
+  }
+  ::timerfd_settime(timerFd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+}
+
+void EventLoop::timerAdded(Clock::time_point due) {
+  if (inHousekeeping_) rearmAfterHousekeeping_ = true;  // once the due timers ran
+  else if (due < armedDue_) armTimerFd(due);
 }
 
 void EventLoop::ioUpdate(int fd, IoHandler* handler, std::uint32_t oldEvents, std::uint32_t newEvents) {
@@ -134,15 +164,19 @@ void EventLoop::endLinger(Lingerer* l) {
   lingerCount_.store(lingerers_.size(), std::memory_order_relaxed);
 }
 
-void EventLoop::onIoReady(const Poco::AutoPtr<Poco::Net::ReadableNotification>&) {
-  // Handlers are never destroyed inside this call (connections are released
-  // through runSoon), so every pointer of the batch stays valid; a handler that
-  // finished earlier in the batch ignores its late event.
-  epoll_event events[256];
-  for (int round = 0; round < 4; ++round) {
-    int n = ::epoll_wait(ioFd_, events, 256, 0);
+void EventLoop::run() {
+  // Handlers are never destroyed inside a round (connections, watches and
+  // lingerers are released through runSoon), so every pointer of the batch
+  // stays valid; a handler that finished earlier in the batch ignores its
+  // late event.
+  constexpr int kMaxEvents = 256;
+  epoll_event events[kMaxEvents];
+  while (!stopping_.load(std::memory_order_acquire)) {
+    // No timeout: timers come through the timerfd. Soon work: do not wait.
+    const int n = sys::epollWait(ioFd_, events, kMaxEvents, soon_.empty() ? -1 : 0);
     for (int i = 0; i < n; ++i) static_cast<IoHandler*>(events[i].data.ptr)->onIoEvent(events[i].events);
-    if (n < 256) break;
+    if (timersDue_ || !soon_.empty() || rearmAfterHousekeeping_ || hasPosted_.load(std::memory_order_acquire))
+      runHousekeeping();
   }
 }
 
@@ -155,7 +189,7 @@ void EventLoop::startThread() {
 }
 
 void EventLoop::stopAndJoin() {
-  stop();
+  stopping_.store(true, std::memory_order_release);
   wake();
   if (thread_.joinable()) thread_.join();
 }
@@ -164,13 +198,6 @@ void EventLoop::wake() {
   std::uint64_t one = 1;
   // EAGAIN means the counter is already non-zero: the loop will wake anyway.
   [[maybe_unused]] auto n = ::write(wakeFd_, &one, sizeof one);
-}
-
-void EventLoop::onWake(const Poco::AutoPtr<Poco::Net::ReadableNotification>&) {
-  std::uint64_t value;
-  while (::read(wakeFd_, &value, sizeof value) > 0) {
-  }
-  runHousekeeping();
 }
 
 // Last-resort boundary: plugin callbacks come wrapped by their connection's or
@@ -188,16 +215,17 @@ void EventLoop::runGuarded(const char* what, Callback& fn) {
 }
 
 TimerId EventLoop::callLater(std::chrono::milliseconds delay, Callback fn) {
-  auto id = timers_.add(Clock::now() + std::max(delay, std::chrono::milliseconds(0)),
-                        std::chrono::milliseconds(0), std::move(fn));
-  if (!inHousekeeping_) armPollTimeout();
+  const auto due = Clock::now() + std::max(delay, std::chrono::milliseconds(0));
+  const auto id = timers_.add(due, std::chrono::milliseconds(0), std::move(fn));
+  timerAdded(due);
   return id;
 }
 
 TimerId EventLoop::callEvery(std::chrono::milliseconds interval, Callback fn) {
   if (interval.count() <= 0) interval = std::chrono::milliseconds(1);
-  auto id = timers_.add(Clock::now() + interval, interval, std::move(fn));
-  if (!inHousekeeping_) armPollTimeout();
+  const auto due = Clock::now() + interval;
+  const auto id = timers_.add(due, interval, std::move(fn));
+  timerAdded(due);
   return id;
 }
 
@@ -210,13 +238,13 @@ void EventLoop::post(Callback fn) {
     posted_.push_back(std::move(fn));
     needWake = !wakePending_;
     wakePending_ = true;
+    hasPosted_.store(true, std::memory_order_release);
   }
   if (needWake) wake();
 }
 
 void EventLoop::runSoon(Callback fn) {
-  soon_.push_back(std::move(fn));
-  setTimeout(Poco::Timespan(0));  // the next poll returns at once
+  soon_.push_back(std::move(fn));  // the next poll round does not wait (pollTimeoutMs)
 }
 
 void EventLoop::runAndWait(Callback fn) {
@@ -244,40 +272,43 @@ void EventLoop::clearCallbacks() {
   posted_.clear();
 }
 
-void EventLoop::armPollTimeout() {
-  auto wait = kMaxPollWait;
-  if (!soon_.empty()) {
-    wait = std::chrono::milliseconds(0);
-  } else if (auto due = timers_.nextDue()) {
-    auto delta = std::chrono::ceil<std::chrono::milliseconds>(*due - Clock::now());
-    wait = std::clamp(delta, std::chrono::milliseconds(0), kMaxPollWait);
-  }
-  setTimeout(Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(wait.count()) * 1000));
-}
-
-// Called once or twice per poll round (onBusy before dispatch, onTimeout when
-// nothing was readable), so timers fire even while every round has traffic —
-// unlike Poco's TimeoutNotification.
+// After every poll round, so timers fire even while every round has traffic
+// (unlike Poco's TimeoutNotification): the timerfd is in the same epoll set as
+// the connections. Cheap when there is nothing to do: no mutex without posted
+// work, no clock read unless the timerfd fired.
 void EventLoop::runHousekeeping() {
   if (inHousekeeping_) return;
   inHousekeeping_ = true;
-  std::vector<Callback> work;
-  {
-    std::lock_guard<std::mutex> lock(postedMutex_);
-    work.swap(posted_);
-    wakePending_ = false;
+  if (hasPosted_.load(std::memory_order_acquire)) {
+    std::vector<Callback> work;
+    {
+      std::lock_guard<std::mutex> lock(postedMutex_);
+      work.swap(posted_);
+      wakePending_ = false;
+      hasPosted_.store(false, std::memory_order_relaxed);
+    }
+    for (auto& fn : work) runGuarded("posted call", fn);
   }
-  for (auto& fn : work) runGuarded("posted call", fn);
-  timers_.runDue(Clock::now(), [this](std::exception_ptr e) {
-    Callback rethrow = [e] { std::rethrow_exception(e); };
-    runGuarded("timer", rethrow);
-  });
-  // "soon" work may queue more soon work; run what is there now, the rest next round.
-  std::vector<Callback> soon;
-  soon.swap(soon_);
-  for (auto& fn : soon) runGuarded("deferred call", fn);
+  if (timersDue_) {
+    timersDue_ = false;
+    rearmAfterHousekeeping_ = true;
+    armedDue_ = Clock::time_point::max();  // it fired: no longer armed
+    timers_.runDue(Clock::now(), [this](std::exception_ptr e) {
+      Callback rethrow = [e] { std::rethrow_exception(e); };
+      runGuarded("timer", rethrow);
+    });
+  }
+  if (!soon_.empty()) {
+    // "soon" work may queue more soon work; run what is there now, the rest next round.
+    std::vector<Callback> soon;
+    soon.swap(soon_);
+    for (auto& fn : soon) runGuarded("deferred call", fn);
+  }
+  if (rearmAfterHousekeeping_) {  // timers ran or were added: follow the earliest one
+    rearmAfterHousekeeping_ = false;
+    armTimerFd(timers_.nextDue().value_or(Clock::time_point::max()));
+  }
   inHousekeeping_ = false;
-  armPollTimeout();
 }
 
 namespace {
@@ -327,9 +358,5 @@ void EventLoop::closeAllConnections(const DisconnectReason& reason) {
   connectionCount_.store(0, std::memory_order_relaxed);
 }
 
-void EventLoop::onTimeout() { runHousekeeping(); }
-void EventLoop::onBusy() { runHousekeeping(); }
-void EventLoop::onIdle() { runHousekeeping(); }
-void EventLoop::onShutdown() {}
 
 }  // namespace protohost::host

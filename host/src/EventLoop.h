@@ -1,22 +1,26 @@
 #pragma once
-// One reactor thread: Poco's SocketReactor plus what it lacks in 1.11.0 —
-// timers that fire also while the reactor is busy, cross-thread post() with a
-// real wake-up (an eventfd in the poll set: SocketReactor::wakeUp() does not
-// interrupt epoll_wait), "soon" work run after the current dispatch, and a
-// connection set: connection sockets live in one level-triggered epoll set of
-// the loop's own, registered with Poco's reactor as a single pollable fd.
-// Poco 1.11 spends about 2,000 instructions (mutexes, a std::map per poll,
-// NotificationCenter copies, dynamic_casts, allocations) on every event it
-// dispatches; through the set, one Poco dispatch serves a whole batch of ready
-// connections, each dispatched with a direct call. It also sidesteps bug #2966
-// for connections: their interest is changed with EPOLL_CTL_MOD/DEL.
+// One reactor thread: a Poco SocketReactor whose dispatch loop is replaced by a
+// direct epoll loop, plus what Poco 1.11's reactor lacks — timers that fire
+// also while the reactor is busy, cross-thread post() with a real wake-up (an
+// eventfd: SocketReactor::wakeUp() does not interrupt epoll_wait), "soon" work
+// run after the current dispatch, and a connection set.
 //
-// Threading: run() on the loop's own thread; post(), stop() and wake() from
-// any thread; everything else on the loop thread only.
+// Why run() is ours: Poco 1.11's SocketReactor::run() spends about 2,000
+// instructions per poll round (mutexes, a std::map per poll, NotificationCenter
+// copies, dynamic_casts, allocations), which is 25 times what an epoll echo
+// spends per message; with one message per round (ping-pong) it dominated the
+// host's cost (docs/performance.md). Every fd the loop serves — connections,
+// listeners, plugin fd watches and the wake eventfd — is in one level-triggered
+// epoll set of the loop's own, dispatched with one direct call per event; its
+// interest is changed with EPOLL_CTL_MOD/DEL, which also sidesteps Poco bug
+// #2966. SocketReactor stays the base class, privately: its own dispatch is
+// not used, so nothing outside may register a Poco observer that would never
+// fire.
+//
+// Threading: run() on the loop's own thread; post(), stopAndJoin() and wake()
+// from any thread; everything else on the loop thread only.
 
-#include <Poco/Net/SocketNotification.h>
 #include <Poco/Net/SocketReactor.h>
-#include <Poco/Net/StreamSocket.h>
 
 #include <atomic>
 #include <cstdint>
@@ -46,7 +50,7 @@ class IoHandler {
   ~IoHandler() = default;
 };
 
-class EventLoop final : public Poco::Net::SocketReactor, public protohost::Reactor {
+class EventLoop final : private Poco::Net::SocketReactor, public protohost::Reactor {
  public:
   /// @param index position among the host's reactors (used in logs and thread names).
   /// @param name thread name, e.g. "reactor-0" or "acceptor".
@@ -57,8 +61,12 @@ class EventLoop final : public Poco::Net::SocketReactor, public protohost::React
 
   unsigned index() const { return index_; }
 
-  /// Starts the loop thread. Thread: main.
+  /// Starts the loop thread, which runs run(). Thread: main.
   void startThread();
+  /// The loop: waits on the epoll set (no longer than the next timer), calls
+  /// the ready handlers, then runs posted work, due timers and soon work.
+  /// Returns once stopAndJoin() was called. Thread: the loop's own.
+  void run() override;
   /// Asks the loop to stop and joins its thread. Thread: any but the loop's.
   void stopAndJoin();
   /// True on this loop's thread.
@@ -118,19 +126,14 @@ class EventLoop final : public Poco::Net::SocketReactor, public protohost::React
   char* readBuffer() { return readBuffer_.get(); }
   static constexpr std::size_t kReadBufferSize = 64 * 1024;
 
- protected:
-  void onTimeout() override;
-  void onBusy() override;
-  void onIdle() override;
-  void onShutdown() override;
-
  private:
   void runHousekeeping();
   void sweepIdleConnections();
   void runGuarded(const char* what, Callback& fn);
-  void armPollTimeout();
-  void onWake(const Poco::AutoPtr<Poco::Net::ReadableNotification>& n);
-  void onIoReady(const Poco::AutoPtr<Poco::Net::ReadableNotification>& n);
+  /// Programs the timerfd to fire at @p due (time_point::max(): disarmed).
+  void armTimerFd(Clock::time_point due);
+  /// Keeps the timerfd at the earliest deadline when a timer is added.
+  void timerAdded(Clock::time_point due);
   void wake();
 
   unsigned index_;
@@ -138,14 +141,21 @@ class EventLoop final : public Poco::Net::SocketReactor, public protohost::React
   std::thread thread_;
   std::atomic<std::thread::id> threadId_{};
   int wakeFd_ = -1;
-  Poco::Net::StreamSocket wakeSocket_;
-  int ioFd_ = -1;  // the connection set's epoll fd
-  Poco::Net::StreamSocket ioSocket_;
+  int ioFd_ = -1;  // the loop's epoll set
+  int timerFd_ = -1;  // fires at the earliest timer's deadline
+  struct Waker;
+  std::unique_ptr<Waker> waker_;       // wakeFd_'s handler in the set
+  std::unique_ptr<Waker> timerWaker_;  // timerFd_'s handler: sets timersDue_
+  bool timersDue_ = false;              // the timerfd fired in this round
+  bool rearmAfterHousekeeping_ = false;  // timers ran or were added during housekeeping
+  Clock::time_point armedDue_ = Clock::time_point::max();  // what timerFd_ is set to
+  std::atomic<bool> stopping_{false};
   TimerQueue timers_;
   std::vector<Callback> soon_;
   std::mutex postedMutex_;
   std::vector<Callback> posted_;
   bool wakePending_ = false;  // guarded by postedMutex_
+  std::atomic<bool> hasPosted_{false};  // posted_ is (probably) not empty: lets a round skip the mutex
   bool inHousekeeping_ = false;
   std::unique_ptr<char[]> readBuffer_{new char[kReadBufferSize]};
   std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
