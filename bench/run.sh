@@ -112,6 +112,21 @@ if [[ -n $REPORT_ONLY ]]; then
   exit $?
 fi
 
+# ---------------------------------------------------------------- tools
+# The kit's own needs beyond the build's (scripts/bootstrap.sh): the peers and
+# the measuring tools of a full run. Installed when run as root (CI, a fresh
+# machine); otherwise the rows that need them are skipped with a message.
+if [[ $MODE == full && $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+  missing=()
+  for p in python3-twisted valgrind gnuplot-nox libboost-dev; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
 # ---------------------------------------------------------------- build
 if ((BUILD)); then
   log "building the kit in $KIT_BUILD"
