@@ -12,7 +12,7 @@ struct Endpoint {
   std::string scheme = "tcp";
   std::uint16_t port = 0;  // 0: the kernel picks a free port (logged at start)
   std::string interface = "0.0.0.0";
-  int backlog = 511;
+  int backlog = 4096;  // the kernel caps it at net.core.somaxconn (4096 on Debian 12)
 
   std::string toString() const;  // "127.0.0.1:7007" / "[::1]:7007"
   bool isIpv6() const { return interface.find(':') != std::string::npos; }

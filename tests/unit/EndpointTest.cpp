@@ -33,7 +33,7 @@ TEST(Endpoint, TcpPortWithDefaults) {
   EXPECT_EQ(ep.scheme, "tcp");
   EXPECT_EQ(ep.port, 7007);
   EXPECT_EQ(ep.interface, "0.0.0.0");
-  EXPECT_EQ(ep.backlog, 511);
+  EXPECT_EQ(ep.backlog, 4096);
   EXPECT_FALSE(ep.isIpv6());
   EXPECT_EQ(ep.toString(), "0.0.0.0:7007");
 }
