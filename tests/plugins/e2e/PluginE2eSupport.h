@@ -52,6 +52,7 @@
 
 #include "HostProcess.h"
 #include "TestClient.h"
+#include "TempDir.h"
 
 namespace protohost::e2e::plugintest {
 
@@ -80,26 +81,8 @@ inline std::size_t countLogLines(const HostProcess& host, const std::string& re,
   return n;
 }
 
-/// A private temporary directory, removed with everything in it by the destructor.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "protohost-pe2e-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::system_error(errno, std::generic_category(), "mkdtemp");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+/// A private temporary directory (tests/support/TempDir.h).
+using TempDir = protohost::testsupport::TempDir;
 
 // ---------------------------------------------------------------- files
 

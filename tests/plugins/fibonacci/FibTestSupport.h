@@ -18,32 +18,12 @@
 #include "protohost/Factory.h"
 #include "protohost/testing/ManualReactor.h"
 #include "protohost/testing/MemoryTransport.h"
+#include "TempDir.h"
 
 namespace fibtest {
 
-/// A fresh directory under $TMPDIR (or /tmp), removed at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::string base = std::filesystem::temp_directory_path() / "fibonacci-test-XXXXXX";
-    std::vector<char> buf(base.begin(), base.end());
-    buf.push_back('\0');
-    if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::permissions(path_, std::filesystem::perms::owner_all, std::filesystem::perm_options::add, ec);
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+/// A fresh directory under $TMPDIR (or /tmp), removed at scope exit (tests/support/TempDir.h).
+using TempDir = protohost::testsupport::TempDir;
 
 inline std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -21,31 +21,12 @@
 #include "protohost/Factory.h"
 #include "protohost/testing/ManualReactor.h"
 #include "protohost/testing/MemoryTransport.h"
+#include "TempDir.h"
 
 namespace weblogtest {
 
-/// A fresh directory under $TMPDIR (or /tmp), removed at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::string base = std::filesystem::temp_directory_path() / "weblog-test-XXXXXX";
-    std::vector<char> buf(base.begin(), base.end());
-    buf.push_back('\0');
-    if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+/// A fresh directory under $TMPDIR (or /tmp), removed at scope exit (tests/support/TempDir.h).
+using TempDir = protohost::testsupport::TempDir;
 
 /// Appends with one write(2) per call through a descriptor opened once, the way
 /// a web server writes its access log (it keeps writing to a renamed file).
