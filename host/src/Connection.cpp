@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
+#include <utility>
 
 #include "EventLoop.h"
 #include "Log.h"
@@ -80,14 +82,72 @@ std::string Connection::context() const {
 }
 
 Address Connection::peerAddress() const {
+  if (proxiedPeer_) return *proxiedPeer_;
   sockaddr_storage ss{};
   std::memcpy(&ss, &peer_, sizeof peer_);
   return toAddress(ss);
 }
-Address Connection::localAddress() const { return localSocketAddress(fd_); }
+Address Connection::localAddress() const { return proxiedLocal_ ? *proxiedLocal_ : localSocketAddress(fd_); }
 
 bool Connection::open() {
   opened_ = true;
+  if (!listener_->limits.proxyProtocol) return startProtocol();
+  // The header comes first: no plugin code (not even buildProtocol) runs
+  // before it is complete and valid.
+  proxyParser_ = std::make_unique<ProxyHeaderParser>();
+  const int ms = listener_->limits.proxyProtocolTimeoutMs;
+  proxyTimer_ = loop_.callLater(std::chrono::milliseconds(ms), [weak = weak_from_this(), ms] {
+    auto self = weak.lock();
+    if (!self || self->finished_) return;
+    self->proxyTimer_ = 0;
+    self->proxyHeaderFailed(DisconnectReason::Kind::Timeout,
+                            "no complete PROXY header within proxy_protocol_timeout_ms = " + std::to_string(ms));
+  });
+  updateInterest();
+  return true;
+}
+
+bool Connection::takeProxyHeader(std::string_view& data) {
+  const ProxyHeaderParser::Result r = proxyParser_->feed(data);
+  if (r.status == ProxyHeaderParser::Status::NeedMore) return false;
+  if (r.status == ProxyHeaderParser::Status::Error) {
+    proxyHeaderFailed(DisconnectReason::Kind::Error, "invalid PROXY header: " + proxyParser_->error());
+    return false;
+  }
+  const ProxyHeader& h = proxyParser_->header();
+  const Address socketPeer = peerAddress();
+  if (h.hasAddresses) {
+    proxiedPeer_ = Address{h.source.address, h.source.port};
+    proxiedLocal_ = Address{h.destination.address, h.destination.port};
+  }
+  if (Log::instance().enabled(LogLevel::Debug))
+    logger_.log(LogLevel::Debug, "PROXY v" + std::to_string(h.version) + " header from " + socketPeer.toString() +
+                                     (h.hasAddresses ? "" : h.local ? " (LOCAL: real endpoints)" : " (no addresses: real endpoints)"));
+  proxyParser_.reset();
+  if (proxyTimer_) loop_.cancel(std::exchange(proxyTimer_, 0));
+  data.remove_prefix(r.consumed);
+  if (!startProtocol() || data.empty() || closing_) return false;
+  if (pausedByProtocol_) {
+    heldInput_.assign(data);  // delivered by settle() once reading resumes
+    return false;
+  }
+  return true;
+}
+
+void Connection::proxyHeaderFailed(DisconnectReason::Kind kind, const std::string& why) {
+  auto& stats = listener_->stats;
+  stats.proxyHeaderErrors.fetch_add(1, std::memory_order_relaxed);
+  // At most one line per second per listener at info level (a scanner must not
+  // flood the log); every one shows at debug level as "closed: WHY".
+  const std::int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::int64_t last = stats.lastProxyErrorLogMs.load(std::memory_order_relaxed);
+  if (nowMs - last >= 1000 && stats.lastProxyErrorLogMs.compare_exchange_strong(last, nowMs))
+    logger_.log(LogLevel::Info, why + "; closing (protohost_proxy_header_errors_total counts every one)");
+  finish(DisconnectReason{kind, why});
+}
+
+bool Connection::startProtocol() {
   ++depth_;
   try {
     protocol_ = listener_->factory->buildProtocol();
@@ -140,13 +200,20 @@ void Connection::onReadable() {
     if (n > 0) {
       if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
       listener_->stats.bytesIn.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
-      callPlugin("dataReceived", [&] { protocol_->dataReceived(std::string_view(buf, static_cast<std::size_t>(n))); });
+      std::string_view data(buf, static_cast<std::size_t>(n));
+      if (!proxyParser_ || takeProxyHeader(data))
+        callPlugin("dataReceived", [&] { protocol_->dataReceived(data); });
       if (finished_ || closing_ || pausedByProtocol_ || pausedByBackpressure_) return;
       if (static_cast<std::size_t>(n) < EventLoop::kReadBufferSize) return;
       continue;
     }
     if (n == 0) {
       eof_ = true;
+      if (proxyParser_) {
+        proxyHeaderFailed(DisconnectReason::Kind::ClosedByPeer,
+                          "peer closed after " + std::to_string(proxyParser_->bytesSeen()) + " bytes of a PROXY header");
+        return;
+      }
       updateInterest();
       callPlugin("readEnded", [&] { protocol_->readEnded(); });
       return;
@@ -282,6 +349,12 @@ void Connection::settle() {
            true);
     return;
   }
+  if (!heldInput_.empty() && !pausedByProtocol_ && !closing_) {
+    // Bytes that came with the PROXY header while connectionMade paused reading.
+    std::string held = std::exchange(heldInput_, {});
+    callPlugin("dataReceived", [&] { protocol_->dataReceived(held); });  // settles again on return
+    return;
+  }
   if (drained_ && out_.size() <= drainedAt_ && !closing_) {
     // Through the loop, not inline: a protocol that writes its next piece from
     // the callback and asks again would otherwise recurse once per piece.
@@ -313,6 +386,8 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   closing_ = true;
   reactorFacade_.cancelAll();
   drained_ = nullptr;
+  if (proxyTimer_) loop_.cancel(std::exchange(proxyTimer_, 0));
+  heldInput_.clear();
   updateInterest();  // unregister before close
   out_.release();
   // After EOF nothing is left unread, so a plain close sends FIN. Otherwise a
@@ -339,6 +414,10 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
 }
 
 void Connection::requestStop() {
+  if (!finished_ && proxyParser_) {
+    finish(DisconnectReason{DisconnectReason::Kind::Shutdown, "stopping before the PROXY header was complete"});
+    return;
+  }
   if (finished_ || !protocol_) return;
   callPlugin("stopRequested", [&] { protocol_->stopRequested(); });
 }

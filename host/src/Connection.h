@@ -3,6 +3,10 @@
 // the output queue and flow control, and the exception boundary around every
 // call into its Protocol. Implements the SDK Transport the protocol writes through.
 //
+// On a proxy_protocol = required listener it first reads the PROXY header
+// (ProxyHeader.h) under its own deadline; the protocol is built only once the
+// header is complete and valid, and never for a connection whose header is not.
+//
 // Ownership: the EventLoop owns it (shared_ptr); it owns its Protocol and holds
 // its ListenerRuntime (factory + library) so that code outlives the protocol.
 // Threading: everything runs on its EventLoop's thread.
@@ -19,6 +23,7 @@
 #include "EventLoop.h"
 #include "ListenerRuntime.h"
 #include "OutputBuffer.h"
+#include "ProxyHeader.h"
 #include "protohost/Logger.h"
 #include "protohost/Protocol.h"
 #include "protohost/Reactor.h"
@@ -37,7 +42,8 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  /// Builds the protocol, registers with the reactor and calls connectionMade.
+  /// Builds the protocol, registers with the reactor and calls connectionMade;
+  /// with proxy_protocol = required it first waits for the PROXY header.
   /// Returns false when the connection was refused or closed during it.
   bool open();
 
@@ -57,7 +63,10 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   std::size_t pendingBytes() const override { return out_.size(); }
   void pauseReading() override;
   void resumeReading() override;
+  /// The client as the PROXY header names it when there is one with
+  /// addresses, else the socket's peer. (Limits use the socket's peer.)
   Address peerAddress() const override;
+  /// Likewise: the PROXY header's destination, else the socket's own address.
   Address localAddress() const override;
   Reactor& reactor() override { return reactorFacade_; }
   Logger& logger() override { return logger_; }
@@ -100,6 +109,14 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   void onReadable();
   void onWritable();
   void onError();
+  /// Builds the protocol and calls connectionMade; false when that closed it.
+  bool startProtocol();
+  /// Feeds @p data to the PROXY header parser. Once the header is complete it
+  /// starts the protocol and leaves in @p data the bytes after the header.
+  /// Returns true when @p data should be delivered to the protocol now.
+  bool takeProxyHeader(std::string_view& data);
+  /// Counts, logs (rate-limited) and closes: no plugin code has run.
+  void proxyHeaderFailed(DisconnectReason::Kind kind, const std::string& why);
 
   /// Runs @p fn (plugin code) inside the exception boundary, then settles.
   template <class F>
@@ -128,6 +145,11 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   std::optional<DisconnectReason> pendingFinish_;
   std::string ip_;
   sockaddr_in6 peer_{};  // large enough for sockaddr_in too; kept for logs after close
+  std::unique_ptr<ProxyHeaderParser> proxyParser_;  // while waiting for the PROXY header
+  TimerId proxyTimer_ = 0;                          // its deadline
+  std::optional<Address> proxiedPeer_;   // from a PROXY header with addresses
+  std::optional<Address> proxiedLocal_;
+  std::string heldInput_;  // bytes after the header, held while connectionMade paused reading
   std::chrono::steady_clock::time_point lastActivity_;
   // Whether lastActivity_ is kept: only with idle_timeout_ms (a clock read per
   // recv/send costs as much as the rest of an echo's bookkeeping).

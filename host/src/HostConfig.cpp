@@ -68,6 +68,7 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
     collect([&] { cfg.drainTimeoutMs = static_cast<int>(v.getInt("drain_timeout_ms", 5000, 0, 3'600'000)); });
     collect([&] { cfg.watchdogMs = static_cast<int>(v.getInt("watchdog_ms", 5000, 0, 3'600'000)); });
     collect([&] { cfg.watchdogAbort = v.getBool("watchdog_abort", false); });
+    collect([&] { cfg.bindRetries = static_cast<int>(v.getInt("bind_retries", 5, 0, 100)); });
     collect([&] {
       std::string why;
       if (!resolveIdentity(v.getString("user"), v.getString("group"), cfg.identity, why))
@@ -77,7 +78,7 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
     for (const auto& key : v.unreadKeys())
       error(host->entries.at(key).line, key,
             "unknown key in [host] (plugins_dir, threads, log_level, log_file, max_connections, drain_timeout_ms, "
-            "watchdog_ms, watchdog_abort, user, group)");
+            "watchdog_ms, watchdog_abort, bind_retries, user, group)");
   }
 
   if (const IniSection* admin = ini.find("admin")) {
@@ -153,6 +154,10 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
     collect([&] {
       spec.limits.maxOutputBytes = static_cast<std::size_t>(view.getInt("max_output_bytes", 64 << 20, 4096, std::int64_t{1} << 40));
       spec.limits.pauseReadingAbove = std::min<std::size_t>(spec.limits.pauseReadingAbove, spec.limits.maxOutputBytes / 2);
+    });
+    collect([&] { spec.limits.proxyProtocol = view.getChoice("proxy_protocol", "off", {"off", "required"}) == "required"; });
+    collect([&] {
+      spec.limits.proxyProtocolTimeoutMs = static_cast<int>(view.getInt("proxy_protocol_timeout_ms", 3000, 1, 3'600'000));
     });
     if (!ok) continue;
     if (cfg.admin && cfg.admin->conflictsWith(spec.endpoint)) {

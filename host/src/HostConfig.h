@@ -42,6 +42,7 @@ struct HostConfig {
   int drainTimeoutMs = 5000;       // on TERM: how long connections may finish
   int watchdogMs = 5000;           // report a reactor blocked this long; 0 = off
   bool watchdogAbort = false;      // abort() on a miss, for a supervisor to restart
+  int bindRetries = 5;             // at start, retries of a bind that fails with EADDRINUSE (500 ms apart)
   ServiceIdentity identity;        // [host] user/group: switch to it after binding
   std::optional<Endpoint> admin;   // [admin] listen: /metrics, /healthz, /readyz
   int adminLine = 0;

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "Connection.h"
 #include "EventLoop.h"
@@ -68,7 +69,26 @@ Listener::~Listener() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void Listener::bind() {
+void Listener::bind(int retries) {
+  for (int retry = 0;; ++retry) {
+    const char* step = "";
+    const int err = bindOnce(step);
+    if (err == 0) return;
+    std::string what = "cannot listen on " + endpoint_.toString() + ": " + step + ": " + std::strerror(err);
+    if (err == EADDRINUSE && retry < retries) {
+      Log::instance().write(LogLevel::Warning, "listener=" + runtime_->name,
+                            what + "; retrying in " + std::to_string(kBindRetryInterval.count()) + " ms (retry " +
+                                std::to_string(retry + 1) + " of " + std::to_string(retries) + ")");
+      std::this_thread::sleep_for(kBindRetryInterval);  // nothing to wait on: the port's holder is another process
+      continue;
+    }
+    if (err == EACCES && endpoint_.port < 1024)
+      what += " (ports below 1024 need root or CAP_NET_BIND_SERVICE; or use systemd socket activation)";
+    throw std::runtime_error(what);
+  }
+}
+
+int Listener::bindOnce(const char*& step) {
   const bool v6 = endpoint_.isIpv6();
   sockaddr_storage ss{};
   socklen_t len = 0;
@@ -86,24 +106,23 @@ void Listener::bind() {
     len = sizeof a;
   }
   int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  auto fail = [&](const char* step) {
-    int err = errno;
+  auto fail = [&](const char* what) {
+    const int err = errno;
     if (fd >= 0) ::close(fd);
-    std::string hint;
-    if (err == EACCES && endpoint_.port < 1024)
-      hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE; or use systemd socket activation)";
-    throw std::runtime_error("cannot listen on " + endpoint_.toString() + ": " + step + ": " + std::strerror(err) + hint);
+    step = what;
+    return err;
   };
-  if (fd < 0) fail("socket");
+  if (fd < 0) return fail("socket");
   // SO_REUSEADDR (restart while old connections sit in TIME_WAIT) but never
   // SO_REUSEPORT, which Poco's ServerSocket(address) sets: a second instance
   // must fail with "Address already in use", not silently share the port.
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (v6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) fail("bind");
-  if (::listen(fd, endpoint_.backlog) != 0) fail("listen");
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return fail("bind");
+  if (::listen(fd, endpoint_.backlog) != 0) return fail("listen");
   adopt(fd);
+  return 0;
 }
 
 void Listener::adopt(int fd) {

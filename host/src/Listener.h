@@ -31,8 +31,12 @@ class Listener final : public IoHandler {
   Listener& operator=(const Listener&) = delete;
 
   /// Binds without SO_REUSEPORT (a second instance must fail, not co-bind) and
-  /// listens. Throws std::runtime_error("cannot listen on ADDR: reason").
-  void bind();
+  /// listens. A bind that fails with EADDRINUSE (the previous instance still
+  /// closing, nginx's case) is retried up to @p retries times, kBindRetryInterval
+  /// apart, blocking this thread, each retry logged once; any other error fails
+  /// at once. Throws std::runtime_error("cannot listen on ADDR: bind: reason").
+  void bind(int retries = 0);
+  static constexpr std::chrono::milliseconds kBindRetryInterval{500};
   /// Uses an inherited listening socket instead of binding (systemd socket activation).
   void adopt(int fd);
   /// The endpoint with the port the kernel assigned when it was 0.
@@ -47,6 +51,9 @@ class Listener final : public IoHandler {
   const std::shared_ptr<ListenerRuntime>& runtime() const { return runtime_; }
 
  private:
+  /// One socket() + bind() + listen(); 0, or the errno with @p step naming the
+  /// call that failed (nothing is left open then).
+  int bindOnce(const char*& step);
   void onIoEvent(std::uint32_t events) override;
   void backOff(int err);
   void dispatch(int fd, std::string ip, const sockaddr_storage& peer);

@@ -1,5 +1,6 @@
 #pragma once
-// Per-listener limits the host enforces, from host-owned keys of [listener.NAME].
+// Per-listener limits and connection policy the host enforces, from host-owned
+// keys of [listener.NAME].
 
 #include <cstddef>
 
@@ -14,6 +15,11 @@ struct ListenerLimits {
   /// Reading pauses while more than this much output is unsent (echo-style
   /// back-pressure); it resumes at half of it.
   std::size_t pauseReadingAbove = 1u << 20;
+  /// proxy_protocol = required: every connection starts with a PROXY protocol
+  /// header (v1 or v2), read and checked before any plugin code runs.
+  bool proxyProtocol = false;
+  /// How long a connection may take to send its complete PROXY header.
+  int proxyProtocolTimeoutMs = 3000;
 };
 
 }  // namespace protohost::host

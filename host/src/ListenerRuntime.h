@@ -35,6 +35,8 @@ struct ListenerStats {
   std::atomic<std::uint64_t> bytesOut{0};
   std::atomic<std::uint64_t> pluginErrors{0};
   std::atomic<std::uint64_t> acceptErrors{0};
+  std::atomic<std::uint64_t> proxyHeaderErrors{0};  // malformed, missing or late PROXY headers
+  std::atomic<std::int64_t> lastProxyErrorLogMs{0};  // steady-clock ms of the last logged one (rate limit)
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(Refusal::Count)> refused{};
   std::array<std::atomic<std::uint64_t>, kCloseKinds> closed{};
 

@@ -109,6 +109,9 @@ std::string renderMetrics(const std::vector<std::shared_ptr<ListenerRuntime>>& l
              l->stats.pluginErrors.load());
   perListener("protohost_accept_errors_total", "counter", "accept() failures (EMFILE and others).",
               [](const ListenerRuntime& l) { return l.stats.acceptErrors.load(); });
+  perListener("protohost_proxy_header_errors_total", "counter",
+              "Connections closed for a malformed, missing or late PROXY protocol header.",
+              [](const ListenerRuntime& l) { return l.stats.proxyHeaderErrors.load(); });
   perListener("protohost_listener_ready", "gauge", "1 when the listener's factory reports ready.",
               [](const ListenerRuntime& l) { return l.factory && l.factory->isReady() ? 1 : 0; });
   p.family("protohost_config_reloads_total", "counter", "Successful configuration reloads (SIGHUP).");

@@ -112,6 +112,7 @@ bool sameSpec(const ListenerSpec& a, const ListenerSpec& b) {
          a.endpoint.toString() == b.endpoint.toString() && a.endpoint.backlog == b.endpoint.backlog &&
          la.maxConnections == lb.maxConnections && la.maxConnectionsPerIp == lb.maxConnectionsPerIp &&
          la.idleTimeoutMs == lb.idleTimeoutMs && la.maxOutputBytes == lb.maxOutputBytes &&
+         la.proxyProtocol == lb.proxyProtocol && la.proxyProtocolTimeoutMs == lb.proxyProtocolTimeoutMs &&
          values(a.pluginConfig) == values(b.pluginConfig);
 }
 
@@ -302,7 +303,7 @@ void Server::start() {
       continue;
     }
     try {
-      slot.listener->bind();
+      slot.listener->bind(config_.bindRetries);
     } catch (const std::exception& e) {
       throw StartupError(config_.where(slot.spec.listenLine, "listen") + e.what(), exit_code::kConfig);
     }
@@ -362,6 +363,8 @@ void Server::reload(HostConfig next) {
     if (takeFrom[i]) continue;
     fresh[i].listener = std::make_unique<Listener>(fresh[i].runtime, fresh[i].spec.endpoint, acceptLoop(), loops);
     try {
+      // No retry here: this runs on the main thread, which must stay free to
+      // handle TERM, and a failed reload keeps the old configuration serving.
       fresh[i].listener->bind();
     } catch (const std::exception& e) {
       for (auto& s : fresh)

@@ -117,11 +117,13 @@ TEST(E2eCli, UnknownPluginKeyExits78WithFileLineKey) {
 // The port is taken by a plain listening socket, and by one with SO_REUSEPORT
 // (which a host setting SO_REUSEPORT would silently share): both must fail
 // with "Address already in use" and exit 78 instead of co-binding.
+// bind_retries = 0 keeps these fast; tests/operations (T21) covers the retry.
 TEST(E2eCli, PortInUseExits78AndDoesNotCoBind) {
   for (bool reusePort : {false, true}) {
     SCOPED_TRACE(reusePort ? "SO_REUSEPORT listener" : "plain listener");
     LocalListener occupied(LocalListener::Options{0, reusePort, reusePort, true});
     HostIni ini;
+    ini.set("bind_retries", "0");
     ini.listener("echo", "echo", {}, loopbackEndpoint(occupied.port()));
     const int line = ini.lineOf("listen =");
     HostProcess host;
@@ -143,6 +145,7 @@ TEST(E2eCli, SecondInstanceOnSamePortExits78) {
   const std::uint16_t port = running.port("echo");
 
   HostIni second;
+  second.set("bind_retries", "0");
   second.listener("echo", "echo", {}, loopbackEndpoint(port));
   HostProcess host;
   auto r = host.run({"--config", host.writeConfig(second.text())}, 5s);

@@ -291,6 +291,35 @@ TEST(HostConfig, ListenerLimitKeysAreCheckedByTheHost) {
   EXPECT_EQ(limits.pauseReadingAbove, 4096u);  // at most half the output bound
 }
 
+// proxy_protocol and proxy_protocol_timeout_ms (T11-T13): host keys with
+// their defaults, and file:line:key errors like the other keys.
+TEST(HostConfig, ProxyProtocolKeys) {
+  HostConfig defaults = parse(kValid);
+  EXPECT_FALSE(defaults.listeners[0].limits.proxyProtocol);
+  EXPECT_EQ(defaults.listeners[0].limits.proxyProtocolTimeoutMs, 3000);
+  HostConfig cfg = parse(kValid + "proxy_protocol = required\nproxy_protocol_timeout_ms = 250\n");
+  EXPECT_TRUE(cfg.listeners[0].limits.proxyProtocol);
+  EXPECT_EQ(cfg.listeners[0].limits.proxyProtocolTimeoutMs, 250);
+  EXPECT_TRUE(cfg.listeners[0].pluginConfig.unreadKeys().empty()) << "the plugin must not see the host's keys";
+  EXPECT_FALSE(parse(kValid + "proxy_protocol = off\n").listeners[0].limits.proxyProtocol);
+  expectOneError(kValid + "proxy_protocol = on\n",
+                 "host.ini:7: proxy_protocol: expected one of off, required, got \"on\"");
+  expectOneError(kValid + "proxy_protocol = Required\n", "host.ini:7: proxy_protocol: expected one of off, required");
+  expectOneError(kValid + "proxy_protocol_timeout_ms = 0\n",
+                 "host.ini:7: proxy_protocol_timeout_ms: value 0 out of range [1, ");
+  expectOneError(kValid + "proxy_protocol = required\nproxy_protocol_timeout_ms = 3s\n",
+                 "host.ini:8: proxy_protocol_timeout_ms: expected an integer, got \"3s\"");
+}
+
+// bind_retries (T21): default 5 (nginx's tries), 0 allowed, bounded.
+TEST(HostConfig, BindRetries) {
+  EXPECT_EQ(parse(kValid).bindRetries, 5);
+  EXPECT_EQ(parse(withHostKey("bind_retries = 0")).bindRetries, 0);
+  EXPECT_EQ(parse(withHostKey("bind_retries = 2")).bindRetries, 2);
+  expectOneError(withHostKey("bind_retries = -1"), "host.ini:3: bind_retries: value -1 out of range [0, 100]");
+  expectOneError(withHostKey("bind_retries = many"), "host.ini:3: bind_retries: expected an integer, got \"many\"");
+}
+
 TEST(HostConfig, PluginKeysAreLeftForThePlugin) {
   HostConfig cfg = parse(kValid + "greeting = hello\nidle_timeout_ms = 100\nfactory = echo\nzeta = 1\n");
   const auto& view = cfg.listeners[0].pluginConfig;
