@@ -21,7 +21,8 @@ TOTAL = re.compile(r"^\s*([\d,]+)\s+\(\s*100\.0%\)\s+PROGRAM TOTALS")
 
 def annotate(path, inclusive):
     out = subprocess.run(
-        ["callgrind_annotate", "--inclusive=" + ("yes" if inclusive else "no"), "--threshold=100", path],
+        # --auto=no: only the per-function table (source annotation lines carry counts too).
+        ["callgrind_annotate", "--auto=no", "--inclusive=" + ("yes" if inclusive else "no"), "--threshold=100", path],
         capture_output=True, text=True, check=True).stdout
     total, funcs = 0, {}
     for line in out.splitlines():
@@ -30,7 +31,7 @@ def annotate(path, inclusive):
             total = int(m.group(1).replace(",", ""))
             continue
         m = LINE.match(line)
-        if not m or "PROGRAM TOTALS" in line:
+        if not m or "PROGRAM TOTALS" in line or "=>" in line:
             continue
         key = m.group(2)
         funcs[key] = funcs.get(key, 0) + int(m.group(1).replace(",", ""))
