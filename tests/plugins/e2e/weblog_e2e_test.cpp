@@ -74,7 +74,8 @@ std::string describe(const std::vector<std::unique_ptr<WeblogClient>>& clients) 
 
 // ---------------------------------------------------------------------------
 // 1. Push (100 ms and immediate) and poll clients while the log is appended to,
-//    rotated by rename, copytruncated, deleted and recreated.
+//    rotated by rename (matrix T32: the writer keeps appending to the old fd),
+//    copytruncated (T33), deleted and recreated (T34).
 TEST(WeblogE2e, EveryClientGetsEveryHitOnceInOrderThroughRotationTruncationAndRecreation) {
   HostProcess host;
   const std::string log = host.dir() + "/access.log";
