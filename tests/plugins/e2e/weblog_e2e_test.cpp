@@ -552,6 +552,9 @@ TEST(WeblogE2e, SlowReaderIsCutOffOthersGetEveryLine) {
     EXPECT_EQ(checkConsecutive(prefixIds, prefixIds.front(), prefixIds.back()), "");
   }
   EXPECT_LT(prefixIds.size(), total / 2) << "A received " << end.data.size() << " bytes";
+  std::cout << "[   INFO   ] T01: " << total << " lines (" << (total * lineSize >> 20) << " MiB) written unpaced; reader got all; "
+            << "cut-off client received " << end.data.size() << " bytes; host VmRSS " << rssBefore << " -> peak " << rssPeak
+            << " KiB\n";
   EXPECT_LT(rssPeak - rssBefore, 64 * 1024) << "host VmRSS KiB before " << rssBefore << ", peak " << rssPeak;
 }
 
@@ -578,6 +581,7 @@ TEST(WeblogE2e, BurstLargerThanTheBacklogCapReachesAReadingClient) {
   const std::uint64_t total = (12u << 20) / clfLine(1, pad).size();  // 12 MB of log in one write
   std::string bytes;
   for (std::uint64_t id = 1; id <= total; ++id) bytes += clfLine(id, pad);
+  const auto burstStart = Clock::now();
   const int fd = openAppend(log);
   writeAllFd(fd, bytes);
   ::close(fd);
@@ -587,6 +591,9 @@ TEST(WeblogE2e, BurstLargerThanTheBacklogCapReachesAReadingClient) {
     c->stop();
     expectStream(*c, 1, total);
   }
+  std::cout << "[   INFO   ] burst: " << total << " lines (" << (bytes.size() >> 20) << " MiB) in one write, "
+            << "each of 2 readers got all in order in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - burstStart).count() << " ms\n";
   EXPECT_FALSE(host.waitForLog("client is not keeping up|did not take their hits", 1ms).has_value()) << host.stderrText();
 }
 
