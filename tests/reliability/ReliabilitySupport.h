@@ -56,6 +56,7 @@
 
 #include "HostProcess.h"
 #include "TestClient.h"
+#include "TempDir.h"
 
 extern char** environ;
 
@@ -918,32 +919,8 @@ inline std::size_t countMatches(const std::string& text, const std::regex& re) {
 
 namespace protohost::reliability {
 
-/// A private temporary directory, removed (with its contents) by the destructor.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "protohost-rel-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::system_error(errno, std::generic_category(), "mkdtemp");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream out(file(name), std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) throw std::runtime_error("cannot write " + file(name));
-    return file(name);
-  }
-
- private:
-  std::string path_;
-};
+/// A private temporary directory (tests/support/TempDir.h).
+using TempDir = protohost::testsupport::TempDir;
 
 /// The stderr lines of @p host from index @p since on.
 inline std::vector<std::string> logLinesSince(const e2e::HostProcess& host, std::size_t since) {
