@@ -203,7 +203,7 @@ def main():
       "(VmRSS after − VmRSS before) / connections, the larger of the values measured before and after the "
       "verification echo (kernel socket buffers are not in RSS). Connect time: until the last handshake "
       "completed; a server that accepts more slowly than the client connects lets its accept queue (backlog 511 "
-      "everywhere) overflow, and the dropped SYNs are retried by the client's kernel after 1 s (*listen overflows*, "
+      "for the epoll and Asio servers, 4096 for the host, Twisted's default 50) overflow, and the dropped SYNs are retried by the client's kernel after 1 s (*listen overflows*, "
       "a machine-wide counter).")
     w("")
     w("| server | connected / verified | KiB per conn | RSS before → after (MiB) | idle CPU % | wake-ups/s | connect time s | listen overflows | errors |")
