@@ -355,12 +355,19 @@ void Connection::settle() {
     callPlugin("dataReceived", [&] { protocol_->dataReceived(held); });  // settles again on return
     return;
   }
-  if (drained_ && out_.size() <= drainedAt_ && !closing_) {
+  if (drained_ && !drainCheckScheduled_ && out_.size() <= drainedAt_ && !closing_) {
     // Through the loop, not inline: a protocol that writes its next piece from
-    // the callback and asks again would otherwise recurse once per piece.
-    loop_.runSoon([weak = weak_from_this(), fn = std::exchange(drained_, nullptr)] {
+    // the callback and asks again would otherwise recurse once per piece. The
+    // request is taken only when the check runs, so a cancel or a replacement
+    // made meanwhile wins, and the output is measured again.
+    drainCheckScheduled_ = true;
+    loop_.runSoon([weak = weak_from_this()] {
       auto self = weak.lock();
-      if (self && !self->closing_ && !self->finished_) self->callPlugin("whenDrained", fn);
+      if (!self) return;
+      self->drainCheckScheduled_ = false;
+      if (!self->drained_ || self->closing_ || self->finished_ || self->out_.size() > self->drainedAt_) return;
+      auto fn = std::exchange(self->drained_, nullptr);
+      self->callPlugin("whenDrained", fn);
     });
   }
   const auto& limits = listener_->limits;

@@ -164,6 +164,7 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   bool settleScheduled_ = false;
   std::function<void()> drained_;  // Transport::whenDrained request, fired from settle()
   std::size_t drainedAt_ = 0;
+  bool drainCheckScheduled_ = false;  // settle() queued the check that fires drained_
   std::uint32_t registered_ = 0;  // epoll events currently registered (EPOLLIN/EPOLLOUT)
 };
 

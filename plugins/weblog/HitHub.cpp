@@ -84,6 +84,18 @@ void HitHub::notifyWhenRoom(std::size_t bytes, WakeFn fn) {
   std::lock_guard lock(mutex_);
   doomed = std::exchange(roomFn_, std::move(fn));
   roomWanted_ = bytes;
+  if (roomFn_ && limits_.paceAtBytes != SIZE_MAX) {
+    // Wake the subscribers that hold the publisher back and were not woken
+    // yet (their wake threshold may lie above what they hold now): they pull,
+    // or their protocol waits for its peer; either way they are not mistaken
+    // for laggards while their own push timer is far away.
+    for (auto& [id, s] : subscribers_) {
+      if (!s.paced() || s.woken || s.cursorSeq == nextSeq_) continue;
+      if (totalBytes_ - s.cursorOffset + bytes <= limits_.paceAtBytes) continue;
+      s.woken = true;
+      s.wake();
+    }
+  }
   notifyRoomLocked();
 }
 

@@ -82,6 +82,7 @@ class HitHub {
   /// Arms a one-shot call of @p fn once room() reaches @p bytes (called with
   /// the hub's lock held, from the thread of the pull that made room: it must
   /// only hand work off). Replaces an earlier request; an empty @p fn cancels.
+  /// Also wakes, once, each paced subscriber that keeps room() below @p bytes.
   void notifyWhenRoom(std::size_t bytes, WakeFn fn);
 
   /// Gives up on the paced subscribers that keep room() below @p bytes (their

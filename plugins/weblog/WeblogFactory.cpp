@@ -212,8 +212,12 @@ void WeblogFactory::onLaggardDeadline() {
 }
 
 void WeblogFactory::pollSoon() {
+  if (pollPosted_) return;  // one continuation at a time, however many wake-ups came
+  pollPosted_ = true;
   context_->reactor().post([alive = alive_] {
-    if (alive->factory) alive->factory->pollLog();
+    if (!alive->factory) return;
+    alive->factory->pollPosted_ = false;
+    alive->factory->pollLog();
   });
 }
 

@@ -74,6 +74,7 @@ class WeblogFactory final : public Factory {
   // check (cleared by stop(); factory thread only).
   std::deque<std::string> heldBack_;
   TimerId laggardTimer_ = 0;
+  bool pollPosted_ = false;  // a pollSoon continuation is queued
   struct Alive {
     WeblogFactory* factory;
   };

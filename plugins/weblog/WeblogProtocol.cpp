@@ -61,7 +61,7 @@ void WeblogProtocol::readEnded() {
 }
 
 void WeblogProtocol::stopRequested() {
-  if (mode_ == Mode::Push) deliver(false);  // hand out what is pending, then close
+  if (mode_ == Mode::Push) deliver(false, true);  // hand out what is pending, then close
   leave();
   transport().loseConnection();
 }
@@ -71,7 +71,7 @@ void WeblogProtocol::connectionLost(const DisconnectReason& reason) {
   leave();
 }
 
-void WeblogProtocol::deliver(bool answer) {
+void WeblogProtocol::deliver(bool answer, bool final) {
   if (id_ == 0 || transport().isClosing()) return;
   const std::size_t pending = transport().pendingBytes();
   if (pending > maxBacklog_) {  // e.g. a poll client that keeps asking and never reads
@@ -87,7 +87,7 @@ void WeblogProtocol::deliver(bool answer) {
     transport().abortConnection();
     return;
   }
-  if (mode_ == Mode::Push && pending > maxBacklog_ / 4) {
+  if (mode_ == Mode::Push && !final && pending > maxBacklog_ / 4) {
     // The peer has not taken what it was given: take new hits only once it
     // has, so that a burst waits in the log (the hub paces the tailer by this
     // client) instead of piling up here.

@@ -48,7 +48,8 @@ class WeblogProtocol final : public Protocol {
   };
 
   /// Sends what this client has not seen; @p answer: a poll request wants <none/> if nothing is new.
-  void deliver(bool answer);
+  /// @p final: the connection is closing, so take the hits now even if the peer is behind.
+  void deliver(bool answer, bool final = false);
   void disconnectSlow(std::size_t pending, std::size_t unread);
   /// Cancels the timer, leaves the hub and detaches the mailbox. Idempotent.
   void leave();

@@ -28,11 +28,13 @@ WeblogSettings readSettings(const ConfigView& config) {
   s.accessLog = config.getPath("access_log");
   if (s.accessLog.empty()) config.fail("access_log", "must not be empty");
 
-  // One hit must always fit in a client's backlog, or every client would be cut off by it.
-  if (s.maxClientBacklogBytes < maxHitBytes(s.maxLineBytes))
+  // The largest hit must fit under the pacing mark (3/4 of the bound) and in a
+  // pull next to a quarter of unsent output, or one such line would stall the
+  // tailer and cut every client off: twice the largest hit.
+  if (s.maxClientBacklogBytes < 2 * maxHitBytes(s.maxLineBytes))
     config.fail("max_client_backlog_bytes",
-                "must be at least " + std::to_string(maxHitBytes(s.maxLineBytes)) +
-                    " (6 x max_line_bytes + 128: the largest <hit/> element a line can become)");
+                "must be at least " + std::to_string(2 * maxHitBytes(s.maxLineBytes)) +
+                    " (2 x (6 x max_line_bytes + 128): twice the largest <hit/> element a line can become)");
   return s;
 }
 

@@ -198,6 +198,27 @@ TEST(HitHub, NotifyWhenRoomFiresOnceWhenThePullThatMakesRoomHappens) {
   EXPECT_EQ(calls, 3);
 }
 
+// A push client woken only at half its bound (push_interval_ms > 0) must not be
+// mistaken for a laggard when one big hit waits: the publisher's wait wakes it.
+TEST(HitHub, WaitingForRoomWakesTheSubscribersThatHoldThePublisherBack) {
+  const std::size_t hit = hits(0, 1)[0].size();
+  HitHub hub({100, 1 << 20, 10 * hit});
+  int holderWakes = 0, otherWakes = 0;
+  auto holder = hub.subscribe([&] { ++holderWakes; }, 8 * hit);  // not woken by 6 unread
+  auto other = hub.subscribe([&] { ++otherWakes; }, 8 * hit);
+  hub.publish(hits(0, 6));
+  hub.pull(other, kBig);
+  EXPECT_EQ(holderWakes, 0);
+  int room = 0;
+  hub.notifyWhenRoom(5 * hit, [&] { ++room; });  // 6 + 5 > 10: holder is in the way
+  EXPECT_EQ(holderWakes, 1);
+  EXPECT_EQ(otherWakes, 0);  // caught up: not in the way
+  hub.notifyWhenRoom(5 * hit, [&] { ++room; });
+  EXPECT_EQ(holderWakes, 1);  // once per pull
+  hub.pull(holder, kBig);
+  EXPECT_EQ(room, 1);
+}
+
 TEST(HitHub, CutLaggardsWakesThemAndTheirNextPullIsTooFarBehind) {
   const std::size_t hit = hits(0, 1)[0].size();
   HitHub hub({0, 1 << 20, 4 * hit});

@@ -139,7 +139,7 @@ TEST(WeblogFactory, ConfigErrorsNameFileLineAndKey) {
   EXPECT_NE(configError({{"access_log", "/x"}, {"history", "many"}}).find("history: expected an integer"),
             std::string::npos);
   EXPECT_NE(configError({{"access_log", "/x"}, {"max_line_bytes", "100000"}, {"max_client_backlog_bytes", "100000"}})
-                .find("max_client_backlog_bytes: must be at least 600128"),
+                .find("max_client_backlog_bytes: must be at least 1200256"),
             std::string::npos);
   EXPECT_NE(configError({{"access_log", ""}}).find("access_log: must not be empty"), std::string::npos);
 }

@@ -182,6 +182,24 @@ TEST(WeblogProtocol, PushClientWithUnsentOutputWaitsForItsPeerAndThenGetsEveryth
   c.disconnect();
 }
 
+TEST(WeblogProtocol, StopHandsOutPendingHitsEvenWhileThePeerIsBehind) {
+  ManualReactor reactor;
+  const std::size_t backlog = 8192;
+  HitHub hub({0, backlog, backlog / 4 * 3});
+  Client c(reactor, hub, pushSettings(1000, backlog));
+  c.connect();
+  c.transport.clear();
+  c.transport.setPendingBytes(backlog / 4 + 1);
+  hub.publish(hits(0, 3));
+  reactor.runPending();
+  EXPECT_EQ(c.transport.value(), "");  // waiting for its peer
+  c.protocol->stopRequested();
+  EXPECT_EQ(c.transport.value(), joined(0, 3));
+  EXPECT_TRUE(c.transport.closed());
+  EXPECT_FALSE(c.transport.aborted());
+  c.disconnect();
+}
+
 TEST(WeblogProtocol, SlowPushClientGivenUpOnIsDisconnectedAndOthersAreUnaffected) {
   ManualReactor reactor;
   const std::size_t backlog = 4096;
