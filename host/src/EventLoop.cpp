@@ -85,11 +85,13 @@ void EventLoop::ioUpdate(int fd, IoHandler* handler, std::uint32_t oldEvents, st
 struct EventLoop::FdWatch final : IoHandler {
   FdWatch(int f, Callback c) : fd(f), fn(std::move(c)) {}
   void onIoEvent(std::uint32_t) override {
-    Callback keep = fn;  // the callback may unwatch (destroy) this watch
+    if (!active) return;  // unwatched earlier in this dispatch batch
+    Callback keep = fn;   // the callback may unwatch (destroy) this watch
     keep();
   }
   int fd;
   Callback fn;
+  bool active = true;
 };
 
 TimerId EventLoop::watchReadable(int fd, Callback fn) {
@@ -107,6 +109,7 @@ bool EventLoop::unwatch(TimerId id) {
   auto it = watches_.find(id);
   if (it == watches_.end()) return false;
   ::epoll_ctl(ioFd_, EPOLL_CTL_DEL, it->second->fd, nullptr);
+  it->second->active = false;
   // Deferred: an event for it may still be in the batch being dispatched.
   runSoon([w = std::shared_ptr<FdWatch>(std::move(it->second))] {});
   watches_.erase(it);
