@@ -55,6 +55,10 @@ HitHub::Batch HitHub::pull(SubscriberId id, std::size_t maxBytes) {
   return batch;
 }
 
+bool HitHub::holdsBackLocked(const Subscriber& s, std::size_t bytes) const {
+  return s.paced() && totalBytes_ - s.cursorOffset + bytes > limits_.paceAtBytes;
+}
+
 bool HitHub::isCut(SubscriberId id) const {
   std::lock_guard lock(mutex_);
   auto it = subscribers_.find(id);
@@ -90,8 +94,7 @@ void HitHub::notifyWhenRoom(std::size_t bytes, WakeFn fn) {
     // or their protocol waits for its peer; either way they are not mistaken
     // for laggards while their own push timer is far away.
     for (auto& [id, s] : subscribers_) {
-      if (!s.paced() || s.woken || s.cursorSeq == nextSeq_) continue;
-      if (totalBytes_ - s.cursorOffset + bytes <= limits_.paceAtBytes) continue;
+      if (s.woken || s.cursorSeq == nextSeq_ || !holdsBackLocked(s, bytes)) continue;
       s.woken = true;
       s.wake();
     }
@@ -110,9 +113,7 @@ std::size_t HitHub::cutLaggards(std::size_t bytes) {
   if (limits_.paceAtBytes == SIZE_MAX) return 0;
   std::size_t cut = 0;
   for (auto& [id, s] : subscribers_) {
-    if (!s.paced()) continue;
-    const std::uint64_t unread = totalBytes_ - s.cursorOffset;
-    if (unread + bytes <= limits_.paceAtBytes) continue;
+    if (!holdsBackLocked(s, bytes)) continue;
     s.cut = true;
     ++cut;
     s.woken = true;

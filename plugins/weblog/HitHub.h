@@ -120,6 +120,8 @@ class HitHub {
   };
   void evictLocked();
   std::size_t roomLocked() const;
+  /// Whether @p s, paced, keeps the publisher from adding @p bytes.
+  bool holdsBackLocked(const Subscriber& s, std::size_t bytes) const;
   void notifyRoomLocked();
 
   const Limits limits_;

@@ -75,16 +75,12 @@ void WeblogProtocol::deliver(bool answer, bool final) {
   if (id_ == 0 || transport().isClosing()) return;
   const std::size_t pending = transport().pendingBytes();
   if (pending > maxBacklog_) {  // e.g. a poll client that keeps asking and never reads
-    disconnectSlow(pending, 0);
+    disconnectSlow(overBound(pending, 0));
     return;
   }
   if (mode_ == Mode::Push && hub_.isCut(id_)) {
-    hub_.noteSlowClient();
-    transport().logger().warning("client is not keeping up: it held the log tailer back for " +
-                                 std::to_string(kLaggardTimeout.count()) + " ms with " +
-                                 std::to_string(pending) + " bytes unsent; disconnecting");
-    leave();
-    transport().abortConnection();
+    disconnectSlow("it held the log tailer back for " + std::to_string(kLaggardTimeout.count()) + " ms with " +
+                   std::to_string(pending) + " bytes unsent");
     return;
   }
   if (mode_ == Mode::Push && !final && pending > maxBacklog_ / 4) {
@@ -97,7 +93,7 @@ void WeblogProtocol::deliver(bool answer, bool final) {
   const std::size_t budget = pending < maxBacklog_ ? maxBacklog_ - pending : 0;
   HitHub::Batch batch = hub_.pull(id_, budget);
   if (batch.status == HitHub::PullStatus::TooFarBehind) {
-    disconnectSlow(pending, batch.bytes);
+    disconnectSlow(overBound(pending, batch.bytes));
     return;
   }
   if (batch.hits.empty()) {
@@ -110,12 +106,14 @@ void WeblogProtocol::deliver(bool answer, bool final) {
   transport().write(out);
 }
 
-void WeblogProtocol::disconnectSlow(std::size_t pending, std::size_t unread) {
+std::string WeblogProtocol::overBound(std::size_t pending, std::size_t unread) const {
+  return std::to_string(pending) + " bytes unsent + " + std::to_string(unread) +
+         " bytes of new hits exceed max_client_backlog_bytes=" + std::to_string(maxBacklog_);
+}
+
+void WeblogProtocol::disconnectSlow(const std::string& why) {
   hub_.noteSlowClient();
-  transport().logger().warning("client is not keeping up: " + std::to_string(pending) +
-                               " bytes unsent + " + std::to_string(unread) +
-                               " bytes of new hits exceed max_client_backlog_bytes=" +
-                               std::to_string(maxBacklog_) + "; disconnecting");
+  transport().logger().warning("client is not keeping up: " + why + "; disconnecting");
   leave();
   transport().abortConnection();
 }

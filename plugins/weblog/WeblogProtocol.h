@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <string>
 
 #include "HitHub.h"
 #include "PollRequestFramer.h"
@@ -50,7 +51,10 @@ class WeblogProtocol final : public Protocol {
   /// Sends what this client has not seen; @p answer: a poll request wants <none/> if nothing is new.
   /// @p final: the connection is closing, so take the hits now even if the peer is behind.
   void deliver(bool answer, bool final = false);
-  void disconnectSlow(std::size_t pending, std::size_t unread);
+  /// Counts, logs "client is not keeping up: WHY; disconnecting", leaves the hub and aborts.
+  void disconnectSlow(const std::string& why);
+  /// The reason for a client whose unsent output plus unread hits pass the bound.
+  std::string overBound(std::size_t pending, std::size_t unread) const;
   /// Cancels the timer, leaves the hub and detaches the mailbox. Idempotent.
   void leave();
 
