@@ -69,6 +69,14 @@ void Connection::onIoEvent(std::uint32_t events) {
   if (finished_) return;
   // No keep-alive reference needed: a connection that closes during this call
   // is released through EventLoop::runSoon, after the dispatch round.
+  if (events == EPOLLIN) {  // the common case, kept to a test and a tail call
+    if (registered_ & EPOLLIN) onReadable();
+    return;
+  }
+  onOtherIoEvent(events);
+}
+
+void Connection::onOtherIoEvent(std::uint32_t events) {
   if ((events & EPOLLERR) && !(events & EPOLLIN)) {
     onError();
     return;
@@ -164,12 +172,13 @@ bool Connection::startProtocol() {
   }
   protocol_->attachTransport(this);
   updateInterest();
+  dirty_ = true;  // settle after connectionMade whatever it did
   callPlugin("connectionMade", [&] { protocol_->connectionMade(); });
   return !finished_;
 }
 
 template <class F>
-void Connection::callPlugin(const char* hook, F&& fn) {
+[[gnu::always_inline]] inline void Connection::callPlugin(const char* hook, F&& fn) {
   ++depth_;
   try {
     fn();
@@ -179,7 +188,7 @@ void Connection::callPlugin(const char* hook, F&& fn) {
     pluginFailed(hook, "non-standard exception");
   }
   --depth_;
-  if (depth_ == 0) settle();
+  if (depth_ == 0 && dirty_) settle();
 }
 
 void Connection::pluginFailed(const char* hook, const std::string& what) {
@@ -188,41 +197,57 @@ void Connection::pluginFailed(const char* hook, const std::string& what) {
                                    "; closing this connection");
   if (!finished_) {
     closing_ = true;
+    dirty_ = true;
     out_.release();  // do not send half of a failed response
     if (!pendingFinish_) pendingFinish_ = DisconnectReason{DisconnectReason::Kind::PluginError, what};
   }
 }
 
 void Connection::onReadable() {
+  if (readOnce()) readMore();
+}
+
+inline bool Connection::readOnce() {
   char* buf = loop_.readBuffer();
-  for (int i = 0; i < kMaxReadsPerEvent; ++i) {
-    ssize_t n = sys::recv(fd_, buf, EventLoop::kReadBufferSize, 0);
-    if (n > 0) {
-      if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
-      listener_->stats.bytesIn.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
-      std::string_view data(buf, static_cast<std::size_t>(n));
-      if (!proxyParser_ || takeProxyHeader(data))
-        callPlugin("dataReceived", [&] { protocol_->dataReceived(data); });
-      if (finished_ || closing_ || pausedByProtocol_ || pausedByBackpressure_) return;
-      if (static_cast<std::size_t>(n) < EventLoop::kReadBufferSize) return;
-      continue;
-    }
-    if (n == 0) {
-      eof_ = true;
-      if (proxyParser_) {
-        proxyHeaderFailed(DisconnectReason::Kind::ClosedByPeer,
-                          "peer closed after " + std::to_string(proxyParser_->bytesSeen()) + " bytes of a PROXY header");
-        return;
-      }
-      updateInterest();
-      callPlugin("readEnded", [&] { protocol_->readEnded(); });
-      return;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-    finish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(errno)});
+  const ssize_t n = sys::recv(fd_, buf, EventLoop::kReadBufferSize, 0);
+  if (n <= 0) {
+    readFailed(n);
+    return false;
+  }
+  if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
+  listener_->stats.bytesIn.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+  const std::string_view data(buf, static_cast<std::size_t>(n));
+  if (proxyParser_) receivedBeforeProtocol(data);
+  else callPlugin("dataReceived", [this, data] { protocol_->dataReceived(data); });
+  return static_cast<std::size_t>(n) == EventLoop::kReadBufferSize;
+}
+
+void Connection::readMore() {
+  for (int i = 1; i < kMaxReadsPerEvent; ++i) {
+    if (finished_ || closing_ || pausedByProtocol_ || pausedByBackpressure_) return;
+    if (!readOnce()) return;
+  }
+}
+
+void Connection::receivedBeforeProtocol(std::string_view data) {
+  if (takeProxyHeader(data)) callPlugin("dataReceived", [&] { protocol_->dataReceived(data); });
+}
+
+void Connection::readFailed(ssize_t result) {
+  // Nothing to read (or a signal): level-triggered epoll reports the socket again.
+  if (result == -EAGAIN || result == -EWOULDBLOCK || result == -EINTR) return;
+  if (result < 0) {
+    finish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(static_cast<int>(-result))});
     return;
   }
+  eof_ = true;
+  if (proxyParser_) {
+    proxyHeaderFailed(DisconnectReason::Kind::ClosedByPeer,
+                      "peer closed after " + std::to_string(proxyParser_->bytesSeen()) + " bytes of a PROXY header");
+    return;
+  }
+  updateInterest();
+  callPlugin("readEnded", [&] { protocol_->readEnded(); });
 }
 
 void Connection::onWritable() {
@@ -240,18 +265,19 @@ void Connection::onError() {
 bool Connection::flush() {
   while (!out_.empty()) {
     std::string_view chunk = out_.front();
-    ssize_t n = sys::send(fd_, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = sys::send(fd_, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
       listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       out_.consume(static_cast<std::size_t>(n));
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    if (n == -EINTR) continue;
+    if (n == -EAGAIN || n == -EWOULDBLOCK) return true;
     out_.release();
     if (!pendingFinish_)
-      pendingFinish_ = DisconnectReason{DisconnectReason::Kind::Error, n < 0 ? std::strerror(errno) : "send returned 0"};
+      pendingFinish_ = DisconnectReason{DisconnectReason::Kind::Error,
+                                        n < 0 ? std::strerror(static_cast<int>(-n)) : "send returned 0"};
     closing_ = true;
     return false;
   }
@@ -259,18 +285,29 @@ bool Connection::flush() {
 }
 
 void Connection::write(std::string_view bytes) {
-  if (closing_ || finished_ || bytes.empty()) return;
-  if (out_.empty()) {
-    // Fast path: straight to the kernel, no copy.
-    ssize_t n = sys::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
+  // The fast path, taken by every reply that the socket accepts whole: one
+  // send, a counter, no copy, nothing left for settle() to do. (finish()
+  // sets closing_ too; an empty write sends 0 bytes, which changes nothing.)
+  if (out_.empty() && !closing_) {
+    const ssize_t n = sys::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == static_cast<ssize_t>(bytes.size())) {
       listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-      if (bytes.empty()) return;
-    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      requestFinish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(errno)});
       return;
     }
+    writeRest(bytes, n);
+    return;
+  }
+  writeRest(bytes, 0);
+}
+
+void Connection::writeRest(std::string_view bytes, ssize_t sent) {
+  if (closing_ || finished_ || bytes.empty()) return;
+  if (sent > 0) {
+    listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(sent), std::memory_order_relaxed);
+    bytes.remove_prefix(static_cast<std::size_t>(sent));
+  } else if (sent < 0 && sent != -EAGAIN && sent != -EWOULDBLOCK && sent != -EINTR) {
+    requestFinish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(static_cast<int>(-sent))});
+    return;
   }
   out_.append(bytes);
   if (out_.size() > listener_->limits.maxOutputBytes) {
@@ -321,6 +358,7 @@ void Connection::requestFinish(DisconnectReason reason) {
 }
 
 void Connection::settleSoon() {
+  dirty_ = true;
   if (depth_ > 0 || !opened_) return;  // the running call settles on return
   if (settleScheduled_) return;
   settleScheduled_ = true;
@@ -334,6 +372,7 @@ void Connection::settleSoon() {
 }
 
 void Connection::settle() {
+  dirty_ = false;
   if (finished_) return;
   if (pendingFinish_) {
     finish(*pendingFinish_);

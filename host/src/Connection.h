@@ -106,7 +106,17 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   };
 
   void onIoEvent(std::uint32_t events) override;
+  /// Every event but a plain EPOLLIN: errors, hang-ups, writability.
+  [[gnu::noinline]] void onOtherIoEvent(std::uint32_t events);
+  /// One recv(), then more while each fills the read buffer (at most kMaxReadsPerEvent).
   void onReadable();
+  /// One recv() and its delivery; true when it filled the buffer (more may be waiting).
+  bool readOnce();
+  [[gnu::noinline]] void readMore();
+  /// Input while the PROXY header is incomplete: to the parser, the rest to the protocol.
+  [[gnu::noinline]] void receivedBeforeProtocol(std::string_view data);
+  /// recv() returned 0 (EOF) or -errno: EAGAIN is nothing, EOF ends the input, else closes.
+  void readFailed(ssize_t result);
   void onWritable();
   void onError();
   /// Builds the protocol and calls connectionMade; false when that closed it.
@@ -118,10 +128,13 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   /// Counts, logs (rate-limited) and closes: no plugin code has run.
   void proxyHeaderFailed(DisconnectReason::Kind kind, const std::string& why);
 
-  /// Runs @p fn (plugin code) inside the exception boundary, then settles.
+  /// Runs @p fn (plugin code) inside the exception boundary, then settles if
+  /// it changed anything settle() acts on (dirty_).
   template <class F>
   void callPlugin(const char* hook, F&& fn);
   void pluginFailed(const char* hook, const std::string& what);
+  /// write() beyond its fast path: @p sent is what a first send() returned (0: none tried).
+  [[gnu::noinline]] void writeRest(std::string_view bytes, ssize_t sent);
   /// Sends queued output; false when the socket failed (finish already requested).
   bool flush();
   /// Applies deferred state: pending close, flow control, reactor interest.
@@ -162,6 +175,10 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   bool pausedByProtocol_ = false;
   bool pausedByBackpressure_ = false;
   bool settleScheduled_ = false;
+  // Something settle() acts on changed since it last ran (output queued, close,
+  // pause/resume, whenDrained, a plugin failure): every such change goes
+  // through settleSoon() or sets it. Lets an echo's write, sent whole, skip settle().
+  bool dirty_ = false;
   std::function<void()> drained_;  // Transport::whenDrained request, fired from settle()
   std::size_t drainedAt_ = 0;
   bool drainCheckScheduled_ = false;  // settle() queued the check that fires drained_

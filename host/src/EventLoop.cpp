@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <future>
+#include <condition_variable>
 #include <system_error>
 
 #include "Connection.h"
@@ -19,13 +19,15 @@ namespace protohost::host {
 // The eventfd (post, stop) and the timerfd (the earliest timer) in the epoll
 // set: reading them is all; the housekeeping after the round does the work.
 struct EventLoop::Waker final : IoHandler {
-  Waker(int f, bool* flag) : fd(f), fired(flag) {}
+  Waker(EventLoop& l, int f, bool* flag) : loop(l), fd(f), fired(flag) {}
   void onIoEvent(std::uint32_t) override {
     std::uint64_t value;
     while (::read(fd, &value, sizeof value) > 0) {
     }
     if (fired) *fired = true;
+    loop.housekeepingDue_ = true;
   }
+  EventLoop& loop;
   int fd;
   bool* fired;
 };
@@ -41,9 +43,9 @@ EventLoop::EventLoop(unsigned index, std::string name) : index_(index), name_(st
       if (fd >= 0) ::close(fd);
     throw std::system_error(err, std::generic_category(), "timerfd_create/epoll_create1");
   }
-  waker_ = std::make_unique<Waker>(wakeFd_, nullptr);
+  waker_ = std::make_unique<Waker>(*this, wakeFd_, nullptr);
   ioUpdate(wakeFd_, waker_.get(), 0, EPOLLIN);
-  timerWaker_ = std::make_unique<Waker>(timerFd_, &timersDue_);
+  timerWaker_ = std::make_unique<Waker>(*this, timerFd_, &timersDue_);
   ioUpdate(timerFd_, timerWaker_.get(), 0, EPOLLIN);
 }
 
@@ -175,11 +177,19 @@ void EventLoop::run() {
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
   while (!stopping_.load(std::memory_order_acquire)) {
-    // No timeout: timers come through the timerfd. Soon work: do not wait.
-    const int n = sys::epollWait(ioFd_, events, kMaxEvents, soon_.empty() ? -1 : 0);
+    // No timeout: timers come through the timerfd. Soon work left by the last
+    // housekeeping (housekeepingDue_ at this point): do not wait.
+    const int n = sys::epollWait(ioFd_, events, kMaxEvents, housekeepingDue_ ? 0 : -1);
     for (int i = 0; i < n; ++i) static_cast<IoHandler*>(events[i].data.ptr)->onIoEvent(events[i].events);
-    if (timersDue_ || !soon_.empty() || rearmAfterHousekeeping_ || hasPosted_.load(std::memory_order_acquire))
-      runHousekeeping();
+    if (housekeepingDue_) runHousekeeping();
+  }
+  // Work posted from now on would never run: drop it (and refuse more), so
+  // that nobody waits for it (runAndWait).
+  std::vector<Callback> dropped;
+  {
+    std::lock_guard<std::mutex> lock(postedMutex_);
+    exited_ = true;
+    dropped.swap(posted_);
   }
 }
 
@@ -238,6 +248,7 @@ void EventLoop::post(Callback fn) {
   bool needWake;
   {
     std::lock_guard<std::mutex> lock(postedMutex_);
+    if (exited_) return;  // would never run: dropped here (fn is destroyed on return)
     posted_.push_back(std::move(fn));
     needWake = !wakePending_;
     wakePending_ = true;
@@ -247,17 +258,40 @@ void EventLoop::post(Callback fn) {
 }
 
 void EventLoop::runSoon(Callback fn) {
-  soon_.push_back(std::move(fn));  // the next poll round does not wait (pollTimeoutMs)
+  soon_.push_back(std::move(fn));
+  housekeepingDue_ = true;  // after this round; the next poll does not wait
 }
 
-void EventLoop::runAndWait(Callback fn) {
-  std::promise<void> done;
-  auto future = done.get_future();
-  post([&] {
+bool EventLoop::runAndWait(Callback fn) {
+  // Ends the wait when the posted call is destroyed: after it ran (or threw),
+  // or unrun, when the loop exited or its callbacks were cleared.
+  struct Waiter {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool released = false;
+    bool ran = false;
+  };
+  struct Release {
+    std::shared_ptr<Waiter> w;
+    explicit Release(std::shared_ptr<Waiter> waiter) : w(std::move(waiter)) {}
+    Release(const Release&) = delete;
+    Release& operator=(const Release&) = delete;
+    ~Release() {
+      std::lock_guard<std::mutex> lock(w->mutex);
+      w->released = true;
+      w->cv.notify_all();
+    }
+  };
+  auto waiter = std::make_shared<Waiter>();
+  auto release = std::make_shared<Release>(waiter);
+  post([release, &fn] {
+    release->w->ran = true;  // before fn: set even when fn throws (it did run)
     fn();
-    done.set_value();
   });
-  future.wait();
+  release.reset();  // the posted call holds the only reference now (or none: dropped)
+  std::unique_lock<std::mutex> lock(waiter->mutex);
+  waiter->cv.wait(lock, [&] { return waiter->released; });
+  return waiter->ran;
 }
 
 void EventLoop::clearCallbacks() {
@@ -282,6 +316,7 @@ void EventLoop::clearCallbacks() {
 void EventLoop::runHousekeeping() {
   if (inHousekeeping_) return;
   inHousekeeping_ = true;
+  housekeepingDue_ = false;  // set again by soon work queued from here on
   if (hasPosted_.load(std::memory_order_acquire)) {
     std::vector<Callback> work;
     {

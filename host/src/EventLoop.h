@@ -84,8 +84,10 @@ class EventLoop final : private Poco::Net::SocketReactor, public protohost::Reac
   /// Runs @p fn on this thread after the current dispatch round (loop thread only).
   void runSoon(Callback fn);
 
-  /// Posts @p fn and waits until it ran (or the loop is stopped). Thread: not the loop's.
-  void runAndWait(Callback fn);
+  /// Posts @p fn and waits until it ran. Returns false, without waiting
+  /// longer, when the loop exited (or its callbacks were cleared) before
+  /// running it. Thread: not the loop's (it would wait for itself).
+  bool runAndWait(Callback fn);
 
   /// Drops all pending timers and posted work without running them, so that no
   /// callback made by a plugin outlives the plugin's library. Thread: main, after stopAndJoin.
@@ -147,6 +149,10 @@ class EventLoop final : private Poco::Net::SocketReactor, public protohost::Reac
   std::unique_ptr<Waker> waker_;       // wakeFd_'s handler in the set
   std::unique_ptr<Waker> timerWaker_;  // timerFd_'s handler: sets timersDue_
   bool timersDue_ = false;              // the timerfd fired in this round
+  // runHousekeeping() has work after this round: soon work, a fired timerfd,
+  // or a wake (posted work; every post() whose work is not yet taken is
+  // followed by a wake, see post()). One flag, so a busy round tests one byte.
+  bool housekeepingDue_ = false;
   bool rearmAfterHousekeeping_ = false;  // timers ran or were added during housekeeping
   Clock::time_point armedDue_ = Clock::time_point::max();  // what timerFd_ is set to
   std::atomic<bool> stopping_{false};
@@ -155,6 +161,7 @@ class EventLoop final : private Poco::Net::SocketReactor, public protohost::Reac
   std::mutex postedMutex_;
   std::vector<Callback> posted_;
   bool wakePending_ = false;  // guarded by postedMutex_
+  bool exited_ = false;       // run() returned: post() drops work; guarded by postedMutex_
   std::atomic<bool> hasPosted_{false};  // posted_ is (probably) not empty: lets a round skip the mutex
   bool inHousekeeping_ = false;
   std::unique_ptr<char[]> readBuffer_{new char[kReadBufferSize]};
