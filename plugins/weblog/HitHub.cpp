@@ -10,8 +10,9 @@ HitHub::HitHub(Limits limits) : limits_(limits) {}
 HitHub::SubscriberId HitHub::subscribe(WakeFn wake, std::size_t wakeAtBytes) {
   std::lock_guard lock(mutex_);
   SubscriberId id = ++lastId_;
-  subscribers_.emplace(id, Subscriber{nextSeq_, totalBytes_, std::move(wake),
-                                      std::max<std::size_t>(wakeAtBytes, 1), false});
+  auto [it, added] = subscribers_.emplace(id, Subscriber{nextSeq_, totalBytes_, std::move(wake),
+                                                         std::max<std::size_t>(wakeAtBytes, 1), false});
+  if (it->second.paced()) pacedOffsets_.insert(totalBytes_);
   return id;
 }
 
@@ -21,6 +22,7 @@ void HitHub::unsubscribe(SubscriberId id) {
   auto it = subscribers_.find(id);
   if (it == subscribers_.end()) return;
   const bool wasPaced = it->second.paced();
+  if (wasPaced) forgetPacedOffsetLocked(it->second.cursorOffset);
   doomed = std::move(it->second.wake);
   subscribers_.erase(it);
   if (wasPaced) notifyRoomLocked();  // a laggard that leaves releases the publisher
@@ -49,6 +51,10 @@ HitHub::Batch HitHub::pull(SubscriberId id, std::size_t maxBytes) {
   batch.hits.reserve(static_cast<std::size_t>(entries_.end() - first));
   for (auto e = first; e != entries_.end(); ++e) batch.hits.push_back(e->xml);
   batch.bytes = static_cast<std::size_t>(unread);
+  if (s.paced()) {
+    forgetPacedOffsetLocked(s.cursorOffset);
+    pacedOffsets_.insert(totalBytes_);
+  }
   s.cursorSeq = nextSeq_;
   s.cursorOffset = totalBytes_;
   if (s.wake) notifyRoomLocked();
@@ -57,6 +63,11 @@ HitHub::Batch HitHub::pull(SubscriberId id, std::size_t maxBytes) {
 
 bool HitHub::holdsBackLocked(const Subscriber& s, std::size_t bytes) const {
   return s.paced() && totalBytes_ - s.cursorOffset + bytes > limits_.paceAtBytes;
+}
+
+void HitHub::forgetPacedOffsetLocked(std::uint64_t offset) {
+  auto it = pacedOffsets_.find(offset);
+  if (it != pacedOffsets_.end()) pacedOffsets_.erase(it);  // one of the equal ones
 }
 
 bool HitHub::isCut(SubscriberId id) const {
@@ -71,15 +82,9 @@ std::size_t HitHub::room() const {
 }
 
 std::size_t HitHub::roomLocked() const {
-  if (limits_.paceAtBytes == SIZE_MAX) return SIZE_MAX;
-  std::uint64_t maxUnread = 0;
-  bool anyPaced = false;
-  for (const auto& [id, s] : subscribers_) {
-    if (!s.paced()) continue;
-    anyPaced = true;
-    maxUnread = std::max(maxUnread, totalBytes_ - s.cursorOffset);
-  }
-  if (!anyPaced) return SIZE_MAX;
+  if (limits_.paceAtBytes == SIZE_MAX || pacedOffsets_.empty()) return SIZE_MAX;
+  // The paced subscriber furthest behind is the one with the smallest cursor offset.
+  const std::uint64_t maxUnread = totalBytes_ - *pacedOffsets_.begin();
   return maxUnread >= limits_.paceAtBytes ? 0 : static_cast<std::size_t>(limits_.paceAtBytes - maxUnread);
 }
 
@@ -114,6 +119,7 @@ std::size_t HitHub::cutLaggards(std::size_t bytes) {
   std::size_t cut = 0;
   for (auto& [id, s] : subscribers_) {
     if (!holdsBackLocked(s, bytes)) continue;
+    forgetPacedOffsetLocked(s.cursorOffset);
     s.cut = true;
     ++cut;
     s.woken = true;

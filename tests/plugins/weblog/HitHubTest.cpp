@@ -164,6 +164,78 @@ TEST(HitHub, RoomIsWhatTheFurthestBehindPushSubscriberCanStillTake) {
   EXPECT_EQ(hub.room(), 10 * hit);
 }
 
+TEST(HitHub, RoomFollowsSubscribersThatShareACursorLeaveOrArePollOnly) {
+  const std::size_t hit = hits(0, 1)[0].size();
+  HitHub hub({100, 1 << 20, 10 * hit});
+  auto a = hub.subscribe([] {}, 1);
+  auto b = hub.subscribe([] {}, 1);  // same cursor as a
+  auto poll = hub.subscribe();       // no wake: never paces the publisher
+  hub.publish(hits(0, 3));
+  hub.pull(a, kBig);
+  EXPECT_EQ(hub.room(), 7 * hit);  // b, at the shared old cursor, still holds 3
+  hub.unsubscribe(b);
+  EXPECT_EQ(hub.room(), 10 * hit);  // only a is left, and it is caught up
+  hub.publish(hits(3, 9));
+  EXPECT_EQ(hub.room(), 4 * hit);
+  hub.unsubscribe(a);
+  EXPECT_EQ(hub.room(), SIZE_MAX);  // the poll subscriber, 9 behind, does not count
+  EXPECT_EQ(hub.pull(poll, kBig).hits.size(), 9u);
+}
+
+TEST(HitHub, RoomMatchesTheFurthestBehindPacedSubscriberThroughAnyMixOfCalls) {
+  // A model of room(): walk every paced subscriber. Deterministic pseudo-random calls.
+  auto fixedHits = [](int from, int to) {  // all the same size, unlike hits()
+    std::vector<std::string> v;
+    for (int i = from; i < to; ++i) v.push_back("<h n=\"" + std::to_string(100000 + i) + "\"/>");
+    return v;
+  };
+  const std::size_t hit = fixedHits(0, 1)[0].size();
+  const std::size_t pace = 40 * hit;
+  HitHub hub({8, 1 << 20, pace});
+  struct Model { HitHub::SubscriberId id; bool paced; std::size_t unread = 0; bool cut = false; };
+  std::vector<Model> subs;
+  unsigned seed = 12345;
+  auto next = [&] {
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 16) & 0x7fffu;
+  };
+  int published = 0;
+  for (int step = 0; step < 3000; ++step) {
+    const unsigned op = next() % 10;
+    if (op < 2 || subs.empty()) {
+      const bool paced = next() % 4 != 0;
+      subs.push_back({paced ? hub.subscribe([] {}, 1) : hub.subscribe(), paced});
+    } else if (op < 5) {
+      const int n = 1 + static_cast<int>(next() % 3);
+      hub.publish(fixedHits(published, published + n));
+      published += n;
+      for (auto& m : subs) m.unread += static_cast<std::size_t>(n) * hit;
+    } else if (op < 8) {
+      auto& m = subs[next() % subs.size()];
+      const auto batch = hub.pull(m.id, kBig);
+      if (batch.status == HitHub::PullStatus::Ok) m.unread = 0;
+    } else if (op < 9) {
+      const std::size_t i = next() % subs.size();
+      hub.unsubscribe(subs[i].id);
+      subs.erase(subs.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      const std::size_t want = (next() % 5) * hit;
+      hub.cutLaggards(want);
+      for (auto& m : subs)
+        if (m.paced && !m.cut && m.unread + want > pace) m.cut = true;
+    }
+    std::size_t maxUnread = 0;
+    bool anyPaced = false;
+    for (const auto& m : subs) {
+      if (!m.paced || m.cut) continue;
+      anyPaced = true;
+      maxUnread = std::max(maxUnread, m.unread);
+    }
+    const std::size_t expected = !anyPaced ? SIZE_MAX : maxUnread >= pace ? 0 : pace - maxUnread;
+    ASSERT_EQ(hub.room(), expected) << "after step " << step;
+  }
+}
+
 TEST(HitHub, NotifyWhenRoomFiresOnceWhenThePullThatMakesRoomHappens) {
   const std::size_t hit = hits(0, 1)[0].size();
   HitHub hub({100, 1 << 20, 4 * hit});
