@@ -2,22 +2,19 @@
 /// @file OperationsSupport.h
 /// Helpers for the operations tests (tests/operations): reload, privileges,
 /// plugin files, log reopen, socket activation. Builds on the e2e harness
-/// (HostProcess.h, TestClient.h), which it does not change.
+/// (HostProcess.h, ChildProcess.h, TestClient.h).
 ///
-///  - ChildProcess: any command (setpriv, systemd-socket-activate, or the host
-///    with LISTEN_* variables and inherited fds), stdout/stderr captured.
+///  - ChildProcess (tests/support/ChildProcess.h): any command (setpriv,
+///    systemd-socket-activate, or the host with LISTEN_* variables and
+///    inherited fds), stdout/stderr captured.
 ///  - TempDir: a temporary directory with a chosen mode (plugins dirs, config
 ///    dirs readable by an unprivileged user).
 ///  - Ports: freeLoopbackPort, freePrivilegedPort.
 ///  - HTTP: httpGet for the [admin] endpoint, metricValue for /metrics.
 ///  - waitUntil, readText, procStatusField, runShell, describe.
 
-#include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -25,16 +22,13 @@
 
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <iostream>
 #include <iterator>
-#include <mutex>
 #include <optional>
 #include <regex>
 #include <set>
@@ -46,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "ChildProcess.h"
 #include "HostProcess.h"
 #include "TestClient.h"
 
@@ -59,6 +54,7 @@ using e2e::TestClient;
 using e2e::kHostBinary;
 using e2e::kPluginDir;
 using e2e::kTestPluginDir;
+using testsupport::ChildProcess;
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -251,195 +247,6 @@ inline std::optional<double> metricValue(const std::string& page, const std::str
   }
   return std::nullopt;
 }
-
-/// A child process of any binary, with stdout and stderr captured (stderr as
-/// lines), extra environment variables and inherited descriptors. Same
-/// waiting model as HostProcess: one reader thread, which reaps the child
-/// once both pipes reach EOF; the destructor SIGKILLs a child still running.
-class ChildProcess {
- public:
-  struct Spec {
-    std::vector<std::string> argv;                    ///< argv[0] is the program (absolute path)
-    std::vector<std::string> env;                     ///< "NAME=VALUE" added to the test's environment
-    std::vector<std::pair<int, int>> inheritFds;      ///< {fd in the test, fd number in the child}
-  };
-
-  explicit ChildProcess(Spec spec) {
-    int outPipe[2], errPipe[2];
-    if (::pipe2(outPipe, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
-    if (::pipe2(errPipe, O_CLOEXEC) != 0) {
-      int e = errno;
-      ::close(outPipe[0]);
-      ::close(outPipe[1]);
-      throw std::system_error(e, std::generic_category(), "pipe2");
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2);
-    for (auto [from, to] : spec.inheritFds) posix_spawn_file_actions_adddup2(&actions, from, to);  // clears CLOEXEC
-
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-    std::vector<char*> argv;
-    for (auto& s : spec.argv) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> envStrings;
-    for (char** e = environ; e && *e; ++e) {
-      std::string_view v(*e);
-      if (v.rfind("LISTEN_FDS=", 0) == 0 || v.rfind("LISTEN_PID=", 0) == 0 || v.rfind("LISTEN_FDNAMES=", 0) == 0)
-        continue;
-      envStrings.emplace_back(v);
-    }
-    for (auto& e : spec.env) envStrings.push_back(e);
-    std::vector<char*> envp;
-    for (auto& s : envStrings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-
-    pid_t pid = 0;
-    int rc = ::posix_spawn(&pid, spec.argv.at(0).c_str(), &actions, &attr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    ::close(outPipe[1]);
-    ::close(errPipe[1]);
-    if (rc != 0) {
-      ::close(outPipe[0]);
-      ::close(errPipe[0]);
-      throw std::system_error(rc, std::generic_category(), "posix_spawn " + spec.argv.at(0));
-    }
-    pid_ = pid;
-    reader_ = std::thread([this, out = outPipe[0], err = errPipe[0]] { readLoop(out, err); });
-  }
-
-  ~ChildProcess() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!exited_) ::kill(pid_, SIGKILL);
-    }
-    if (reader_.joinable()) reader_.join();
-  }
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-
-  pid_t pid() const { return pid_; }
-
-  bool running() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return !exited_;
-  }
-
-  bool signal(int sig) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (exited_) return false;
-    return ::kill(pid_, sig) == 0;
-  }
-
-  /// Exit status (0-255), 128 + N when killed by signal N; nullopt on timeout.
-  std::optional<int> waitExit(std::chrono::milliseconds timeout) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (!cv_.wait_for(lock, timeout, [this] { return exited_; })) return std::nullopt;
-    return exitStatus_;
-  }
-
-  std::size_t logLineCount() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return lines_.size();
-  }
-
-  /// First stderr line (index >= @p since) matching @p re; nullopt on timeout or exit.
-  std::optional<std::string> waitForLog(const std::string& re, std::chrono::milliseconds timeout, std::size_t since = 0) {
-    const std::regex rx(re);
-    std::unique_lock<std::mutex> lock(mutex_);
-    const auto deadline = Clock::now() + timeout;
-    std::size_t next = since;
-    for (;;) {
-      for (; next < lines_.size(); ++next)
-        if (std::regex_search(lines_[next], rx)) return lines_[next];
-      if (exited_) return std::nullopt;
-      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && next == lines_.size()) return std::nullopt;
-    }
-  }
-
-  std::string stderrText() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::string all;
-    for (const auto& l : lines_) all += l + "\n";
-    return all + partial_;
-  }
-  std::string stdoutText() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return out_;
-  }
-
- private:
-  void readLoop(int outFd, int errFd) {
-    pollfd fds[2] = {{outFd, POLLIN, 0}, {errFd, POLLIN, 0}};
-    int open = 2;
-    char buf[65536];
-    while (open > 0) {
-      int n = ::poll(fds, 2, -1);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      for (int i = 0; i < 2; ++i) {
-        if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) {
-          ::close(fds[i].fd);
-          fds[i].fd = -1;
-          --open;
-          continue;
-        }
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (i == 0) {
-          out_.append(buf, static_cast<std::size_t>(got));
-        } else {
-          partial_.append(buf, static_cast<std::size_t>(got));
-          std::size_t start = 0, nl;
-          while ((nl = partial_.find('\n', start)) != std::string::npos) {
-            lines_.push_back(partial_.substr(start, nl - start));
-            start = nl + 1;
-          }
-          partial_.erase(0, start);
-        }
-        cv_.notify_all();
-      }
-    }
-    for (auto& f : fds)
-      if (f.fd >= 0) ::close(f.fd);
-    siginfo_t info{};
-    while (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
-    }
-    std::lock_guard<std::mutex> lock(mutex_);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!partial_.empty()) lines_.push_back(std::exchange(partial_, {}));
-    exitStatus_ = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
-    exited_ = true;
-    cv_.notify_all();
-  }
-
-  pid_t pid_ = -1;
-  std::thread reader_;
-  mutable std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<std::string> lines_;
-  std::string partial_;
-  std::string out_;
-  bool exited_ = false;
-  int exitStatus_ = -1;
-};
 
 /// The admin endpoint's /metrics page, or the error that prevented reading it.
 inline std::string scrapeMetrics(std::uint16_t adminPort) {

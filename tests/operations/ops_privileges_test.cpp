@@ -43,10 +43,8 @@ TEST(Operations, T22_PrivilegedPortWithoutRightsFailsWithHint_Root) {
   writeText(config, ini.text());
   fs::permissions(config, kMode0644);
 
-  ChildProcess host({{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", kHostBinary, "--config",
-                      config},
-                     {},
-                     {}});
+  ChildProcess host({.argv = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", kHostBinary,
+                              "--config", config}});
   auto status = host.waitExit(30s);
   ASSERT_TRUE(status.has_value()) << "host still running as uid 65534 with port 80:\n" << host.stderrText();
   const std::string err = host.stderrText();

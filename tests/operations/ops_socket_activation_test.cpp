@@ -31,9 +31,8 @@ TEST(Operations, T39_SocketActivationAdoptsListenFd) {
   const std::string config = dir / "host.ini";
   writeText(config, ini.text());
 
-  ChildProcess proc({{kSocketActivate, "-l", "127.0.0.1:" + std::to_string(port), kHostBinary, "--config", config},
-                     {},
-                     {}});
+  ChildProcess proc(
+      {.argv = {kSocketActivate, "-l", "127.0.0.1:" + std::to_string(port), kHostBinary, "--config", config}});
   ASSERT_TRUE(proc.waitForLog("Listening on 127\\.0\\.0\\.1:" + std::to_string(port), 10s).has_value())
       << proc.stderrText();
   // The host has not started yet (systemd-socket-activate execs it on the first connection).
@@ -73,9 +72,11 @@ TEST(Operations, T39_ListenFdsForAnotherPidAreIgnored) {
   const std::string config = dir / "host.ini";
   writeText(config, ini.text());
 
-  ChildProcess host({{kHostBinary, "--config", config},
-                     {"LISTEN_FDS=1", "LISTEN_PID=" + std::to_string(::getpid()), "LISTEN_FDNAMES=echo"},
-                     {{foreign.fd(), 3}}});
+  ChildProcess host({.argv = {kHostBinary, "--config", config},
+                     .env = {{"LISTEN_FDS", "1"},
+                             {"LISTEN_PID", std::to_string(::getpid())},
+                             {"LISTEN_FDNAMES", "echo"}},
+                     .inheritFds = {{foreign.fd(), 3}}});
   auto listening = host.waitForLog("\\[listener=echo\\] listening on 127\\.0\\.0\\.1:" + std::to_string(port), 10s);
   ASSERT_TRUE(listening.has_value()) << host.stderrText();
   TestClient c = TestClient::connect(port);

@@ -1,30 +1,20 @@
 #pragma once
 /// @file ReliabilitySupport.h
 /// Helpers for the reliability suite (tests/reliability), on top of the e2e
-/// harness (tests/support/HostProcess.h, TestClient.h), which this file does
-/// not change. Standard library + POSIX only (no GoogleTest).
+/// harness (tests/support: HostProcess.h, TestClient.h, TempDir.h).
+/// Standard library + POSIX only (no GoogleTest).
 ///
-///  - Client: a blocking TCP client with what TestClient lacks: a source
-///    address (127.0.0.x), non-blocking connect, reset close (SO_LINGER {1,0}),
-///    line reads and close detection with a deadline.
+///  - Ending / endingName / probeConnect: how a TestClient connection ended,
+///    and a one-shot connect probe.
 ///  - httpGet / scrapeMetrics / metricValue / parseMetrics / checkExposition:
 ///    the admin endpoint and the Prometheus text format.
 ///  - Sha256: FIPS 180-4 SHA-256 (for T02's "SHA-256 of received = sent").
-///  - cpuShare: a process's CPU use over a window, from /proc/PID/stat.
-///  - SpawnedProcess: runs a command line (e.g. `prlimit --nofile=64:64 host
-///    ...`) with stdout/stderr to a file; for what HostProcess cannot prefix.
+///  - cpuShare / openFds: a process's CPU use over a window and its open fds,
+///    from /proc/PID. (A host under a command such as `prlimit` is a
+///    HostProcess with setCommandPrefix.)
 ///  - decimalLess / decimalAdd: compare and add big decimal integers (fibonacci).
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -58,12 +48,11 @@
 #include "TestClient.h"
 #include "TempDir.h"
 
-extern char** environ;
-
 namespace protohost::reliability {
 
 using Clock = std::chrono::steady_clock;
 using e2e::IoError;
+using e2e::TestClient;
 
 inline long long msSince(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
@@ -80,10 +69,10 @@ inline bool waitUntil(const std::function<bool()>& pred, std::chrono::millisecon
   }
 }
 
-// ---------------------------------------------------------------- Client
+// ---------------------------------------------------------------- clients
 
-/// How a connection ended, as seen by Client::waitClosed.
-enum class Ending { Eof, Reset, Timeout, Error };
+/// How a connection ended, as seen by TestClient::waitClosed.
+using Ending = e2e::TestClient::Close;
 
 inline const char* endingName(Ending e) {
   switch (e) {
@@ -95,216 +84,12 @@ inline const char* endingName(Ending e) {
   return "?";
 }
 
-/// One TCP connection to 127.0.0.1:PORT (optionally from a chosen source address).
-class Client {
- public:
-  struct Options {
-    std::string source;  ///< bind to this IPv4 address first ("" = let the kernel choose)
-    int receiveBuffer = 0;  ///< SO_RCVBUF before connect (0 = default)
-    std::chrono::milliseconds timeout{5000};  ///< SO_RCVTIMEO / SO_SNDTIMEO and connect timeout
-  };
-
-  /// Connects (blocking up to options.timeout); throws IoError.
-  static Client connect(std::uint16_t port, const Options& options) {
-    Client c = start(port, options);
-    pollfd p{c.fd_, POLLOUT, 0};
-    int n;
-    while ((n = ::poll(&p, 1, static_cast<int>(options.timeout.count()))) < 0 && errno == EINTR) {
-    }
-    if (n == 0) throw IoError("connect to 127.0.0.1:" + std::to_string(port), ETIMEDOUT);
-    if (int err = c.socketError()) throw IoError("connect to 127.0.0.1:" + std::to_string(port), err);
-    c.setBlocking(true);
-    return c;
-  }
-  static Client connect(std::uint16_t port) { return connect(port, Options{}); }
-
-  /// Starts a non-blocking connect and returns at once (the socket stays
-  /// non-blocking). Throws IoError only when the connect fails immediately.
-  static Client start(std::uint16_t port, const Options& options) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) throw IoError("socket", errno);
-    Client c(fd);
-    if (options.receiveBuffer > 0) c.setInt(SOL_SOCKET, SO_RCVBUF, options.receiveBuffer);
-    c.setTimeout(options.timeout);
-    if (!options.source.empty()) {
-      sockaddr_in src{};
-      src.sin_family = AF_INET;
-      ::inet_pton(AF_INET, options.source.c_str(), &src.sin_addr);
-      if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) throw IoError("bind " + options.source, errno);
-    }
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS)
-      throw IoError("connect to 127.0.0.1:" + std::to_string(port), errno);
-    return c;
-  }
-
-  Client(Client&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Client& operator=(Client&& o) noexcept {
-    if (this != &o) {
-      close();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-  ~Client() { close(); }
-
-  int fd() const { return fd_; }
-  bool isOpen() const { return fd_ >= 0; }
-
-  int socketError() const {
-    int err = 0;
-    socklen_t len = sizeof err;
-    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-    return err;
-  }
-
-  void setBlocking(bool blocking) {
-    int flags = ::fcntl(fd_, F_GETFL);
-    ::fcntl(fd_, F_SETFL, blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK);
-  }
-
-  void setInt(int level, int name, int value) {
-    if (::setsockopt(fd_, level, name, &value, sizeof value) != 0) throw IoError("setsockopt", errno);
-  }
-  void setTimeout(std::chrono::milliseconds t) {
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(t.count() / 1000);
-    tv.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  }
-
-  ssize_t sendSome(const void* data, std::size_t size) {
-    for (;;) {
-      ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      return n;
-    }
-  }
-  ssize_t recvSome(void* data, std::size_t size) {
-    for (;;) {
-      ssize_t n = ::recv(fd_, data, size, 0);
-      if (n < 0 && errno == EINTR) continue;
-      return n;
-    }
-  }
-
-  void sendAll(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = sendSome(data.data(), data.size());
-      if (n < 0) throw IoError("send", errno);
-      data.remove_prefix(static_cast<std::size_t>(n));
-    }
-  }
-
-  std::string recvExactly(std::size_t size) {
-    std::string out(size, '\0');
-    std::size_t got = 0;
-    while (got < size) {
-      ssize_t n = recvSome(out.data() + got, size - got);
-      if (n <= 0)
-        throw IoError("recv (" + std::to_string(got) + " of " + std::to_string(size) + " bytes)", n == 0 ? 0 : errno);
-      got += static_cast<std::size_t>(n);
-    }
-    return out;
-  }
-
-  std::string roundTrip(std::string_view message) {
-    sendAll(message);
-    return recvExactly(message.size());
-  }
-
-  /// Reads one line ending in '\n' (returned without "\r\n" / "\n"); throws IoError.
-  std::string readLine() {
-    for (;;) {
-      if (auto nl = buffered_.find('\n'); nl != std::string::npos) {
-        std::string line = buffered_.substr(0, nl);
-        buffered_.erase(0, nl + 1);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        return line;
-      }
-      char buf[4096];
-      ssize_t n = recvSome(buf, sizeof buf);
-      if (n <= 0) throw IoError("recv line", n == 0 ? 0 : errno);
-      buffered_.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-
-  struct Closed {
-    Ending how = Ending::Timeout;
-    int error = 0;
-    std::string data;  ///< bytes read before the end (after any readLine leftovers)
-    long long ms = 0;  ///< how long waitClosed waited
-  };
-
-  /// Reads until EOF, reset, another error, or @p timeout; never throws.
-  Closed waitClosed(std::chrono::milliseconds timeout) {
-    Closed c;
-    c.data = std::exchange(buffered_, {});
-    const auto begin = Clock::now();
-    const auto deadline = begin + timeout;
-    char buf[65536];
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (left <= 0) break;
-      pollfd p{fd_, POLLIN, 0};
-      int r = ::poll(&p, 1, static_cast<int>(left));
-      if (r < 0 && errno == EINTR) continue;
-      if (r == 0) break;
-      ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
-      if (n > 0) {
-        c.data.append(buf, static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n == 0) {
-        c.how = Ending::Eof;
-        c.ms = msSince(begin);
-        return c;
-      }
-      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
-      c.error = errno;
-      c.how = errno == ECONNRESET || errno == EPIPE ? Ending::Reset : Ending::Error;
-      c.ms = msSince(begin);
-      return c;
-    }
-    c.how = Ending::Timeout;
-    c.ms = msSince(begin);
-    return c;
-  }
-
-  void shutdownWrite() {
-    if (::shutdown(fd_, SHUT_WR) != 0) throw IoError("shutdown", errno);
-  }
-
-  /// Closes with SO_LINGER {1, 0}: the peer gets a RST instead of a FIN.
-  void resetClose() {
-    if (fd_ < 0) return;
-    linger lg{1, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    close();
-  }
-
-  void close() {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-  }
-
- private:
-  explicit Client(int fd) : fd_(fd) {}
-  int fd_ = -1;
-  std::string buffered_;
-};
-
 /// Tries to connect once; returns 0 when connected (and closes it), else the errno.
 inline int probeConnect(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::milliseconds(500)) {
   try {
-    Client::Options o;
+    TestClient::Options o;
     o.timeout = timeout;
-    Client c = Client::connect(port, o);
+    TestClient c = TestClient::connect(port, o);
     return 0;
   } catch (const IoError& e) {
     return e.error();
@@ -321,11 +106,11 @@ struct HttpResponse {
 /// GET @p path from 127.0.0.1:@p port (HTTP/1.0, Connection: close). Throws IoError / runtime_error.
 inline HttpResponse httpGet(std::uint16_t port, const std::string& path,
                             std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
-  Client::Options o;
+  TestClient::Options o;
   o.timeout = timeout;
-  Client c = Client::connect(port, o);
+  TestClient c = TestClient::connect(port, o);
   c.sendAll("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-  Client::Closed r = c.waitClosed(timeout);
+  TestClient::Closed r = c.waitClosed(timeout);
   if (r.how != Ending::Eof)
     throw std::runtime_error("GET " + path + ": connection ended with " + endingName(r.how) + " after " +
                              std::to_string(r.data.size()) + " bytes");
@@ -721,28 +506,12 @@ class Sha256 {
 
 // ---------------------------------------------------------------- processes
 
-/// utime + stime of @p pid in clock ticks; -1 when unreadable.
-inline long long cpuTicksOf(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream fields(stat.substr(close + 1));
-  std::string f;
-  long long utime = -1, stime = -1;
-  for (int i = 3; i <= 15 && (fields >> f); ++i) {
-    if (i == 14) utime = std::stoll(f);
-    if (i == 15) stime = std::stoll(f);
-  }
-  return utime < 0 || stime < 0 ? -1 : utime + stime;
-}
-
 /// Share of one core @p pid used over the next @p window (0.25 = 25 %); -1 when unreadable.
 inline double cpuShare(pid_t pid, std::chrono::milliseconds window) {
-  const long long before = cpuTicksOf(pid);
+  const long long before = e2e::HostProcess::cpuTicksOf(pid);
   const auto begin = Clock::now();
   std::this_thread::sleep_for(window);
-  const long long after = cpuTicksOf(pid);
+  const long long after = e2e::HostProcess::cpuTicksOf(pid);
   const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
   if (before < 0 || after < 0) return -1;
   return static_cast<double>(after - before) / static_cast<double>(::sysconf(_SC_CLK_TCK)) / seconds;
@@ -757,123 +526,6 @@ inline long openFds(pid_t pid) {
     ++n;
   return ec ? -1 : n;
 }
-
-/// A child process started from a full argv (argv[0] resolved through PATH),
-/// e.g. {"prlimit", "--nofile=64:64", HOST, "--config", INI}: for commands that
-/// HostProcess cannot prefix. stdin is /dev/null; stdout and stderr go to
-/// @p logPath (appended). Signal dispositions and mask are reset in the child.
-/// The destructor SIGKILLs and reaps a child still running.
-class SpawnedProcess {
- public:
-  SpawnedProcess(std::vector<std::string> argv, std::string logPath) : logPath_(std::move(logPath)) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, logPath_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    std::vector<char*> args;
-    for (auto& s : argv) args.push_back(s.data());
-    args.push_back(nullptr);
-    std::vector<char*> envp;
-    for (char** e = environ; e && *e; ++e) {
-      std::string_view v(*e);
-      if (v.rfind("LISTEN_FDS=", 0) == 0 || v.rfind("LISTEN_PID=", 0) == 0 || v.rfind("LISTEN_FDNAMES=", 0) == 0) continue;
-      envp.push_back(*e);
-    }
-    envp.push_back(nullptr);
-    int rc = ::posix_spawnp(&pid_, args[0], &actions, &attr, args.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) throw std::system_error(rc, std::generic_category(), "posix_spawnp " + argv[0]);
-  }
-  ~SpawnedProcess() {
-    if (!exited_) {
-      ::kill(pid_, SIGKILL);
-      int st;
-      while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
-      }
-    }
-  }
-  SpawnedProcess(const SpawnedProcess&) = delete;
-  SpawnedProcess& operator=(const SpawnedProcess&) = delete;
-
-  pid_t pid() const { return pid_; }
-
-  bool running() {
-    poll();
-    return !exited_;
-  }
-  bool signal(int sig) { return running() && ::kill(pid_, sig) == 0; }
-
-  /// Exit status (128 + N for signal N), or nullopt on timeout.
-  std::optional<int> waitExit(std::chrono::milliseconds timeout) {
-    if (!waitUntil([this] { return !running(); }, timeout, std::chrono::milliseconds(10))) return std::nullopt;
-    return status_;
-  }
-
-  std::string logText() const {
-    std::ifstream in(logPath_);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  }
-  std::vector<std::string> logLines() const {
-    std::vector<std::string> lines;
-    std::istringstream in(logText());
-    for (std::string l; std::getline(in, l);) lines.push_back(l);
-    return lines;
-  }
-
-  /// The first log line matching @p re within @p timeout.
-  std::optional<std::string> waitForLog(const std::regex& re, std::chrono::milliseconds timeout) {
-    std::optional<std::string> found;
-    waitUntil(
-        [&] {
-          for (const auto& l : logLines())
-            if (std::regex_search(l, re)) {
-              found = l;
-              return true;
-            }
-          return !running();
-        },
-        timeout);
-    if (!found)
-      for (const auto& l : logLines())
-        if (std::regex_search(l, re)) return l;
-    return found;
-  }
-
-  /// Port of [listener.NAME] from its "listening on" line; throws when missing.
-  std::uint16_t port(const std::string& listener, std::chrono::milliseconds timeout = std::chrono::milliseconds(10000)) {
-    std::regex re("\\[listener=" + e2e::HostProcess::escapeRegex(listener) + "\\] listening on \\S*:([0-9]+) ");
-    auto line = waitForLog(re, timeout);
-    if (!line) throw std::runtime_error("no \"listening on\" line for " + listener + "; log:\n" + logText());
-    std::smatch m;
-    std::regex_search(*line, m, re);
-    return static_cast<std::uint16_t>(std::stoul(m[1].str()));
-  }
-
- private:
-  void poll() {
-    if (exited_) return;
-    int st = 0;
-    pid_t r = ::waitpid(pid_, &st, WNOHANG);
-    if (r == pid_) {
-      exited_ = true;
-      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
-    }
-  }
-  std::string logPath_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int status_ = -1;
-};
 
 // ---------------------------------------------------------------- big decimals
 

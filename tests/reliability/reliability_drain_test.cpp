@@ -126,9 +126,9 @@ TEST(Reliability, T24_SigtermGracefulDrain) {
   // 4 echo clients: 256 KiB sent, nothing read yet.
   constexpr int kPending = 4;
   constexpr std::size_t kPendingBytes = 256 * 1024;
-  std::vector<std::unique_ptr<Client>> pending;
+  std::vector<std::unique_ptr<TestClient>> pending;
   for (int i = 0; i < kPending; ++i) {
-    pending.push_back(std::make_unique<Client>(Client::connect(echo)));
+    pending.push_back(std::make_unique<TestClient>(TestClient::connect(echo)));
     pending.back()->sendAll(PatternStream(static_cast<std::uint64_t>(i)).bytes(0, kPendingBytes));
   }
   // 4 streaming echo clients: a writer and a reader each. Two send a 4 KiB
@@ -143,9 +143,9 @@ TEST(Reliability, T24_SigtermGracefulDrain) {
       const bool heavy = i >= 2;
       o.kind = heavy ? "echo-stream-heavy" : "echo-stream";
       const PatternStream pattern(1000u + static_cast<std::uint64_t>(i));
-      Client::Options opts;
+      TestClient::Options opts;
       if (heavy) opts.receiveBuffer = 16 * 1024;
-      Client c = Client::connect(stream, opts);
+      TestClient c = TestClient::connect(stream, opts);
       std::atomic<std::uint64_t> sent{0};
       std::atomic<bool> readerDone{false};
       std::thread writer([&] {
@@ -200,7 +200,7 @@ TEST(Reliability, T24_SigtermGracefulDrain) {
       Outcome o;
       o.kind = "fibonacci";
       try {
-        Client c = Client::connect(fib);
+        TestClient c = TestClient::connect(fib);
         for (;;) {
           c.sendAll("NEXT\n");
           o.numbers.push_back(c.readLine());
@@ -227,7 +227,7 @@ TEST(Reliability, T24_SigtermGracefulDrain) {
     threads.emplace_back([&] {
       Outcome o;
       o.kind = "weblog";
-      Client c = Client::connect(weblog);
+      TestClient c = TestClient::connect(weblog);
       std::string data, buf(65536, '\0');
       bool counted = false;
       for (;;) {
@@ -255,11 +255,11 @@ TEST(Reliability, T24_SigtermGracefulDrain) {
     });
   }
   // 1 fibonacci client with half a request line, never finished.
-  Client halfLine = Client::connect(fib);
+  TestClient halfLine = TestClient::connect(fib);
   halfLine.sendAll("NEX");
   // 1 echo client that sends until its sends stall and never reads: its echo
   // cannot be flushed, so only the drain deadline closes it.
-  Client stuck = Client::connect(stream);
+  TestClient stuck = TestClient::connect(stream);
   {
     timeval tv{0, 200000};
     ::setsockopt(stuck.fd(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -272,7 +272,7 @@ TEST(Reliability, T24_SigtermGracefulDrain) {
   // 1 echo client ("big") that sends until the host stops reading from it
   // (back-pressure: over 1 MiB of echo queued) and reads only after the
   // SIGTERM: it must get every byte the host read from it, then EOF.
-  Client bigClient = Client::connect(big);
+  TestClient bigClient = TestClient::connect(big);
   const PatternStream bigPattern(4242);
   {
     timeval tv{0, 200000};
@@ -336,7 +336,7 @@ TEST(Reliability, T24_SigtermGracefulDrain) {
   for (int i = 0; i < kPending; ++i) {
     Outcome o;
     o.kind = "echo-pending";
-    Client::Closed r = pending[static_cast<std::size_t>(i)]->waitClosed(5s);
+    TestClient::Closed r = pending[static_cast<std::size_t>(i)]->waitClosed(5s);
     o.how = r.how;
     o.error = r.error;
     o.endMs = msSince(term);
@@ -351,7 +351,7 @@ TEST(Reliability, T24_SigtermGracefulDrain) {
   {
     Outcome o;
     o.kind = "echo-big";
-    Client::Closed r = bigClient.waitClosed(5s);
+    TestClient::Closed r = bigClient.waitClosed(5s);
     o.how = r.how;
     o.error = r.error;
     o.endMs = msSince(term);
@@ -363,7 +363,7 @@ TEST(Reliability, T24_SigtermGracefulDrain) {
                   " lost)";
     pendingOutcomes.push_back(std::move(o));
   }
-  Client::Closed half = halfLine.waitClosed(std::chrono::milliseconds(kDrainMs + 3000));
+  TestClient::Closed half = halfLine.waitClosed(std::chrono::milliseconds(kDrainMs + 3000));
   const long long halfMs = msSince(term);
   // The stuck client: nothing read until it is closed; then it must be closed.
   pollfd stuckPoll{stuck.fd(), POLLRDHUP, 0};
@@ -422,7 +422,7 @@ TEST(Reliability, T24_SigtermGracefulDrain) {
   EXPECT_EQ(std::adjacent_find(served.begin(), served.end()), served.end()) << "a number was served twice";
   HostProcess again;  // the first host has exited; its log stays for DumpLogOnFailure
   again.startWithConfig(config());
-  Client c = Client::connect(again.port("fibonacci"));
+  TestClient c = TestClient::connect(again.port("fibonacci"));
   c.sendAll("NEXT\n");
   const std::string next = c.readLine();
   const std::string& last = served.back();

@@ -84,10 +84,10 @@ std::uint64_t tcpBufferMax(const std::string& name) {
 class HashingSender {
  public:
   HashingSender(std::uint16_t port, std::uint64_t total) : total_(total), pattern_(7) {
-    Client::Options o;
+    TestClient::Options o;
     o.receiveBuffer = 4096;  // small window: the client barely takes anything back
     o.timeout = 5s;
-    client_ = std::make_unique<Client>(Client::connect(port, o));
+    client_ = std::make_unique<TestClient>(TestClient::connect(port, o));
     timeval tv{0, 250000};
     ::setsockopt(client_->fd(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     thread_ = std::thread([this] { run(); });
@@ -112,7 +112,7 @@ class HashingSender {
     hash = hash_;
     return error_;
   }
-  Client& client() { return *client_; }
+  TestClient& client() { return *client_; }
 
  private:
   void run() {
@@ -155,7 +155,7 @@ class HashingSender {
     cv_.notify_all();
   }
 
-  std::unique_ptr<Client> client_;
+  std::unique_ptr<TestClient> client_;
   const std::uint64_t total_;
   const PatternStream pattern_;
   std::atomic<std::uint64_t> sent_{0};
@@ -278,9 +278,9 @@ TEST(Reliability, T09_PeerResetAndHalfCloseMidStream) {
     // Echo: push 2 MB, read a little, reset while the host has output queued.
     threads.emplace_back([&, i] {
       try {
-        Client::Options o;
+        TestClient::Options o;
         o.receiveBuffer = 8192;
-        Client c = Client::connect(echo, o);
+        TestClient c = TestClient::connect(echo, o);
         const std::string chunk = PatternStream(static_cast<std::uint64_t>(i)).bytes(0, 64 * 1024);
         timeval tv{0, 200000};
         ::setsockopt(c.fd(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -301,9 +301,9 @@ TEST(Reliability, T09_PeerResetAndHalfCloseMidStream) {
     // Fibonacci: ask for 500 answers, read one, reset while they are being written.
     threads.emplace_back([&, i] {
       try {
-        Client::Options o;
+        TestClient::Options o;
         o.receiveBuffer = 4096;
-        Client c = Client::connect(fib, o);
+        TestClient c = TestClient::connect(fib, o);
         std::string requests;
         for (int k = 0; k < 500; ++k) requests += "NEXT\n";
         c.sendAll(requests);
@@ -317,11 +317,11 @@ TEST(Reliability, T09_PeerResetAndHalfCloseMidStream) {
   for (int i = 0; i < kHalfClosers; ++i) {
     threads.emplace_back([&, i] {
       try {
-        Client c = Client::connect(echo);
+        TestClient c = TestClient::connect(echo);
         const std::string data = PatternStream(100u + static_cast<std::uint64_t>(i)).bytes(0, 100 * 1024);
         c.sendAll(data);
         c.shutdownWrite();
-        Client::Closed r = c.waitClosed(10s);
+        TestClient::Closed r = c.waitClosed(10s);
         if (r.how != Ending::Eof) fail("half-closer " + std::to_string(i) + " ended with " + endingName(r.how));
         else if (r.data != data) fail("half-closer " + std::to_string(i) + " got " + std::to_string(r.data.size()) + " bytes");
         else ++halfCloseOk;
@@ -354,8 +354,8 @@ TEST(Reliability, T09_PeerResetAndHalfCloseMidStream) {
   EXPECT_LE(logLines, static_cast<std::size_t>(2 * kResets + kHalfClosers)) << "log flood";
 
   ASSERT_TRUE(host.running()) << "host died (SIGPIPE?)";
-  EXPECT_EQ(Client::connect(echo).roundTrip("still serving"), "still serving");
-  Client f = Client::connect(fib);
+  EXPECT_EQ(TestClient::connect(echo).roundTrip("still serving"), "still serving");
+  TestClient f = TestClient::connect(fib);
   f.sendAll("NEXT\n");
   EXPECT_TRUE(isDecimal(f.readLine()));
   ASSERT_TRUE(host.signal(SIGTERM));
@@ -384,14 +384,14 @@ TEST(Reliability, T14_ThrowingPluginCountedInMetrics) {
   std::string page = scrapeMetrics(admin);
   EXPECT_EQ(metricValue(page, "protohost_plugin_errors_total", throwingLabels), std::optional<double>(0)) << page;
 
-  Client echoClient = Client::connect(echo);
+  TestClient echoClient = TestClient::connect(echo);
   ASSERT_EQ(echoClient.roundTrip("before"), "before");
   const std::size_t mark = host.logLineCount();
   int expected = 0;
   for (const std::string trigger : {"throw please", "int please", "throw again"}) {
-    Client c = Client::connect(throwing);
+    TestClient c = TestClient::connect(throwing);
     c.sendAll(trigger);
-    Client::Closed r = c.waitClosed(5s);
+    TestClient::Closed r = c.waitClosed(5s);
     EXPECT_TRUE(r.how == Ending::Eof || r.how == Ending::Reset) << trigger << ": " << endingName(r.how);
     EXPECT_EQ(r.data, "") << trigger;
     ++expected;
@@ -458,9 +458,9 @@ TEST(Reliability, T15_BlockingPluginWatchdogWhileOthersServe) {
 
   // The echo session first, then the blocking one: least-connections puts them
   // on different reactors.
-  Client session = Client::connect(echo);
+  TestClient session = TestClient::connect(echo);
   ASSERT_EQ(session.roundTrip("before"), "before");
-  Client blocker = Client::connect(blocking);
+  TestClient blocker = TestClient::connect(blocking);
   blocker.sendAll("0\n");
   ASSERT_EQ(blocker.readLine(), "done");  // at once: the connection is set up
 
@@ -494,9 +494,9 @@ TEST(Reliability, T15_BlockingPluginWatchdogWhileOthersServe) {
   long long newMax = 0;
   for (int i = 0; i < 5 && Clock::now() - blockBegin < 1800ms; ++i) {
     const auto t0 = Clock::now();
-    Client::Options o;
+    TestClient::Options o;
     o.timeout = 3s;
-    Client fresh = Client::connect(echo, o);
+    TestClient fresh = TestClient::connect(echo, o);
     EXPECT_EQ(fresh.roundTrip("new " + std::to_string(i)), "new " + std::to_string(i));
     newMax = std::max(newMax, msSince(t0));
   }
@@ -552,12 +552,12 @@ TEST(Reliability, T16_CrashingPluginSupervisorRestartsFibonacciMonotonic) {
       FAIL() << "run " << run << ": " << e.what();
     }
     runStarts.push_back(answers.size());
-    Client c = Client::connect(fib);
+    TestClient c = TestClient::connect(fib);
     for (int k = 0; k < 5; ++k) {
       c.sendAll("NEXT\n");
       answers.push_back(c.readLine());
     }
-    Client crasher = Client::connect(crashing);
+    TestClient crasher = TestClient::connect(crashing);
     ASSERT_EQ(crasher.roundTrip("hello"), "hello");
     if (run == kCrashes) {  // the last run ends cleanly
       ASSERT_TRUE(host.signal(SIGTERM));

@@ -73,11 +73,11 @@ class EchoHammer {
  private:
   void run(std::uint16_t port, int n, int t) {
     try {
-      std::vector<Client> cs;
-      Client::Options o;
+      std::vector<TestClient> cs;
+      TestClient::Options o;
       o.timeout = 5s;
       for (int i = 0; i < n && !stop_; ++i) {
-        cs.push_back(Client::connect(port, o));
+        cs.push_back(TestClient::connect(port, o));
         ++connected_;
       }
       const std::string msg(512, static_cast<char>('a' + t));
@@ -115,8 +115,8 @@ TEST(Reliability, T03_IdleTimeoutAlsoWhileReactorIsBusy) {
 
   auto idleRun = [&](const char* what) -> long long {
     const auto begin = Clock::now();
-    Client idle = Client::connect(port);
-    Client::Closed closed = idle.waitClosed(5s);
+    TestClient idle = TestClient::connect(port);
+    TestClient::Closed closed = idle.waitClosed(5s);
     const long long ms = msSince(begin);
     EXPECT_EQ(closed.how, Ending::Eof) << what << ": idle client ended with " << endingName(closed.how) << " after "
                                        << ms << " ms";
@@ -163,14 +163,15 @@ struct FloodResult {
 /// as possible and watches each until the host closes it; meanwhile the held
 /// sessions do round trips. @p during runs once on the caller's thread while
 /// the excess sockets are being opened (after every 25th).
-FloodResult runFlood(std::uint16_t port, std::vector<Client>& held, int excess, const std::function<void()>& during) {
+FloodResult runFlood(std::uint16_t port, std::vector<TestClient>& held, int excess,
+                     const std::function<void()>& during) {
   FloodResult r;
   std::atomic<bool> stop{false};
   std::mutex rttMutex;
   std::thread rtt([&] {
     std::size_t i = 0;
     while (!stop) {
-      Client& c = held[i++ % held.size()];
+      TestClient& c = held[i++ % held.size()];
       const std::string msg = "held " + std::to_string(i);
       const auto t0 = Clock::now();
       try {
@@ -185,7 +186,7 @@ FloodResult runFlood(std::uint16_t port, std::vector<Client>& held, int excess, 
   });
 
   struct Pending {
-    Client c;
+    TestClient c;
     Clock::time_point connected;
     bool done = false;
   };
@@ -216,10 +217,10 @@ FloodResult runFlood(std::uint16_t port, std::vector<Client>& held, int excess, 
     }
   };
   for (int i = 0; i < excess; ++i) {
-    Client::Options o;
+    TestClient::Options o;
     o.timeout = 2s;
     try {
-      pending.push_back(Pending{Client::connect(port, o), Clock::now(), false});
+      pending.push_back(Pending{TestClient::connect(port, o), Clock::now(), false});
     } catch (const IoError& e) {  // refused before connect() returned: as fast as it gets
       r.closeMs.push_back(0);
       ++r.rst;
@@ -251,10 +252,10 @@ struct FloodHost {
     echo = host.port("echo");
     admin = host.port("admin");
   }
-  std::vector<Client> hold(int n) {
-    std::vector<Client> held;
+  std::vector<TestClient> hold(int n) {
+    std::vector<TestClient> held;
     for (int i = 0; i < n; ++i) {
-      held.push_back(Client::connect(echo));
+      held.push_back(TestClient::connect(echo));
       const std::string msg = "hello " + std::to_string(i);
       if (held.back().roundTrip(msg) != msg) throw std::runtime_error("held session did not echo");
     }
@@ -270,7 +271,7 @@ TEST(Reliability, T05_ConnectionFloodAboveMaxConnections) {
   constexpr int kMax = 50, kExcess = 150;
   FloodHost f(kMax);
   DumpLogOnFailure dump{f.host};
-  std::vector<Client> held = f.hold(kMax);
+  std::vector<TestClient> held = f.hold(kMax);
 
   FloodResult r = runFlood(f.echo, held, kExcess, nullptr);
   const auto floodEnd = Clock::now();
@@ -327,7 +328,7 @@ TEST(Reliability, T37_MetricsAcrossConnectionFlood) {
   EXPECT_EQ(httpGet(f.admin, "/healthz").status, 200);
   EXPECT_EQ(httpGet(f.admin, "/readyz").status, 200);
 
-  std::vector<Client> held = f.hold(kMax);
+  std::vector<TestClient> held = f.hold(kMax);
   pages.push_back(scrapeMetrics(f.admin));
 
   // Scrapes during the flood, one at a time (concurrent scrapes have no order
@@ -394,11 +395,11 @@ TEST(ReliabilityPromtool, T37_PromtoolChecksMetrics) {
   if (!promtool || !*promtool) GTEST_SKIP() << "PROTOHOST_PROMTOOL not set";
   FloodHost f(2);
   DumpLogOnFailure dump{f.host};
-  std::vector<Client> held = f.hold(2);
+  std::vector<TestClient> held = f.hold(2);
   // The third client is refused: the refusal counter moves. The RST can land
   // before connect() reports success, so a reset connect is that refusal too.
   try {
-    Client extra = Client::connect(f.echo);
+    TestClient extra = TestClient::connect(f.echo);
     extra.waitClosed(2s);
   } catch (const IoError& e) {
     ASSERT_EQ(e.error(), ECONNRESET) << e.what();
@@ -444,21 +445,21 @@ TEST(Reliability, T06_PerIpLimit) {
     long long ms = 0;
     std::string how;
   };
-  auto attempt = [&](const std::string& source, std::vector<Client>& keep) {
+  auto attempt = [&](const std::string& source, std::vector<TestClient>& keep) {
     Outcome o;
-    Client::Options opt;
+    TestClient::Options opt;
     opt.source = source;
     opt.timeout = 3s;
     const auto t0 = Clock::now();
-    std::optional<Client> connected;
+    std::optional<TestClient> connected;
     try {
-      connected.emplace(Client::connect(port, opt));
+      connected.emplace(TestClient::connect(port, opt));
     } catch (const IoError& e) {  // reset before connect() reported success: refused
       o.ms = msSince(t0);
       o.how = e.error() == ECONNRESET ? "RST" : std::string("connect: ") + e.what();
       return o;
     }
-    Client& c = *connected;
+    TestClient& c = *connected;
     c.sendSome("ping\n", 5);  // may fail once the RST is in: that is a refusal too
     char buf[16];
     const ssize_t n = c.recvSome(buf, sizeof buf);  // echo (served), EOF or RST (refused), or the 3 s timeout
@@ -476,7 +477,7 @@ TEST(Reliability, T06_PerIpLimit) {
     return o;
   };
 
-  std::vector<Client> kept;
+  std::vector<TestClient> kept;
   int served = 0, refused = 0;
   long long slowestRefusal = 0;
   for (int i = 0; i < 20; ++i) {
@@ -505,7 +506,7 @@ TEST(Reliability, T06_PerIpLimit) {
   // The held ones still echo; one .2 client leaving makes room for another.
   for (auto& c : kept) EXPECT_EQ(c.roundTrip("again"), "again");
   kept.erase(kept.begin());
-  std::vector<Client> more;
+  std::vector<TestClient> more;
   const bool admitted = waitUntil([&] { return attempt("127.0.0.2", more).served; }, 3s, 50ms);
   EXPECT_TRUE(admitted) << "no room for a .2 client after one left";
 }
@@ -517,17 +518,12 @@ TEST(Reliability, T06_PerIpLimit) {
 // core), logs "Too many open files" at most about once per second, and once the
 // clients close, a new client is accepted (its echo arrives) within 1 s.
 TEST(Reliability, T07_FdExhaustionBacksOffAndRecovers) {
-  TempDir dir;
+  HostProcess host;
+  DumpLogOnFailure dump{host};
+  host.setCommandPrefix({"prlimit", "--nofile=64:64"});
   HostIni ini;
   ini.listener("echo", "echo");
-  const std::string config = dir.write("host.ini", ini.text());
-  SpawnedProcess host({"prlimit", "--nofile=64:64", e2e::kHostBinary, "--config", config}, dir.file("host.log"));
-  struct Dump {
-    SpawnedProcess& h;
-    ~Dump() {
-      if (::testing::Test::HasFailure()) std::cerr << "---- host log ----\n" << h.logText() << "------------------\n";
-    }
-  } dump{host};
+  host.startWithConfig(ini.text());
   const std::uint16_t port = host.port("echo");
 
   {
@@ -541,21 +537,21 @@ TEST(Reliability, T07_FdExhaustionBacksOffAndRecovers) {
       }
     EXPECT_TRUE(found);
   }
-  ASSERT_EQ(Client::connect(port).roundTrip("warm up"), "warm up");
+  ASSERT_EQ(TestClient::connect(port).roundTrip("warm up"), "warm up");
 
   // 200 clients, connects started without waiting (the backlog takes them).
-  std::vector<Client> clients;
-  for (int i = 0; i < 200; ++i) clients.push_back(Client::start(port, Client::Options{}));
+  std::vector<TestClient> clients;
+  for (int i = 0; i < 200; ++i) clients.push_back(TestClient::start(port, TestClient::Options{}));
   const std::regex emfile("Too many open files");
   ASSERT_TRUE(host.waitForLog(emfile, 10s).has_value()) << "the host never hit EMFILE";
   const long fds = openFds(host.pid());
 
   // Saturated: hold for 4 s; CPU and log rate over that window.
-  const std::size_t linesBefore = countMatches(host.logText(), emfile);
+  const std::size_t linesBefore = countMatches(host.stderrText(), emfile);
   const auto holdBegin = Clock::now();
   const double cpu = cpuShare(host.pid(), 4000ms);
   const double holdSeconds = std::chrono::duration<double>(Clock::now() - holdBegin).count();
-  const std::size_t emfileLines = countMatches(host.logText(), emfile) - linesBefore;
+  const std::size_t emfileLines = countMatches(host.stderrText(), emfile) - linesBefore;
   std::cout << "[   INFO   ] T07: host holds " << fds << " fds; while saturated for " << holdSeconds << " s: CPU "
             << cpu * 100 << "% of one core, " << emfileLines << " \"Too many open files\" lines\n";
   EXPECT_GE(fds, 60) << "the host did not reach its fd limit";
@@ -567,12 +563,12 @@ TEST(Reliability, T07_FdExhaustionBacksOffAndRecovers) {
   // Free the fds: a new client is accepted within 1 s.
   clients.clear();
   const auto freed = Clock::now();
-  Client::Options o;
+  TestClient::Options o;
   o.timeout = 5s;
   std::string echoed;
   long long acceptedMs = -1;
   try {
-    Client fresh = Client::connect(port, o);
+    TestClient fresh = TestClient::connect(port, o);
     echoed = fresh.roundTrip("after EMFILE");
     acceptedMs = msSince(freed);
   } catch (const std::exception& e) {

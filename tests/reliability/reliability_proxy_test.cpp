@@ -72,7 +72,7 @@ struct ProxyHost {
 };
 
 /// "127.0.0.1:PORT" of the client's own end: what the host sees as the socket peer.
-std::string socketPeerOf(const Client& c) {
+std::string socketPeerOf(const TestClient& c) {
   sockaddr_in a{};
   socklen_t len = sizeof a;
   ::getsockname(c.fd(), reinterpret_cast<sockaddr*>(&a), &len);
@@ -81,9 +81,9 @@ std::string socketPeerOf(const Client& c) {
 
 std::string loopback(std::uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
 
-Client connectNoDelay(std::uint16_t port) {
-  Client c = Client::connect(port);
-  c.setInt(IPPROTO_TCP, TCP_NODELAY, 1);  // each small send is its own segment
+TestClient connectNoDelay(std::uint16_t port) {
+  TestClient c = TestClient::connect(port);
+  c.setIntOption(IPPROTO_TCP, TCP_NODELAY, 1);  // each small send is its own segment
   return c;
 }
 
@@ -91,7 +91,7 @@ Client connectNoDelay(std::uint16_t port) {
 // without one byte from the plugin, within @p within (well below the header
 // timeout: an invalid header fails at once). Returns the client's socket peer.
 std::string expectDropped(std::uint16_t port, const std::string& bytes, std::chrono::milliseconds within = 1000ms) {
-  Client c = Client::connect(port);
+  TestClient c = TestClient::connect(port);
   const std::string peer = socketPeerOf(c);
   const auto t0 = Clock::now();
   try {
@@ -99,7 +99,7 @@ std::string expectDropped(std::uint16_t port, const std::string& bytes, std::chr
   } catch (const IoError& e) {  // the close may beat the last bytes: that is a drop too
     EXPECT_TRUE(e.error() == ECONNRESET || e.error() == EPIPE) << e.what();
   }
-  Client::Closed r = c.waitClosed(5s);
+  TestClient::Closed r = c.waitClosed(5s);
   EXPECT_TRUE(r.how == Ending::Eof || r.how == Ending::Reset) << endingName(r.how);
   EXPECT_EQ(r.data, "") << "the plugin was reached";
   EXPECT_LT(msSince(t0), within.count()) << "closed only after " << msSince(t0) << " ms";
@@ -109,7 +109,7 @@ std::string expectDropped(std::uint16_t port, const std::string& bytes, std::chr
 // Sends @p header + "ping\n" and expects the plugin's greeting with @p peer and
 // @p local, then the echo.
 void expectServed(std::uint16_t port, const std::string& header, const std::string& peer, const std::string& local) {
-  Client c = Client::connect(port);
+  TestClient c = TestClient::connect(port);
   c.sendAll(header + "ping\n");
   EXPECT_EQ(c.readLine(), "peer " + peer + " local " + local);
   EXPECT_EQ(c.readLine(), "ping");
@@ -117,7 +117,7 @@ void expectServed(std::uint16_t port, const std::string& header, const std::stri
 
 // Same, with the real socket endpoints expected.
 void expectServedWithRealEndpoints(std::uint16_t port, const std::string& header) {
-  Client c = Client::connect(port);
+  TestClient c = TestClient::connect(port);
   const std::string peer = socketPeerOf(c);
   c.sendAll(header + "ping\n");
   EXPECT_EQ(c.readLine(), "peer " + peer + " local " + loopback(port));
@@ -196,8 +196,8 @@ TEST(Reliability, T12_SilentClientClosedAtHeaderTimeout) {
   ProxyHost f;
   DumpLogOnFailure dump{f.host};
   const auto t0 = Clock::now();
-  Client c = Client::connect(f.fast);
-  Client::Closed r = c.waitClosed(5s);
+  TestClient c = TestClient::connect(f.fast);
+  TestClient::Closed r = c.waitClosed(5s);
   const long long ms = msSince(t0);
   EXPECT_TRUE(r.how == Ending::Eof || r.how == Ending::Reset) << endingName(r.how);
   EXPECT_EQ(r.data, "");
@@ -217,7 +217,7 @@ TEST(Reliability, T12_TrickledHeaderClosedAtDeadline) {
   DumpLogOnFailure dump{f.host};
   const std::string prefix = "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff";
   const auto t0 = Clock::now();
-  Client c = connectNoDelay(f.fast);
+  TestClient c = connectNoDelay(f.fast);
   bool closed = false;
   std::size_t sent = 0;
   for (; sent < prefix.size() && !closed && msSince(t0) < 3000; ++sent) {
@@ -225,7 +225,7 @@ TEST(Reliability, T12_TrickledHeaderClosedAtDeadline) {
     pollfd p{c.fd(), POLLIN, 0};
     closed = ::poll(&p, 1, 50) == 1;  // the pause between bytes, ended early by the close
   }
-  Client::Closed r = c.waitClosed(3s);
+  TestClient::Closed r = c.waitClosed(3s);
   const long long ms = msSince(t0);
   EXPECT_TRUE(r.how == Ending::Eof || r.how == Ending::Reset) << endingName(r.how);
   EXPECT_EQ(r.data, "");
@@ -272,7 +272,7 @@ TEST(Reliability, T13_ProxyV2EdgeCases) {
 TEST(Reliability, T12_DrainClosesConnectionsStillWaitingForTheirHeader) {
   ProxyHost f;
   DumpLogOnFailure dump{f.host};
-  Client c = Client::connect(f.px);
+  TestClient c = TestClient::connect(f.px);
   c.sendAll("PROXY TCP4 192.0.2.1 ");
   // Accepted and waiting for the rest of its header.
   ASSERT_TRUE(waitUntil(
@@ -283,7 +283,7 @@ TEST(Reliability, T12_DrainClosesConnectionsStillWaitingForTheirHeader) {
       5s));
   const auto t0 = Clock::now();
   ASSERT_TRUE(f.host.signal(SIGTERM));
-  Client::Closed r = c.waitClosed(5s);
+  TestClient::Closed r = c.waitClosed(5s);
   EXPECT_TRUE(r.how == Ending::Eof || r.how == Ending::Reset) << endingName(r.how);
   EXPECT_EQ(r.data, "");
   EXPECT_LT(msSince(t0), 2000) << "the drain waited for the header";
@@ -303,7 +303,7 @@ TEST(Reliability, T13_SplitAndCoalescedHeadersGiveTheSameResult) {
        {std::string("PROXY TCP4 203.0.113.5 198.51.100.1 40000 8889\r\n"),
         v2::header(v2::kProxy, v2::kTcp4, v2::inet4({203, 0, 113, 5}, {198, 51, 100, 1}, 40000, 8889) + v2::tlv(0x04, "pad"))}) {
     SCOPED_TRACE(header[0] == 'P' ? "v1" : "v2");
-    Client split = connectNoDelay(f.px);
+    TestClient split = connectNoDelay(f.px);
     for (std::size_t i = 0; i < header.size(); ++i) {
       ASSERT_EQ(split.sendSome(&header[i], 1), 1);
       if (i + 1 == header.size()) break;
@@ -314,7 +314,7 @@ TEST(Reliability, T13_SplitAndCoalescedHeadersGiveTheSameResult) {
     split.sendAll("NEXT\r\n");
     const std::string fromSplit = split.recvExactly(expected.size());
 
-    Client coalesced = connectNoDelay(f.px);
+    TestClient coalesced = connectNoDelay(f.px);
     coalesced.sendAll(header + "NEXT\r\n");
     const std::string fromCoalesced = coalesced.recvExactly(expected.size());
     EXPECT_EQ(fromSplit, expected);
@@ -333,7 +333,7 @@ TEST(Reliability, T13_PayloadAfterHeaderArrivesIntact) {
   for (const std::string& header : {std::string("PROXY TCP4 192.0.2.1 198.51.100.7 1 2\r\n"),
                                     v2::header(v2::kProxy, v2::kTcp4, v2::inet4({192, 0, 2, 1}, {198, 51, 100, 7}, 1, 2))}) {
     SCOPED_TRACE(header[0] == 'P' ? "v1" : "v2");
-    Client c = Client::connect(f.px);
+    TestClient c = TestClient::connect(f.px);
     c.sendAll(header + payload);
     const std::string greeting = "peer 192.0.2.1:1 local 198.51.100.7:2\n";
     EXPECT_EQ(c.recvExactly(greeting.size()), greeting);  // (readLine would buffer echoed bytes)
@@ -347,15 +347,15 @@ TEST(Reliability, T13_PayloadAfterHeaderArrivesIntact) {
 TEST(Reliability, T06_PerIpLimitCountsTheSocketPeerBehindProxyProtocol) {
   ProxyHost f(HostIni::Keys{{"max_connections_per_ip", "1"}});
   DumpLogOnFailure dump{f.host};
-  Client first = Client::connect(f.px);
+  TestClient first = TestClient::connect(f.px);
   first.sendAll("PROXY TCP4 192.0.2.1 198.51.100.7 1 2\r\n");
   EXPECT_EQ(first.readLine(), "peer 192.0.2.1:1 local 198.51.100.7:2");
   // Another claimed client, same socket peer (127.0.0.1): over the limit.
   std::string how;
   try {
-    Client second = Client::connect(f.px);
+    TestClient second = TestClient::connect(f.px);
     second.sendSome("PROXY TCP4 192.0.2.2 198.51.100.7 1 2\r\n", 39);
-    Client::Closed r = second.waitClosed(2s);
+    TestClient::Closed r = second.waitClosed(2s);
     EXPECT_EQ(r.data, "") << "served above max_connections_per_ip";
     how = endingName(r.how);
   } catch (const IoError& e) {

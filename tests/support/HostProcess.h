@@ -14,48 +14,41 @@
 ///     host.signal(SIGTERM);
 ///     EXPECT_EQ(host.waitExit(std::chrono::seconds(10)), 0);
 ///
-/// Every wait is a condition wait with a timeout: the host's stdout and stderr
-/// are read by one thread, which also reaps the child once both pipes hit EOF.
-/// The destructor SIGKILLs a host that is still running and removes the
-/// temporary directory (config, plugin links, anything written with writeFile).
+/// The host runs as a ChildProcess (ChildProcess.h): every wait is a condition
+/// wait with a timeout; its stdout and stderr are read by one thread, which
+/// also reaps it once both pipes hit EOF. The destructor SIGKILLs a host that
+/// is still running and removes the temporary directory (config, plugin links,
+/// anything written with writeFile).
 ///
 /// Paths come from the compile definitions of the CMake target
 /// protohost_test_support: PROTOHOST_HOST_BINARY, PROTOHOST_PLUGIN_DIR,
 /// PROTOHOST_TEST_PLUGIN_DIR. Set PROTOHOST_E2E_ECHO_LOG=1 in the environment
 /// to copy the host's stderr to the test's stderr as it arrives.
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <iterator>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 #include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
 
-extern char** environ;
+#include "ChildProcess.h"
 
 namespace protohost::e2e {
 
@@ -142,10 +135,15 @@ class HostIni {
 };
 
 /// A `host` child process with its own temporary directory.
+///
+/// Threads: set it up and start it on one thread (the constructor, writeFile,
+/// writeConfig, linkPlugins, setEnv, setCommandPrefix, start, startWithConfig,
+/// run); after start() returns, the other methods may be called from any
+/// thread at the same time. The destructor must not overlap with any call.
 class HostProcess {
  public:
   using Clock = std::chrono::steady_clock;
-  static constexpr std::chrono::milliseconds kDefaultTimeout{10000};
+  static constexpr std::chrono::milliseconds kDefaultTimeout = testsupport::ChildProcess::kDefaultTimeout;
 
   HostProcess() {
     std::string tmpl = (std::filesystem::temp_directory_path() / "protohost-e2e-XXXXXX").string();
@@ -155,14 +153,10 @@ class HostProcess {
     echoLog_ = echo && *echo && std::string(echo) != "0";
   }
 
+  /// SIGKILLs a host that is still running, then removes dir(). Must not
+  /// overlap with any other call.
   ~HostProcess() {
-    if (started_) {
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!exited_) ::kill(pid_, SIGKILL);  // not reaped yet: the pid is still ours
-      }
-      if (reader_.joinable()) reader_.join();
-    }
+    child_.reset();
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
@@ -212,75 +206,25 @@ class HostProcess {
     envOverrides_.emplace_back(name, std::move(value));
   }
 
+  /// Runs the host under a command that execs it, e.g. {"prlimit",
+  /// "--nofile=64:64"}: the command line becomes PREFIX... host ARGS..., with
+  /// PREFIX[0] looked up in PATH. pid() is then the command's pid, which is the
+  /// host's once the command has exec'd it. Call before start().
+  void setCommandPrefix(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
+
   /// Starts `host ARGS...` (argv[0] is the binary). stdin is /dev/null;
-  /// stdout and stderr are captured. Throws when the spawn fails.
+  /// stdout and stderr are captured. Throws when the spawn fails. On the
+  /// owning thread, before any other thread uses this object.
   void start(const std::vector<std::string>& args) {
-    if (started_) throw std::logic_error("HostProcess::start called twice");
-    int outPipe[2], errPipe[2];
-    if (::pipe2(outPipe, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
-    if (::pipe2(errPipe, O_CLOEXEC) != 0) {
-      int e = errno;
-      closeBoth(outPipe);
-      throw std::system_error(e, std::generic_category(), "pipe2");
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1);  // dup2 clears O_CLOEXEC
-    posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2);
-
-    // Default signal dispositions and an empty mask in the child, whatever the
-    // test process did (the host blocks what it handles itself).
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-    std::vector<std::string> argvStrings;
-    argvStrings.emplace_back(kHostBinary);
-    argvStrings.insert(argvStrings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& s : argvStrings) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    // The parent's environment minus systemd socket activation variables and
-    // the overridden ones, plus the overrides.
-    std::vector<std::string> envStrings;
-    for (char** e = environ; e && *e; ++e) {
-      std::string_view v(*e);
-      std::string_view name = v.substr(0, v.find('='));
-      bool drop = name == "LISTEN_FDS" || name == "LISTEN_PID" || name == "LISTEN_FDNAMES";
-      for (const auto& [k, value] : envOverrides_) drop = drop || name == k;
-      if (!drop) envStrings.emplace_back(v);
-    }
-    for (const auto& [k, value] : envOverrides_)
-      if (value) envStrings.push_back(k + "=" + *value);
-    std::vector<char*> envp;
-    for (auto& e : envStrings) envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    pid_t pid = 0;
-    int rc = ::posix_spawn(&pid, kHostBinary, &actions, &attr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    ::close(outPipe[1]);
-    ::close(errPipe[1]);
-    if (rc != 0) {
-      ::close(outPipe[0]);
-      ::close(errPipe[0]);
-      throw std::system_error(rc, std::generic_category(), std::string("posix_spawn ") + kHostBinary);
-    }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      pid_ = pid;
-      started_ = true;
-    }
-    reader_ = std::thread([this, out = outPipe[0], err = errPipe[0]] { readLoop(out, err); });
+    if (child_) throw std::logic_error("HostProcess::start called twice");
+    testsupport::ChildProcess::Options options;
+    options.argv = prefix_;
+    options.argv.emplace_back(kHostBinary);
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    options.searchPath = !prefix_.empty();
+    options.env = envOverrides_;
+    if (echoLog_) options.echoLabel = "host";
+    child_ = std::make_unique<testsupport::ChildProcess>(std::move(options));
   }
 
   /// Writes @p iniText to dir()/host.ini and starts `host --config PATH EXTRA...`.
@@ -311,51 +255,32 @@ class HostProcess {
     return r;
   }
 
-  pid_t pid() const { return pid_; }
+  /// The host's pid; -1 before start().
+  pid_t pid() const { return child_ ? child_->pid() : -1; }
 
   /// True while the process has not exited (been reaped).
-  bool running() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return started_ && !exited_;
-  }
+  bool running() const { return child_ && child_->running(); }
 
-  /// Sends @p sig; returns false when the process has already exited.
-  bool signal(int sig) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!started_ || exited_) return false;
-    return ::kill(pid_, sig) == 0;
-  }
+  /// Sends @p sig; returns false when the process has already exited (or not started).
+  bool signal(int sig) { return child_ && child_->signal(sig); }
 
   /// Waits until the process exits. Returns its exit status (0-255), or
-  /// 128 + N when signal N killed it (as a shell reports it); nullopt on timeout.
+  /// 128 + N when signal N killed it (as a shell reports it); nullopt on
+  /// timeout (at once when not started).
   std::optional<int> waitExit(std::chrono::milliseconds timeout = kDefaultTimeout) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (!started_) return std::nullopt;
-    if (!cv_.wait_for(lock, timeout, [this] { return exited_; })) return std::nullopt;
-    return exitStatus_;
+    return child_ ? child_->waitExit(timeout) : std::nullopt;
   }
 
   /// Number of complete stderr lines so far: pass it as @p since to wait only
   /// for lines logged after this point.
-  std::size_t logLineCount() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return lines_.size();
-  }
+  std::size_t logLineCount() const { return child_ ? child_->logLineCount() : 0; }
 
   /// Waits until a stderr line (index >= @p since) matches @p re (std::regex_search)
   /// and returns that line; nullopt when the timeout passes or the process
-  /// exits without printing one.
+  /// exits without printing one (at once when not started).
   std::optional<std::string> waitForLog(const std::regex& re, std::chrono::milliseconds timeout = kDefaultTimeout,
                                         std::size_t since = 0) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    const auto deadline = Clock::now() + timeout;
-    std::size_t next = since;
-    for (;;) {
-      for (; next < lines_.size(); ++next)
-        if (std::regex_search(lines_[next], re)) return lines_[next];
-      if (exited_ || !started_) return std::nullopt;  // no more lines will come
-      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && next == lines_.size()) return std::nullopt;
-    }
+    return child_ ? child_->waitForLog(re, timeout, since) : std::nullopt;
   }
   std::optional<std::string> waitForLog(const std::string& re, std::chrono::milliseconds timeout = kDefaultTimeout,
                                         std::size_t since = 0) {
@@ -377,20 +302,12 @@ class HostProcess {
   }
 
   /// Everything the process wrote to stderr / stdout so far.
-  std::string stderrText() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::string all;
-    for (const auto& l : lines_) all += l + "\n";
-    return all + partialErr_;
-  }
-  std::string stdoutText() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return out_;
-  }
+  std::string stderrText() const { return child_ ? child_->stderrText() : std::string(); }
+  std::string stdoutText() const { return child_ ? child_->stdoutText() : std::string(); }
 
   /// Resident set size (VmRSS of /proc/PID/status) in KiB; -1 when unreadable.
   long rssKiB() const {
-    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+    std::ifstream in("/proc/" + std::to_string(pid()) + "/status");
     std::string line;
     while (std::getline(in, line))
       if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
@@ -399,8 +316,11 @@ class HostProcess {
 
   /// CPU time used so far (utime + stime of /proc/PID/stat), in clock ticks
   /// (see clockTicksPerSecond()); -1 when unreadable.
-  long long cpuTicks() const {
-    std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+  long long cpuTicks() const { return cpuTicksOf(pid()); }
+
+  /// The same for any process @p pid.
+  static long long cpuTicksOf(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
     std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     auto close = stat.rfind(')');  // comm may contain spaces and parentheses
     if (close == std::string::npos) return -1;
@@ -420,7 +340,7 @@ class HostProcess {
   std::vector<std::string> threadNames() const {
     std::vector<std::string> names;
     std::error_code ec;
-    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid_) + "/task", ec)) {
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid()) + "/task", ec)) {
       std::ifstream in(task.path() / "comm");
       std::string name;
       if (std::getline(in, name)) names.push_back(name);
@@ -440,84 +360,11 @@ class HostProcess {
   }
 
  private:
-  static void closeBoth(int p[2]) {
-    ::close(p[0]);
-    ::close(p[1]);
-  }
-
-  // Reader thread: collects stdout and stderr until both reach EOF (the host
-  // exited), then reaps it. Reaping happens under the mutex so that signal()
-  // never targets a recycled pid.
-  void readLoop(int outFd, int errFd) {
-    pollfd fds[2] = {{outFd, POLLIN, 0}, {errFd, POLLIN, 0}};
-    int open = 2;
-    char buf[65536];
-    while (open > 0) {
-      int n = ::poll(fds, 2, -1);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      for (int i = 0; i < 2; ++i) {
-        if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) {
-          ::close(fds[i].fd);
-          fds[i].fd = -1;
-          --open;
-          continue;
-        }
-        append(i == 1, std::string_view(buf, static_cast<std::size_t>(got)));
-      }
-    }
-    for (auto& f : fds)
-      if (f.fd >= 0) ::close(f.fd);
-    // Wait without reaping, then reap under the lock.
-    siginfo_t info{};
-    while (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
-    }
-    std::lock_guard<std::mutex> lock(mutex_);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!partialErr_.empty()) lines_.push_back(std::exchange(partialErr_, {}));
-    exitStatus_ = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
-    exited_ = true;
-    cv_.notify_all();
-  }
-
-  void append(bool isErr, std::string_view data) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!isErr) {
-      out_.append(data);
-    } else {
-      partialErr_.append(data);
-      std::size_t start = 0, nl;
-      while ((nl = partialErr_.find('\n', start)) != std::string::npos) {
-        lines_.push_back(partialErr_.substr(start, nl - start));
-        if (echoLog_) std::cerr << "[host " << pid_ << "] " << lines_.back() << "\n";
-        start = nl + 1;
-      }
-      partialErr_.erase(0, start);
-    }
-    cv_.notify_all();
-  }
-
   std::string dir_;
   bool echoLog_ = false;
   std::vector<std::pair<std::string, std::optional<std::string>>> envOverrides_;
-  pid_t pid_ = -1;
-  bool started_ = false;
-  std::thread reader_;
-
-  mutable std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<std::string> lines_;  // complete stderr lines, without '\n'
-  std::string partialErr_;          // stderr after the last '\n'
-  std::string out_;                 // stdout
-  bool exited_ = false;
-  int exitStatus_ = -1;
+  std::vector<std::string> prefix_;
+  std::unique_ptr<testsupport::ChildProcess> child_;
 };
 
 }  // namespace protohost::e2e

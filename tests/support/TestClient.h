@@ -5,9 +5,11 @@
 /// Header-only, standard library + POSIX only. Loopback (127.0.0.1) only.
 ///
 ///  - TestClient: one connection with SO_RCVTIMEO/SO_SNDTIMEO, so no call
-///    blocks forever: sendAll, recvExactly, readUntilEof, waitClosed.
-///    Failures throw IoError, whose error() is the errno (EAGAIN = timed out,
-///    0 = the peer closed too early).
+///    blocks forever: sendAll, recvExactly, readLine, readUntilEof,
+///    waitClosed (also with a deadline). Options: receive/send buffer sizes,
+///    a source address (127.0.0.x); start() connects without waiting;
+///    resetClose() closes with a RST. Failures throw IoError, whose error()
+///    is the errno (EAGAIN = timed out, 0 = the peer closed too early).
 ///  - LocalListener: a listening socket of the test's own (port-in-use tests,
 ///    reserving a port number).
 ///  - PatternStream: deterministic pseudo-random bytes computable at any
@@ -17,6 +19,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -26,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -63,40 +67,76 @@ inline sockaddr_in loopback(std::uint16_t port) {
 }
 }  // namespace detail
 
-/// One blocking TCP connection to 127.0.0.1:PORT.
+/// One TCP connection to 127.0.0.1:PORT, optionally from a chosen source
+/// address. Blocking once connected (except after start()), with SO_RCVTIMEO
+/// and SO_SNDTIMEO so that no call blocks forever.
+///
+/// Threads: one object is used by one thread at a time, except that one
+/// thread may send (sendSome, sendAll) while another receives (recvSome,
+/// recvExactly, readLine, waitClosed). Moving, close(), resetClose() and the
+/// destructor need the object to themselves.
 class TestClient {
  public:
+  using Clock = std::chrono::steady_clock;
+
   struct Options {
-    /// SO_RCVTIMEO and SO_SNDTIMEO: the longest any single call blocks.
+    /// SO_RCVTIMEO and SO_SNDTIMEO: the longest any single call blocks; also
+    /// how long connect() waits for the connection to be set up.
     std::chrono::milliseconds timeout{5000};
     /// SO_RCVBUF / SO_SNDBUF, set before connect (0: the kernel's default). A
     /// small receive buffer set before connect also keeps the advertised window small.
     int receiveBuffer = 0;
     int sendBuffer = 0;
+    /// Bind to this IPv4 address (e.g. "127.0.0.2") before connecting; "": the kernel chooses.
+    /// (The "= {}" lets Options{timeout, 0, 0} leave it out without a warning.)
+    std::string source = {};
   };
 
-  /// Connects to 127.0.0.1:@p port; throws IoError on failure.
-  static TestClient connect(std::uint16_t port, Options options) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  /// Connects to 127.0.0.1:@p port, waiting up to options.timeout for the
+  /// connection to be set up; throws IoError on failure (ETIMEDOUT when it
+  /// took too long; ECONNRESET when the peer reset it before it was reported).
+  static TestClient connect(std::uint16_t port, const Options& options) {
+    TestClient c = start(port, options);
+    pollfd p{c.fd_, POLLOUT, 0};
+    int n;
+    while ((n = ::poll(&p, 1, static_cast<int>(options.timeout.count()))) < 0 && errno == EINTR) {
+    }
+    if (n == 0) throw IoError("connect to 127.0.0.1:" + std::to_string(port), ETIMEDOUT);
+    if (int err = c.socketError()) throw IoError("connect to 127.0.0.1:" + std::to_string(port), err);
+    c.setBlocking(true);
+    return c;
+  }
+  static TestClient connect(std::uint16_t port) { return connect(port, Options{}); }
+
+  /// Starts a non-blocking connect and returns at once; the socket stays
+  /// non-blocking (see setBlocking, socketError). Throws IoError only when the
+  /// connect fails immediately.
+  static TestClient start(std::uint16_t port, const Options& options) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) throw IoError("socket", errno);
     TestClient c(fd);
     if (options.receiveBuffer > 0) c.setIntOption(SOL_SOCKET, SO_RCVBUF, options.receiveBuffer);
     if (options.sendBuffer > 0) c.setIntOption(SOL_SOCKET, SO_SNDBUF, options.sendBuffer);
     c.setTimeout(options.timeout);
-    sockaddr_in a = detail::loopback(port);
-    while (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      if (errno == EINTR) continue;
-      throw IoError("connect to 127.0.0.1:" + std::to_string(port), errno);
+    if (!options.source.empty()) {
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      ::inet_pton(AF_INET, options.source.c_str(), &src.sin_addr);
+      if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0)
+        throw IoError("bind " + options.source, errno);
     }
+    sockaddr_in a = detail::loopback(port);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS)
+      throw IoError("connect to 127.0.0.1:" + std::to_string(port), errno);
     return c;
   }
-  static TestClient connect(std::uint16_t port) { return connect(port, Options{}); }
 
-  TestClient(TestClient&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  TestClient(TestClient&& o) noexcept : fd_(std::exchange(o.fd_, -1)), buffered_(std::move(o.buffered_)) {}
   TestClient& operator=(TestClient&& o) noexcept {
     if (this != &o) {
       close();
       fd_ = std::exchange(o.fd_, -1);
+      buffered_ = std::move(o.buffered_);
     }
     return *this;
   }
@@ -105,6 +145,20 @@ class TestClient {
   ~TestClient() { close(); }
 
   int fd() const { return fd_; }
+
+  /// SO_ERROR: the socket's pending error (0: none); reading it clears it.
+  int socketError() const {
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    return err;
+  }
+
+  /// Sets or clears O_NONBLOCK (connect() leaves the socket blocking, start() non-blocking).
+  void setBlocking(bool blocking) {
+    int flags = ::fcntl(fd_, F_GETFL);
+    ::fcntl(fd_, F_SETFL, blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK);
+  }
 
   /// Sets both SO_RCVTIMEO and SO_SNDTIMEO.
   void setTimeout(std::chrono::milliseconds timeout) {
@@ -128,6 +182,7 @@ class TestClient {
   }
 
   /// One recv(2): bytes received, 0 on EOF, or -1 with errno set (EAGAIN: timed out).
+  /// Does not see what readLine read ahead.
   ssize_t recvSome(void* data, std::size_t size) {
     for (;;) {
       ssize_t n = ::recv(fd_, data, size, 0);
@@ -146,6 +201,7 @@ class TestClient {
   }
 
   /// Receives exactly @p size bytes; throws IoError on error, timeout or early EOF.
+  /// Does not see what readLine read ahead.
   std::string recvExactly(std::size_t size) {
     std::string out(size, '\0');
     std::size_t got = 0;
@@ -164,6 +220,25 @@ class TestClient {
     return recvExactly(message.size());
   }
 
+  /// Reads one line ending in '\n' and returns it without "\r\n" / "\n";
+  /// throws IoError on error, timeout or EOF. Bytes read past the line are
+  /// kept for the next readLine and for waitClosed (recvSome and recvExactly
+  /// do not see them).
+  std::string readLine() {
+    for (;;) {
+      if (auto nl = buffered_.find('\n'); nl != std::string::npos) {
+        std::string line = buffered_.substr(0, nl);
+        buffered_.erase(0, nl + 1);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        return line;
+      }
+      char buf[4096];
+      ssize_t n = recvSome(buf, sizeof buf);
+      if (n <= 0) throw IoError("recv line", n == 0 ? 0 : errno);
+      buffered_.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+
   /// Reads until EOF and returns everything read; throws IoError on error or timeout.
   std::string readUntilEof() {
     std::string out;
@@ -180,36 +255,30 @@ class TestClient {
   enum class Close { Eof, Reset, Timeout, Error };
   struct Closed {
     Close how = Close::Timeout;
-    int error = 0;     ///< errno for Reset/Error/Timeout
-    std::string data;  ///< bytes read before the end
+    int error = 0;     ///< errno for Reset/Error, and for Timeout without a deadline (EAGAIN)
+    std::string data;  ///< bytes read before the end (readLine's read-ahead first)
+    long long ms = 0;  ///< how long waitClosed waited
   };
 
   /// Reads (keeping the data) until EOF, an error such as ECONNRESET, or a
-  /// receive timeout; never throws for those.
-  Closed waitClosed() {
-    Closed c;
-    char buf[65536];
-    for (;;) {
-      ssize_t n = recvSome(buf, sizeof buf);
-      if (n > 0) {
-        c.data.append(buf, static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n == 0) {
-        c.how = Close::Eof;
-        return c;
-      }
-      c.error = errno;
-      c.how = errno == EAGAIN || errno == EWOULDBLOCK ? Close::Timeout
-              : errno == ECONNRESET || errno == EPIPE ? Close::Reset
-                                                      : Close::Error;
-      return c;
-    }
-  }
+  /// receive timeout (SO_RCVTIMEO, counted per recv); never throws for those.
+  Closed waitClosed() { return waitClosedUntil(std::nullopt); }
+
+  /// The same, but ends with Close::Timeout once @p timeout has passed in all,
+  /// however the data trickles in.
+  Closed waitClosed(std::chrono::milliseconds timeout) { return waitClosedUntil(Clock::now() + timeout); }
 
   /// shutdown(SHUT_WR): the peer reads EOF; this side can still read.
   void shutdownWrite() {
     if (::shutdown(fd_, SHUT_WR) != 0) throw IoError("shutdown", errno);
+  }
+
+  /// Closes with SO_LINGER {1, 0}: the peer gets a RST instead of a FIN.
+  void resetClose() {
+    if (fd_ < 0) return;
+    linger lg{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close();
   }
 
   void close() {
@@ -222,7 +291,48 @@ class TestClient {
     timeval tv = detail::toTimeval(timeout);
     if (::setsockopt(fd_, SOL_SOCKET, name, &tv, sizeof tv) != 0) throw IoError("setsockopt", errno);
   }
+
+  // waitClosed: without a deadline, blocking recv bounded by SO_RCVTIMEO;
+  // with one, poll until the deadline and non-blocking recv.
+  Closed waitClosedUntil(std::optional<Clock::time_point> deadline) {
+    Closed c;
+    c.data = std::exchange(buffered_, {});
+    const auto begin = Clock::now();
+    auto end = [&](Close how, int error) {
+      c.how = how;
+      c.error = error;
+      c.ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - begin).count();
+      return std::move(c);
+    };
+    char buf[65536];
+    for (;;) {
+      int flags = 0;
+      if (deadline) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()).count();
+        if (left <= 0) return end(Close::Timeout, 0);
+        pollfd p{fd_, POLLIN, 0};
+        int r = ::poll(&p, 1, static_cast<int>(left));
+        if (r < 0 && errno == EINTR) continue;
+        if (r == 0) return end(Close::Timeout, 0);
+        flags = MSG_DONTWAIT;
+      }
+      ssize_t n = ::recv(fd_, buf, sizeof buf, flags);
+      if (n > 0) {
+        c.data.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n == 0) return end(Close::Eof, 0);
+      const int e = errno;
+      if (e == EINTR || (deadline && (e == EAGAIN || e == EWOULDBLOCK))) continue;
+      return end(e == EAGAIN || e == EWOULDBLOCK ? Close::Timeout
+                 : e == ECONNRESET || e == EPIPE ? Close::Reset
+                                                 : Close::Error,
+                 e);
+    }
+  }
+
   int fd_ = -1;
+  std::string buffered_;  // what readLine read past its line
 };
 
 /// A listening socket of the test itself on 127.0.0.1.
