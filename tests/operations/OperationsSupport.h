@@ -43,6 +43,7 @@
 #include "ChildProcess.h"
 #include "HostProcess.h"
 #include "TestClient.h"
+#include "WaitUntil.h"
 
 namespace protohost::ops {
 
@@ -68,16 +69,7 @@ inline std::string describe(const HostProcess::Result& r) {
          "\n--- stdout ---\n" + r.out + "--- stderr ---\n" + r.err;
 }
 
-/// Polls @p pred every @p step until it holds or @p timeout passes.
-inline bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
-                      std::chrono::milliseconds step = std::chrono::milliseconds(20)) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (pred()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-}
+using testsupport::waitUntil;
 
 /// Whole content of a file ("" when unreadable).
 inline std::string readText(const std::string& path) {

@@ -30,6 +30,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <limits>
 #include <map>
 #include <optional>
@@ -44,30 +45,34 @@
 #include <utility>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "HostProcess.h"
-#include "TestClient.h"
 #include "TempDir.h"
+#include "TestClient.h"
+#include "WaitUntil.h"
 
 namespace protohost::reliability {
 
 using Clock = std::chrono::steady_clock;
 using e2e::IoError;
+using e2e::HostProcess;
 using e2e::TestClient;
 
 inline long long msSince(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
 
-/// Polls @p pred every @p step until it is true or @p timeout passes; returns its last value.
-inline bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
-                      std::chrono::milliseconds step = std::chrono::milliseconds(20)) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (pred()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
+using testsupport::waitUntil;
+
+/// Prints the host's stderr when the test has failed by the time it goes out of scope.
+struct DumpLogOnFailure {
+  const HostProcess& host;
+  ~DumpLogOnFailure() {
+    if (::testing::Test::HasFailure())
+      std::cerr << "---- host stderr ----\n" << host.stderrText() << "---------------------\n";
   }
-}
+};
 
 // ---------------------------------------------------------------- clients
 

@@ -27,14 +27,6 @@ using e2e::HostIni;
 using e2e::HostProcess;
 using e2e::PatternStream;
 
-struct DumpLogOnFailure {
-  const HostProcess& host;
-  ~DumpLogOnFailure() {
-    if (::testing::Test::HasFailure())
-      std::cerr << "---- host stderr ----\n" << host.stderrText() << "---------------------\n";
-  }
-};
-
 /// What one client thread saw.
 struct Outcome {
   std::string kind;            // "echo-pending", "echo-stream", "fibonacci", "weblog", "half-line"

@@ -32,14 +32,6 @@ using e2e::HostProcess;
 using e2e::PatternStream;
 constexpr std::uint64_t kMiB = 1u << 20;
 
-struct DumpLogOnFailure {
-  const HostProcess& host;
-  ~DumpLogOnFailure() {
-    if (::testing::Test::HasFailure())
-      std::cerr << "---- host stderr ----\n" << host.stderrText() << "---------------------\n";
-  }
-};
-
 // ---------------------------------------------------------------- T02
 
 TEST(ReliabilitySupport, Sha256KnownAnswers) {

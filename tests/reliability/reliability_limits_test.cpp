@@ -29,15 +29,6 @@ using namespace std::chrono_literals;
 using e2e::HostIni;
 using e2e::HostProcess;
 
-/// Prints the host's stderr when the current test has failed.
-struct DumpLogOnFailure {
-  const HostProcess& host;
-  ~DumpLogOnFailure() {
-    if (::testing::Test::HasFailure())
-      std::cerr << "---- host stderr ----\n" << host.stderrText() << "---------------------\n";
-  }
-};
-
 long long percentile(std::vector<long long> v, double p) {
   if (v.empty()) return -1;
   std::sort(v.begin(), v.end());

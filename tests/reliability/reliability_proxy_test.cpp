@@ -31,14 +31,6 @@ namespace v2 = protohost::testing::proxyv2;
 
 constexpr const char* kErrors = "protohost_proxy_header_errors_total";
 
-struct DumpLogOnFailure {
-  const HostProcess& host;
-  ~DumpLogOnFailure() {
-    if (::testing::Test::HasFailure())
-      std::cerr << "---- host stderr ----\n" << host.stderrText() << "---------------------\n";
-  }
-};
-
 // A host with two PROXY-protocol listeners of peer_echo: "px" with the default
 // proxy_protocol_timeout_ms (3000), "fast" with 300 ms, plus [admin].
 struct ProxyHost {
