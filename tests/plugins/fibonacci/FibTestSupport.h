@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -123,7 +126,22 @@ class LockedLogger : public protohost::Logger {
   std::mutex mutex_;
 };
 
-/// Real file operations, except that the named step fails with @p error while armed.
+/// A steady clock the tests move by hand. Read by the sequence's reserver thread too, hence atomic.
+class ManualClock {
+ public:
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point operator()() const { return Clock::time_point(Clock::duration(ticks_.load())); }
+  ManualClock& operator+=(Clock::duration d) {
+    ticks_ += d.count();
+    return *this;
+  }
+
+ private:
+  std::atomic<Clock::rep> ticks_{0};
+};
+
+/// Real file operations, except that the named step fails with @p error while armed,
+/// and that a paused step blocks whichever thread reaches it until resume().
 /// Steps: read, create, write, fsync, close-temp, rename, fsync-dir, remove-temp, open-lock, lock.
 class FailingOps : public protohost::plugins::fibonacci::FileOps {
  public:
@@ -134,20 +152,41 @@ class FailingOps : public protohost::plugins::fibonacci::FileOps {
     times_ = times;
   }
   void heal() { fail("", 0, 0); }
+  /// Calls of @p step so far (including failed and paused ones).
   int calls(const std::string& step) {
     std::lock_guard<std::mutex> lock(mutex_);
     return calls_[step];
   }
+  /// Calls of @p step that returned from the real operation.
+  int completed(const std::string& step) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return completed_[step];
+  }
+  /// The next calls of @p step block before doing anything until resume().
+  void pause(std::string step) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pauseStep_ = std::move(step);
+  }
+  /// Returns once a thread is blocked in the paused step.
+  void waitPaused() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [this] { return blocked_ > 0; });
+  }
+  void resume() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pauseStep_.clear();
+    changed_.notify_all();
+  }
 
   int readFile(const std::string& path, std::size_t maxBytes, std::string& out) override {
-    if (int e = hit("read")) return e;
-    return FileOps::readFile(path, maxBytes, out);
+    return run("read", [&] { return FileOps::readFile(path, maxBytes, out); });
   }
   int createExclusive(const std::string& path, int& fd) override {
-    if (int e = hit("create")) return e;
-    int e = FileOps::createExclusive(path, fd);
-    if (e == 0) tempFd_ = fd;
-    return e;
+    return run("create", [&] {
+      int e = FileOps::createExclusive(path, fd);
+      if (e == 0) tempFd_ = fd;
+      return e;
+    });
   }
   int writeAll(int fd, std::string_view data) override {
     if (int e = hit("write")) {
@@ -155,58 +194,71 @@ class FailingOps : public protohost::plugins::fibonacci::FileOps {
       (void)FileOps::writeAll(fd, data.substr(0, data.size() / 2));
       return e;
     }
-    return FileOps::writeAll(fd, data);
+    return finish("write", FileOps::writeAll(fd, data));
   }
   int syncFile(int fd) override {
-    if (int e = hit("fsync")) return e;
-    return FileOps::syncFile(fd);
+    return run("fsync", [&] { return FileOps::syncFile(fd); });
   }
   int closeFile(int fd) override {
-    if (fd == tempFd_) {
-      tempFd_ = -1;
-      if (int e = hit("close-temp")) {
-        (void)FileOps::closeFile(fd);
-        return e;
-      }
+    if (fd != tempFd_) return FileOps::closeFile(fd);
+    tempFd_ = -1;
+    if (int e = hit("close-temp")) {
+      (void)FileOps::closeFile(fd);
+      return e;
     }
-    return FileOps::closeFile(fd);
+    return finish("close-temp", FileOps::closeFile(fd));
   }
   int renameFile(const std::string& from, const std::string& to) override {
-    if (int e = hit("rename")) return e;
-    return FileOps::renameFile(from, to);
+    return run("rename", [&] { return FileOps::renameFile(from, to); });
   }
   int syncDirectory(const std::string& dir) override {
-    if (int e = hit("fsync-dir")) return e;
-    return FileOps::syncDirectory(dir);
+    return run("fsync-dir", [&] { return FileOps::syncDirectory(dir); });
   }
   int removeFile(const std::string& path) override {
-    if (int e = hit("remove-temp")) return e;
-    return FileOps::removeFile(path);
+    return run("remove-temp", [&] { return FileOps::removeFile(path); });
   }
   int openLockFile(const std::string& path, int& fd) override {
-    if (int e = hit("open-lock")) return e;
-    return FileOps::openLockFile(path, fd);
+    return run("open-lock", [&] { return FileOps::openLockFile(path, fd); });
   }
   int lockByte(int fd, int byte, bool exclusive, bool wait) override {
-    if (int e = hit("lock")) return e;
-    return FileOps::lockByte(fd, byte, exclusive, wait);
+    return run("lock", [&] { return FileOps::lockByte(fd, byte, exclusive, wait); });
   }
 
  private:
+  template <class Op>
+  int run(const std::string& step, Op op) {
+    if (int e = hit(step)) return e;
+    return finish(step, op());
+  }
   int hit(const std::string& step) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_lock<std::mutex> lock(mutex_);
     ++calls_[step];
+    if (step == pauseStep_) {
+      ++blocked_;
+      changed_.notify_all();
+      changed_.wait(lock, [&] { return step != pauseStep_; });
+      --blocked_;
+    }
     if (step != step_ || times_ == 0) return 0;
     if (times_ > 0) --times_;
     return error_;
   }
+  int finish(const std::string& step, int result) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++completed_[step];
+    return result;
+  }
 
   std::mutex mutex_;
+  std::condition_variable changed_;
   std::string step_;
   int error_ = 0;
   int times_ = 0;
-  int tempFd_ = -1;
+  std::string pauseStep_;
+  int blocked_ = 0;
+  std::atomic<int> tempFd_{-1};
   std::map<std::string, int> calls_;
+  std::map<std::string, int> completed_;
 };
 
 }  // namespace fibtest

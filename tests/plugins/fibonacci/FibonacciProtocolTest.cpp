@@ -145,12 +145,12 @@ TEST_F(FibonacciProtocolTest, FourThreadsOfConnectionsNeverShareAnAnswer) {
 TEST_F(FibonacciProtocolTest, WriteFailureAnswersUnavailableAndNeverPassesTheCeiling) {
   auto ops = std::make_shared<fibtest::FailingOps>();
   auto seq = open(dir.file("fib.state"), {.reserveBlock = 3}, ops);
+  ops->fail("fsync", ENOSPC);
   FibonacciProtocol p(seq, 1024);
   MemoryTransport t;
   t.connect(p);
-  t.feed(p, "NEXT\nNEXT\nNEXT\n");
+  t.feed(p, "NEXT\nNEXT\nNEXT\n");  // the durable block [1, 4); the write ahead of it fails
   EXPECT_EQ(t.take(), "2\r\n3\r\n5\r\n");
-  ops->fail("fsync", ENOSPC);
   t.feed(p, "NEXT\nNEXT\n");
   EXPECT_EQ(t.take(),
             "ERR unavailable: cannot persist the sequence state (No space left on device)\r\n"
@@ -163,12 +163,12 @@ TEST_F(FibonacciProtocolTest, StateDirectoryGoneAnswersUnavailable) {
   // Works as root, where chmod 0555 would not stop the writes.
   std::filesystem::create_directory(dir.file("state"));
   auto seq = open(dir.file("state/fib.state"), {.reserveBlock = 2});
+  std::filesystem::rename(dir.file("state"), dir.file("elsewhere"));
   FibonacciProtocol p(seq, 1024);
   MemoryTransport t;
   t.connect(p);
-  t.feed(p, "a\nb\n");
+  t.feed(p, "a\nb\n");  // the durable block [1, 3); the write ahead of it fails
   EXPECT_EQ(t.take(), "2\r\n3\r\n");
-  std::filesystem::rename(dir.file("state"), dir.file("elsewhere"));
   t.feed(p, "c\n");
   EXPECT_EQ(t.take(), "ERR unavailable: cannot persist the sequence state (No such file or directory)\r\n");
   EXPECT_EQ(decodeState(fibtest::readFile(dir.file("elsewhere/fib.state"))), 3u);
