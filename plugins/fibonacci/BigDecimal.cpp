@@ -1,7 +1,9 @@
 #include "BigDecimal.h"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
+#include <cstring>
 #include <stdexcept>
 
 namespace protohost::plugins::fibonacci {
@@ -28,10 +30,11 @@ void addShifted(Limbs& r, const Limb* a, std::size_t n, std::size_t shift) {
   if (r.size() < shift + n + 1) r.resize(shift + n + 1, 0);
   std::uint32_t carry = 0;
   std::size_t i = 0;
+  Limb* out = r.data() + shift;  // raw pointers: the loop is the sequence's per-answer cost
   for (; i < n; ++i) {
-    std::uint32_t s = r[shift + i] + a[i] + carry;  // < 2 * 10^9 + 1 < 2^32
-    carry = s >= kBase ? 1 : 0;
-    r[shift + i] = carry ? s - static_cast<Limb>(kBase) : s;
+    const std::uint32_t s = out[i] + a[i] + carry;  // < 2 * 10^9 + 1 < 2^32
+    carry = s >= static_cast<Limb>(kBase);
+    out[i] = s - (carry ? static_cast<Limb>(kBase) : 0u);
   }
   for (std::size_t k = shift + i; carry; ++k) {
     if (k == r.size()) r.push_back(0);
@@ -153,6 +156,30 @@ BigDecimal BigDecimal::fromString(std::string_view digits) {
 
 void BigDecimal::trim() { trimLimbs(limbs_); }
 
+namespace {
+
+// The 9 decimal digits of one full limb (v < 10^9, leading zeros kept), written
+// without a division per digit: the top digit, then the other 8 side by side in
+// one 64-bit word (SWAR), each split step being a multiply and a shift that is
+// exact for its range (checked for every input by BigNumberTest):
+//   n / 100 == (n * 10486) >> 20 for n < 10^4;  n / 10 == (n * 103) >> 10 for n < 100.
+// Byte 0 of the word is the most significant digit (little-endian stores).
+void writeNineDigits(char* p, std::uint32_t v) {
+  const std::uint32_t top = v / 100000000u;
+  const std::uint64_t low8 = v - top * 100000000u;
+  std::uint64_t w = low8 / 10000u | (low8 % 10000u) << 32;                // two 4-digit lanes
+  std::uint64_t q = ((w * 10486u) >> 20) & 0x0000007F0000007Full;        // each / 100
+  w = q | (w - q * 100u) << 16;                                            // four 2-digit lanes
+  q = ((w * 103u) >> 10) & 0x000F000F000F000Full;                          // each / 10
+  w = q | (w - q * 10u) << 8;                                              // eight digits
+  w += 0x3030303030303030ull;                                              // to ASCII
+  p[0] = static_cast<char>('0' + top);
+  static_assert(std::endian::native == std::endian::little, "writeNineDigits assumes little-endian");
+  std::memcpy(p + 1, &w, 8);
+}
+
+}  // namespace
+
 void BigDecimal::appendTo(std::string& out) const {
   if (limbs_.empty()) {
     out.push_back('0');
@@ -166,14 +193,12 @@ void BigDecimal::appendTo(std::string& out) const {
   out.resize(start + (limbs_.size() - 1) * kDigitsPerLimb);
   char* p = out.data() + start;
   for (std::size_t i = limbs_.size() - 1; i-- > 0;) {
-    Limb v = limbs_[i];
-    for (int d = kDigitsPerLimb - 1; d >= 0; --d) {
-      p[d] = static_cast<char>('0' + v % 10);
-      v /= 10;
-    }
+    writeNineDigits(p, limbs_[i]);
     p += kDigitsPerLimb;
   }
 }
+
+void BigDecimal::writeLimbForTest(char* out, std::uint32_t limb) { writeNineDigits(out, limb); }
 
 std::string BigDecimal::toString() const {
   std::string s;

@@ -42,6 +42,9 @@ class BigDecimal {
   friend bool operator==(const BigDecimal& a, const BigDecimal& b) { return a.limbs_ == b.limbs_; }
   friend int compare(const BigDecimal& a, const BigDecimal& b);
 
+  /// Writes the 9 digits of a limb < 10^9, leading zeros kept, to @p out (exposed for tests).
+  static void writeLimbForTest(char* out, std::uint32_t limb);
+
   /// Schoolbook product, whatever the sizes (exposed to test the Karatsuba path against it).
   static BigDecimal multiplySchoolbook(const BigDecimal& a, const BigDecimal& b);
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <random>
 #include <string>
 
@@ -60,6 +61,30 @@ TEST(BigDecimal, RoundTripsDecimalStrings) {
   EXPECT_EQ(BigDecimal().toString(), "0");
   EXPECT_THROW(BigDecimal::fromString(""), std::invalid_argument);
   EXPECT_THROW(BigDecimal::fromString("12a"), std::invalid_argument);
+}
+
+TEST(BigDecimal, NineDigitLimbRenderingMatchesPrintfForEveryLaneValue) {
+  // writeNineDigits splits a limb into the top digit and two 4-digit lanes
+  // computed side by side: every value of each lane (with the other lane and
+  // the top digit varied) plus random limbs, against snprintf's "%09u".
+  auto check = [](std::uint32_t v) {
+    char want[16], got[9];
+    std::snprintf(want, sizeof want, "%09u", static_cast<unsigned>(v));
+    BigDecimal::writeLimbForTest(got, v);
+    return std::string(got, 9) == want;
+  };
+  std::mt19937_64 rng(7);
+  for (std::uint32_t lane = 0; lane < 10000; ++lane) {
+    const std::uint32_t other = static_cast<std::uint32_t>(rng() % 10000), top = lane % 10;
+    ASSERT_TRUE(check(top * 100000000u + lane * 10000u + other)) << "high lane " << lane;
+    ASSERT_TRUE(check(top * 100000000u + other * 10000u + lane)) << "low lane " << lane;
+  }
+  for (std::uint32_t v : {0u, 1u, 9u, 10u, 99999999u, 100000000u, 999999999u, 123456789u, 900000009u})
+    EXPECT_TRUE(check(v)) << v;
+  for (int i = 0; i < 200000; ++i) {
+    const auto v = static_cast<std::uint32_t>(rng() % 1000000000u);
+    ASSERT_TRUE(check(v)) << v;
+  }
 }
 
 TEST(BigDecimal, AddsAndSubtractsWithCarriesAcrossLimbs) {
