@@ -14,6 +14,8 @@
 //          "\n"- or "\r\n"-terminated reply line per request (fibonacci).
 //          --expect echo: the reply is the request line; number: a decimal
 //          number, strictly increasing on each connection; any: any line.
+//          --line-bytes N sends lines of N digits instead of --line (an echo
+//          of lines as long as fibonacci's answers: the like-for-like row).
 //   churn  --conns slots, each repeatedly: connect, send one --size message,
 //          read its echo, close. Reports connections/s (as msgs/s) and the
 //          connect-to-reply latency. Source addresses rotate over
@@ -103,6 +105,7 @@ struct Options {
   double drainTimeout = 5.0;
   std::uint64_t maxMsgs = 0;  // 0: bounded by duration only
   std::string line = "NEXT";
+  std::size_t lineBytes = 0;  // > 0: the request line is this many digits (replaces --line)
   Expect expect = Expect::Echo;
   int threads = 1;
   int srcAddrs = -1;  // -1: 32 when the target is 127.x, else 0
@@ -118,7 +121,7 @@ void usage() {
   std::fprintf(stderr,
                "usage: loadgen [--host 127.0.0.1] [--port 7007] [--mode echo|line|churn|idle]\n"
                "               [--conns N] [--size BYTES] [--depth N] [--duration S] [--warmup S]\n"
-               "               [--max-msgs N] [--line TEXT] [--expect echo|number|any]\n"
+               "               [--max-msgs N] [--line TEXT | --line-bytes N] [--expect echo|number|any]\n"
                "               [--threads N] [--src-addrs K] [--connect-batch N]\n"
                "               [--log-file PATH --lines N --interval-ms MS]   (mode subscribe)\n"
                "               [--connect-timeout S] [--drain-timeout S] [--server-pid PID] [--label TEXT]\n");
@@ -160,6 +163,7 @@ Options parseArgs(int argc, char** argv) {
     else if (a == "--drain-timeout") o.drainTimeout = num(need(i), "drain-timeout");
     else if (a == "--max-msgs") o.maxMsgs = static_cast<std::uint64_t>(num(need(i), "max-msgs"));
     else if (a == "--line") o.line = need(i);
+    else if (a == "--line-bytes") o.lineBytes = static_cast<std::size_t>(num(need(i), "line-bytes"));
     else if (a == "--expect") {
       std::string e = need(i);
       if (e == "echo") o.expect = Expect::Echo;
@@ -192,6 +196,11 @@ Options parseArgs(int argc, char** argv) {
   o.warmup = std::min(o.warmup, 60.0);
   o.connectTimeout = std::min(o.connectTimeout, 120.0);
   o.drainTimeout = std::min(o.drainTimeout, 60.0);
+  if (o.lineBytes > 0) {
+    if (o.lineBytes > (1u << 20)) die("--line-bytes must be 1..1 MiB");
+    o.line.resize(o.lineBytes);
+    for (std::size_t i = 0; i < o.lineBytes; ++i) o.line[i] = static_cast<char>('1' + (i * 7) % 9);  // digits, no '0'
+  }
   if (o.line.find('\n') != std::string::npos) die("--line must not contain a newline");
   if (o.mode == Mode::Line) o.size = o.line.size() + 1;
   if (o.mode == Mode::Churn || o.mode == Mode::Idle || o.mode == Mode::Subscribe) o.depth = 1;

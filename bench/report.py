@@ -22,9 +22,12 @@ ROWS = [
     ("line50", "line echo, 50 conns, `NEXT\\n`", "lines/s"),
     ("c10x16k", "echo, 10 conns, 16 KiB, depth 1", "MB/s"),
     ("churn", "connect churn, 10 at a time, 64 B", "conns/s"),
+    # run after the fibonacci row, by epoll and host threads=1 only: the like-for-like echo for it
+    ("linefib", "line echo, 50 conns, lines the size of a fibonacci answer", "lines/s"),
 ]
+CHART_ROWS = [r for r in ROWS if r[0] != "linefib"]
 SHORT = {"c1": "1 conn", "c50d1": "50x64B d1", "c50d16": "50x64B d16", "line50": "50 line",
-         "c10x16k": "10x16KiB", "churn": "churn"}
+         "c10x16k": "10x16KiB", "churn": "churn", "linefib": "50 line fib-size"}
 SERVER_NAMES = {
     "epoll": "epoll (limit)", "host1": "host threads=1", "host2": "host threads=2",
     "asio": "Boost.Asio", "twisted": "Twisted", "hostfib": "host fibonacci", "hostweblog": "host weblog",
@@ -169,6 +172,10 @@ def main():
     w("| row | server | rate | x epoll | p50 µs | p99 µs | p99 x epoll | p99.9 µs | server CPU % | others' CPU % | errors |")
     w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row, title, unit in ROWS:
+        if row == "linefib":
+            size = med([x.get("size") for x in by.get(("linefib", "host1"), {}).values() if x])
+            if size:
+                title += f" ({fmt(size)} B lines)"
         first = True
         for s in servers:
             st = S.get((row, s))
@@ -323,6 +330,12 @@ def main():
         r = st["p99_ratio"] if st else None
         return f"p99 <= {limit}x", (f"{r:.2f}x" if r is not None else "–"), (None if r is None else r <= limit)
 
+    def rep_ratio(a, b):  # median over repetitions of a's rate / b's rate in the same repetition
+        ra, rb = by.get(a, {}), by.get(b, {})
+        rs = [metric(a[0], ra[rep]) / metric(b[0], rb[rep]) for rep in reps
+              if metric(a[0], ra.get(rep)) and metric(b[0], rb.get(rep))]
+        return med(rs)
+
     lines = []
     for row, label in (("c50d1", "50 conns x 64 B depth 1"), ("c50d16", "50 conns x 64 B depth 16")):
         t, m, ok = tgt_thr(row, 0.95, "msgs/s")
@@ -364,12 +377,19 @@ def main():
     lines.append(("design for N reactors written down", "see below", True))
     if "host1" in hwm:
         lines.append(("peak RSS < 10 MB after the 50-connection rows", f"{hwm['host1']:.1f} MiB", hwm["host1"] < 10 * 1e6 / 2**20))
-    if ("fib50", "hostfib") in S and ("line50", "host1") in S:
-        f, e = S[("fib50", "hostfib")], S[("line50", "host1")]
-        r = (f["value"] / e["value"]) if f["value"] and e["value"] else None
-        lines.append(("fibonacci (durable) >= 0.8x the echo line round-trip rate at 50 conns",
-                      f"{fmt(f['value'])} vs {fmt(e['value'])} lines/s = {fmt_ratio(r)}; {f['errors']} errors",
-                      None if r is None else r >= 0.8 and f["errors"] == 0))
+    if ("fib50", "hostfib") in S:
+        f = S[("fib50", "hostfib")]
+        for row, what in (("linefib", "like for like: echo lines as long as its mean answer"),
+                          ("line50", "the 5-byte `NEXT` echo line, not like for like")):
+            e = S.get((row, "host1"))
+            if not e:
+                lines.append((f"fibonacci (durable) >= 0.8x the echo line rate at 50 conns ({what})", "–", None))
+                continue
+            r = rep_ratio(("fib50", "hostfib"), (row, "host1"))
+            size = "" if row == "line50" else f", {fmt(med([x.get('size') for x in by[(row, 'host1')].values() if x]))} B lines"
+            lines.append((f"fibonacci (durable) >= 0.8x the echo line round-trip rate at 50 conns ({what})",
+                          f"{fmt(f['value'])} vs {fmt(e['value'])} lines/s{size}: {fmt_ratio(r)}; {f['errors']} errors",
+                          None if r is None else r >= 0.8 and f["errors"] == 0))
     else:
         lines.append(("fibonacci (durable) >= 0.8x the echo line rate at 50 conns",
                       "plugins/fibonacci was not built when this ran", None))
@@ -390,7 +410,7 @@ def main():
     w("")
 
     # per-rep detail
-    w("<details><summary>Per-repetition values (rate; ratio to epoll)</summary>")
+    w("<details><summary>Per-repetition values (rate; ratio to epoll; fibonacci: ratio to host threads=1 on linefib)</summary>")
     w("")
     w("| row | server | " + " | ".join(f"rep {r}" for r in reps) + " |")
     w("|---|---|" + "---:|" * len(reps))
@@ -402,12 +422,12 @@ def main():
             if not st:
                 continue
             per = by[(row, s)]
-            base = by.get((row, "epoll"), {})
+            base = by.get(("linefib", "host1") if row == "fib50" else (row, "epoll"), {})
             cells = []
             for rep in reps:
                 x, b = per.get(rep), base.get(rep)
                 v = metric(row, x)
-                bv = metric(row, b) if b else None
+                bv = metric("linefib" if row == "fib50" else row, b) if b else None
                 cells.append("–" if v is None else (fmt(v, 1 if unit == "MB/s" else 0) +
                                                    (f" ({v / bv:.2f})" if bv and s != "epoll" else "")))
             w(f"| {SHORT.get(row, row)} | {SERVER_NAMES[s]} | " + " | ".join(cells) + " |")
@@ -430,7 +450,7 @@ def main():
 
 
 def chart(a, S, servers, idle, meta):
-    top = max([1.3] + [S[(row, s)]["ratio"] * 1.08 for row, _, _ in ROWS for s in servers
+    top = max([1.3] + [S[(row, s)]["ratio"] * 1.08 for row, _, _ in CHART_ROWS for s in servers
                        if s != "epoll" and S.get((row, s)) and S[(row, s)]["ratio"]])
     if not shutil.which("gnuplot"):
         print("report.py: gnuplot not found, no chart", file=sys.stderr)
@@ -441,13 +461,13 @@ def chart(a, S, servers, idle, meta):
     dat = os.path.join(a.work, "chart.dat")
     with open(dat, "w") as f:
         f.write("row " + " ".join(f'"{SERVER_NAMES[s]}"' for s in others) + "\n")
-        for row, _, _ in ROWS:
+        for row, _, _ in CHART_ROWS:
             f.write(f'"{SHORT[row]}" ' + " ".join(
                 f"{S[(row, s)]['ratio']:.4f}" if S.get((row, s)) and S[(row, s)]["ratio"] else "0" for s in others) + "\n")
     dat2 = os.path.join(a.work, "chart-p99.dat")
     with open(dat2, "w") as f:
         f.write("row " + " ".join(f'"{SERVER_NAMES[s]}"' for s in others) + "\n")
-        for row, _, _ in ROWS:
+        for row, _, _ in CHART_ROWS:
             f.write(f'"{SHORT[row]}" ' + " ".join(
                 f"{S[(row, s)]['p99_ratio']:.4f}" if S.get((row, s)) and S[(row, s)]["p99_ratio"] else "0" for s in others) + "\n")
     dat3 = os.path.join(a.work, "chart-idle.dat")

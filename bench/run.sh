@@ -16,8 +16,12 @@
 # Servers: epoll (the limit), hostN (the host with threads = N: host1, host2, host4, ...),
 #          asio, twisted. The fibonacci row (durable, line mode) and the weblog row (push,
 #          push_interval_ms = 0, 1,000 subscribers, append-to-delivery latency) run when
-#          their plugins are built.
+#          their plugins are built. After the fibonacci row, the epoll limit and host
+#          threads=1 echo lines as long as that row's mean answer (row linefib): the
+#          like-for-like comparison for the fibonacci target.
 # Environment: BENCH_PORT_BASE (default 17100);
+#              BENCH_KIT_BUILD (default build-bench-kit: where the kit is built and the
+#              work directories go);
 #              BENCH_SERVER_CPU / BENCH_LOADGEN_CPU (taskset lists; default 1 / 0 when
 #              there are >= 2 cores, no pinning on one core);
 #              BENCH_LOADGEN_THREADS (default 1; on a bigger machine give the load
@@ -50,12 +54,13 @@ OUT="$ROOT/docs"
 BUILD=1
 CALLGRIND=1
 HOST_BUILD="$ROOT/build-bench"
-KIT_BUILD="$ROOT/build-bench-kit"
+KIT_BUILD="${BENCH_KIT_BUILD:-$ROOT/build-bench-kit}"
 IDLE_CONNS=10000
 IDLE_HOLD=3
 CG_SMALL=2000
 CG_BIG=22000
 FIB_MAX_MSGS=90000   # stays under the fibonacci plugin's default max_index (100000)
+FIB_LINE_BYTES=9050  # linefib's line length when the fibonacci row gave no mean answer size
 WEBLOG_SUBS=1000
 WEBLOG_LINES=100     # one every 20 ms
 servers_given=0 reps_given=0 dur_given=0 out_given=0 cg_given=0
@@ -73,7 +78,7 @@ while (($#)); do
     --callgrind) CALLGRIND=1; cg_given=1 ;;
     --host-build) HOST_BUILD="$(cd "$2" && pwd)"; shift ;;
     --report) REPORT_ONLY="$(cd "$2" && pwd)"; shift ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 64 ;;
   esac
   shift
@@ -304,6 +309,17 @@ quiet_gate() {  # bounded wait for a quiet machine (servers are idle between row
   QUIET_BUDGET=$((QUIET_BUDGET - (SECONDS - start)))
 }
 
+fib_reply_bytes() {  # rep -> the fib50 row's mean reply line in bytes (empty when unknown)
+  "$PY" - "$RESULTS" "$1" <<'EOF'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    d = r.get("result") or {}
+    if r["row"] == "fib50" and r["rep"] == int(sys.argv[2]) and d.get("msgs_per_s") and d.get("mb_per_s"):
+        print(max(2, round(d["mb_per_s"] * 1e6 / d["msgs_per_s"])))
+EOF
+}
+
 FAILED=0
 record() {  # rep row server json-or-empty rc
   local json=${4:-null}
@@ -374,12 +390,27 @@ for ((rep = 1; rep <= REPS; rep++)); do
     # fibonacci with durability on (state file, fresh each repetition), line mode at 50 conns,
     # beside the echo line row of this repetition
     rm -rf "$WORK/fib-state"; mkdir -p "$WORK/fib-state"
+    quiet_gate
     if start_server hostfib "${PORT[hostfib]}" 15; then
-      run_row "$rep" fib50 hostfib --mode line --conns 50 --line NEXT --expect number --max-msgs "$FIB_MAX_MSGS" $T
+      run_row "$rep" fib50 hostfib --mode line --conns 50 --line NEXT --expect number --max-msgs "$FIB_MAX_MSGS" \
+        --threads "$LG_THREADS" $T
       stop_all
     else
       record "$rep" fib50 hostfib "" 98
     fi
+    # like for like: echo lines as long as this repetition's mean fibonacci answer
+    # (its reply line, digits and CRLF, = the echoed line and its LF)
+    reply=$(fib_reply_bytes "$rep")
+    [[ -n $reply ]] || { reply=$((FIB_LINE_BYTES + 1)); log "  no mean fibonacci answer size: linefib uses $FIB_LINE_BYTES-byte lines"; }
+    lf=()
+    for s in "${order[@]}"; do [[ $s == epoll || $s == host1 ]] && lf+=("$s"); done
+    quiet_gate
+    for s in "${lf[@]}"; do start_server "$s" || FAILED=1; done
+    sleep 0.3
+    for s in "${lf[@]}"; do
+      run_row "$rep" linefib "$s" --mode line --conns 50 --line-bytes $((reply - 1)) --expect echo --threads "$LG_THREADS" $T
+    done
+    stop_all
   fi
   if ((HAVE_WEBLOG)); then
     # weblog push with push_interval_ms = 0: subscribers, lines appended every 20 ms,
