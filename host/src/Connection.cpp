@@ -301,14 +301,16 @@ void Connection::write(std::string_view bytes) {
 }
 
 void Connection::writeRest(std::string_view bytes, ssize_t sent) {
-  if (closing_ || finished_ || bytes.empty()) return;
+  if (closing_ || finished_) return;
   if (sent > 0) {
     listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(sent), std::memory_order_relaxed);
     bytes.remove_prefix(static_cast<std::size_t>(sent));
   } else if (sent < 0 && sent != -EAGAIN && sent != -EWOULDBLOCK && sent != -EINTR) {
+    // Also for an empty write: a send of 0 bytes reports (and clears) a pending socket error.
     requestFinish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(static_cast<int>(-sent))});
     return;
   }
+  if (bytes.empty()) return;
   out_.append(bytes);
   if (out_.size() > listener_->limits.maxOutputBytes) {
     out_.release();
@@ -391,7 +393,8 @@ void Connection::settle() {
   if (!heldInput_.empty() && !pausedByProtocol_ && !closing_) {
     // Bytes that came with the PROXY header while connectionMade paused reading.
     std::string held = std::exchange(heldInput_, {});
-    callPlugin("dataReceived", [&] { protocol_->dataReceived(held); });  // settles again on return
+    dirty_ = true;  // settle again on return: interest, drain and back-pressure are still to do
+    callPlugin("dataReceived", [&] { protocol_->dataReceived(held); });
     return;
   }
   if (drained_ && !drainCheckScheduled_ && out_.size() <= drainedAt_ && !closing_) {

@@ -334,6 +334,26 @@ TEST(Reliability, T13_PayloadAfterHeaderArrivesIntact) {
   }
 }
 
+// Input that came in the header's segment while connectionMade had paused
+// reading is held and delivered when the protocol resumes; reading then goes on
+// (a held delivery whose hook changed nothing must still re-arm the read).
+TEST(Reliability, T13_InputHeldWhileConnectionMadePausedIsDeliveredThenReadingGoesOn) {
+  HostProcess host;
+  DumpLogOnFailure dump{host};
+  HostIni ini(host.linkPlugins({std::string(e2e::kTestPluginDir) + "/peer_echo.so"}));
+  ini.listener("paused", "peer_echo", {{"factory", "peer_echo_paused"}, {"proxy_protocol", "required"}});
+  host.startWithConfig(ini.text());
+  TestClient c = TestClient::connect(host.port("paused"));
+  c.sendAll("PROXY TCP4 192.0.2.1 198.51.100.7 1 2\r\nheld\n");
+  const std::string greeting = "peer 192.0.2.1:1 local 198.51.100.7:2\n";
+  EXPECT_EQ(c.recvExactly(greeting.size()), greeting);
+  EXPECT_EQ(c.recvExactly(5), "held\n");
+  for (const std::string line : {"after 1\n", "after 2\n"}) {
+    c.sendAll(line);
+    EXPECT_EQ(c.recvExactly(line.size()), line);
+  }
+}
+
 // max_connections_per_ip counts the real socket peer, not the address a
 // PROXY header claims (a proxy's clients all share the proxy's address).
 TEST(Reliability, T06_PerIpLimitCountsTheSocketPeerBehindProxyProtocol) {
