@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <iostream>
 #include <mutex>
@@ -159,6 +160,7 @@ FloodResult runFlood(std::uint16_t port, std::vector<TestClient>& held, int exce
   FloodResult r;
   std::atomic<bool> stop{false};
   std::mutex rttMutex;
+  std::condition_variable rttDone;  // a round trip completed (r.rttMs grew)
   std::thread rtt([&] {
     std::size_t i = 0;
     while (!stop) {
@@ -169,6 +171,7 @@ FloodResult runFlood(std::uint16_t port, std::vector<TestClient>& held, int exce
         if (c.roundTrip(msg) != msg) throw std::runtime_error("echo mismatch");
         std::lock_guard<std::mutex> lock(rttMutex);
         r.rttMs.push_back(msSince(t0));
+        rttDone.notify_all();
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(rttMutex);
         if (r.rttFailures++ == 0) r.rttError = e.what();
@@ -218,7 +221,14 @@ FloodResult runFlood(std::uint16_t port, std::vector<TestClient>& held, int exce
       continue;
     }
     harvest(0);
-    if (i % 25 == 12 && during) during();
+    if (i % 25 == 12) {
+      if (during) during();
+      // The held sessions must be served while the flood goes on, however fast
+      // the flood itself is: let 3 more of their round trips complete (or 1 s pass).
+      std::unique_lock<std::mutex> lock(rttMutex);
+      const std::size_t want = r.rttMs.size() + 3;
+      rttDone.wait_for(lock, 1s, [&] { return r.rttMs.size() >= want || r.rttFailures > 0; });
+    }
   }
   const auto deadline = Clock::now() + 5s;
   while (Clock::now() < deadline &&
