@@ -291,6 +291,7 @@ void Connection::write(std::string_view bytes) {
   if (out_.empty() && !closing_) {
     const ssize_t n = sys::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n == static_cast<ssize_t>(bytes.size())) {
+      if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();  // output progress
       listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       return;
     }
@@ -303,6 +304,7 @@ void Connection::write(std::string_view bytes) {
 void Connection::writeRest(std::string_view bytes, ssize_t sent) {
   if (closing_ || finished_) return;
   if (sent > 0) {
+    if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
     listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(sent), std::memory_order_relaxed);
     bytes.remove_prefix(static_cast<std::size_t>(sent));
   } else if (sent < 0 && sent != -EAGAIN && sent != -EWOULDBLOCK && sent != -EINTR) {
