@@ -201,6 +201,8 @@ int HostApplication::serve() {
       std::cout << config.path << ": configuration ok (" << config.listeners.size() << " listeners)\n";
       return exit_code::kOk;
     }
+    // From here on no thread waits for the log's output (main() flushes it before exiting).
+    Log::instance().startWriter();
     server.start();
   } catch (const StartupError& e) {
     std::cerr << e.what() << "\n";
