@@ -158,6 +158,7 @@ void Connection::proxyHeaderFailed(DisconnectReason::Kind kind, const std::strin
 bool Connection::startProtocol() {
   ++depth_;
   try {
+    PluginCallScope scope(loop_, listener_.get());
     protocol_ = listener_->factory->buildProtocol();
   } catch (const std::exception& e) {
     pluginFailed("buildProtocol", e.what());
@@ -181,6 +182,7 @@ template <class F>
 [[gnu::always_inline]] inline void Connection::callPlugin(const char* hook, F&& fn) {
   ++depth_;
   try {
+    PluginCallScope scope(loop_, listener_.get());
     fn();
   } catch (const std::exception& e) {
     pluginFailed(hook, e.what());
@@ -449,6 +451,7 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   if (protocol_) {
     ++depth_;
     try {
+      PluginCallScope scope(loop_, listener_.get());
       protocol_->connectionLost(reason);
     } catch (const std::exception& e) {
       pluginFailed("connectionLost", e.what());
