@@ -158,6 +158,7 @@ void Connection::proxyHeaderFailed(DisconnectReason::Kind kind, const std::strin
 bool Connection::startProtocol() {
   ++depth_;
   try {
+    PluginCallScope scope(loop_, listener_.get());
     protocol_ = listener_->factory->buildProtocol();
   } catch (const std::exception& e) {
     pluginFailed("buildProtocol", e.what());
@@ -181,6 +182,7 @@ template <class F>
 [[gnu::always_inline]] inline void Connection::callPlugin(const char* hook, F&& fn) {
   ++depth_;
   try {
+    PluginCallScope scope(loop_, listener_.get());
     fn();
   } catch (const std::exception& e) {
     pluginFailed(hook, e.what());
@@ -291,6 +293,7 @@ void Connection::write(std::string_view bytes) {
   if (out_.empty() && !closing_) {
     const ssize_t n = sys::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n == static_cast<ssize_t>(bytes.size())) {
+      if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();  // output progress
       listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       return;
     }
@@ -303,6 +306,7 @@ void Connection::write(std::string_view bytes) {
 void Connection::writeRest(std::string_view bytes, ssize_t sent) {
   if (closing_ || finished_) return;
   if (sent > 0) {
+    if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
     listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(sent), std::memory_order_relaxed);
     bytes.remove_prefix(static_cast<std::size_t>(sent));
   } else if (sent < 0 && sent != -EAGAIN && sent != -EWOULDBLOCK && sent != -EINTR) {
@@ -447,6 +451,7 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   if (protocol_) {
     ++depth_;
     try {
+      PluginCallScope scope(loop_, listener_.get());
       protocol_->connectionLost(reason);
     } catch (const std::exception& e) {
       pluginFailed("connectionLost", e.what());

@@ -163,6 +163,8 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   std::optional<Address> proxiedPeer_;   // from a PROXY header with addresses
   std::optional<Address> proxiedLocal_;
   std::string heldInput_;  // bytes after the header, held while connectionMade paused reading
+  // Last input received or output sent (by any send: write()'s own, writeRest's
+  // or flush's): what idle_timeout_ms measures from.
   std::chrono::steady_clock::time_point lastActivity_;
   // Whether lastActivity_ is kept: only with idle_timeout_ms (a clock read per
   // recv/send costs as much as the rest of an echo's bookkeeping).

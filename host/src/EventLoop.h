@@ -120,6 +120,14 @@ class EventLoop final : private Poco::Net::SocketReactor, public protohost::Reac
   bool stalled() const { return stalled_.load(std::memory_order_relaxed); }
   void setStalled(bool s) { stalled_.store(s, std::memory_order_relaxed); }
 
+  /// The listener whose plugin code this loop's thread runs at this moment,
+  /// or null (PluginCallScope marks every such call). Any thread: says which
+  /// listener blocks a reactor when a stop does not finish in time. Only the
+  /// pointer is read: the runtime outlives the call.
+  const ListenerRuntime* runningPlugin() const { return runningPlugin_.load(std::memory_order_acquire); }
+  /// The thread name, e.g. "reactor-0" or "acceptor".
+  const std::string& name() const { return name_; }
+
   /// Connections currently owned by this loop; readable from any thread.
   std::size_t connectionCount() const { return connectionCount_.load(std::memory_order_relaxed); }
 
@@ -169,6 +177,8 @@ class EventLoop final : private Poco::Net::SocketReactor, public protohost::Reac
   std::atomic<std::size_t> connectionCount_{0};
   TimerId idleSweepTimer_ = 0;
   std::atomic<bool> stalled_{false};
+  std::atomic<const ListenerRuntime*> runningPlugin_{nullptr};
+  friend class PluginCallScope;
   struct FdWatch;
   struct Lingerer;
   void endLinger(Lingerer* l);
@@ -176,6 +186,23 @@ class EventLoop final : private Poco::Net::SocketReactor, public protohost::Reac
   std::atomic<std::size_t> lingerCount_{0};
   std::unordered_map<TimerId, std::unique_ptr<FdWatch>> watches_;
   TimerId lastWatchId_ = 0;
+};
+
+/// Marks a call into @p runtime's plugin code on @p loop's thread for the
+/// scope's lifetime (EventLoop::runningPlugin). Costs two stores and a load.
+class PluginCallScope {
+ public:
+  PluginCallScope(EventLoop& loop, const ListenerRuntime* runtime)
+      : loop_(loop), outer_(loop.runningPlugin_.load(std::memory_order_relaxed)) {
+    loop.runningPlugin_.store(runtime, std::memory_order_release);
+  }
+  ~PluginCallScope() { loop_.runningPlugin_.store(outer_, std::memory_order_release); }
+  PluginCallScope(const PluginCallScope&) = delete;
+  PluginCallScope& operator=(const PluginCallScope&) = delete;
+
+ private:
+  EventLoop& loop_;
+  const ListenerRuntime* outer_;
 };
 
 }  // namespace protohost::host

@@ -15,6 +15,7 @@
 #include "Log.h"
 #include "PluginLibrary.h"
 #include "Server.h"
+#include "StopDeadline.h"
 #include "protohost/Version.h"
 
 #ifndef PROTOHOST_VERSION
@@ -24,6 +25,12 @@
 namespace protohost::host {
 namespace fs = std::filesystem;
 using Poco::Util::Option;
+
+namespace {
+// What a TERM may take beyond drain_timeout_ms to close, stop and release
+// (StopDeadline then ends the process; its last log line gets 0.5 s more).
+constexpr std::chrono::milliseconds kStopGrace{2000};
+}  // namespace
 
 HostApplication::HostApplication(std::string startDir) : startDir_(std::move(startDir)) {
   setUnixOptions(true);
@@ -79,7 +86,8 @@ int HostApplication::main(const std::vector<std::string>& args) {
     help.setHeader("protohost: a protocol host that serves plugins (shared libraries) on the ports its config names.");
     help.setFooter("Signals: TERM/INT/QUIT drain and stop; HUP reloads the config in place (an invalid one is "
                    "rejected and the old one keeps serving); USR1 reopens log_file. Exit codes: 0 ok, 64 usage, "
-                   "65 corrupt plugin state, 66 config missing, 78 bad config/plugin/port.");
+                   "65 corrupt plugin state, 66 config missing, 70 internal error or a stop that did not finish "
+                   "within drain_timeout_ms + 2.5 s, 78 bad config/plugin/port.");
     help.format(std::cout);
     return exit_code::kOk;
   }
@@ -201,6 +209,8 @@ int HostApplication::serve() {
       std::cout << config.path << ": configuration ok (" << config.listeners.size() << " listeners)\n";
       return exit_code::kOk;
     }
+    // From here on no thread waits for the log's output (main() flushes it before exiting).
+    Log::instance().startWriter();
     server.start();
   } catch (const StartupError& e) {
     std::cerr << e.what() << "\n";
@@ -240,7 +250,12 @@ int HostApplication::serve() {
                                                   ", draining (up to " + std::to_string(server.config().drainTimeoutMs) + " ms)");
     break;
   }
-  server.stop(std::chrono::milliseconds(server.config().drainTimeoutMs));
+  {
+    // Whatever plugins do, the process ends within drain_timeout_ms + kStopGrace.
+    const std::chrono::milliseconds drain(server.config().drainTimeoutMs);
+    StopDeadline deadline(drain + kStopGrace, [&server] { return server.freezeStop(); }, exit_code::kSoftware);
+    server.stop(drain);
+  }
   Log::instance().write(LogLevel::Info, "", "stopped");
   return exit_code::kOk;
 }

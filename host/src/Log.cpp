@@ -10,11 +10,6 @@
 
 namespace protohost::host {
 
-Log& Log::instance() {
-  static Log log;
-  return log;
-}
-
 static const char* levelName(LogLevel level) {
   switch (level) {
     case LogLevel::Debug: return "DEBUG";
@@ -34,8 +29,7 @@ bool parseLogLevel(std::string_view text, LogLevel& out) {
   return true;
 }
 
-void Log::write(LogLevel level, std::string_view context, std::string_view message) {
-  if (!enabled(level)) return;
+static std::string formatLine(LogLevel level, std::string_view context, std::string_view message) {
   using namespace std::chrono;
   auto now = system_clock::now();
   std::time_t secs = system_clock::to_time_t(now);
@@ -52,17 +46,25 @@ void Log::write(LogLevel level, std::string_view context, std::string_view messa
   // One event, one line: a message never breaks the line structure.
   for (char c : message) line.push_back(c == '\n' || c == '\r' ? ' ' : c);
   line.push_back('\n');
-  std::lock_guard<std::mutex> lock(mutex_);
-  // One write(2) per line on an O_APPEND fd: lines never interleave.
-  const char* p = line.data();
-  std::size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd_, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // nowhere to report a failing log; drop the line
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
+  return line;
+}
+
+Log& Log::instance() {
+  // Never destroyed: the writer thread may still be blocked on the output
+  // while the process exits.
+  static Log* log = new Log;
+  return *log;
+}
+
+Log::Log()
+    : output_(kQueueBytes, [](std::uint64_t dropped) {
+        return formatLine(LogLevel::Warning, "",
+                          std::to_string(dropped) + " log lines dropped: output blocked (protohost_log_lines_dropped_total)");
+      }) {}
+
+void Log::write(LogLevel level, std::string_view context, std::string_view message) {
+  if (!enabled(level)) return;
+  output_.write(formatLine(level, context, message));
 }
 
 static int openLogFile(const std::string& path, std::string& error) {
@@ -72,18 +74,10 @@ static int openLogFile(const std::string& path, std::string& error) {
 }
 
 bool Log::openFile(const std::string& path, std::string& error) {
-  if (path.empty()) {  // back to stderr
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (fd_ > 2) ::close(fd_);
-    fd_ = 2;
-    path_.clear();
-    return true;
-  }
-  int fd = openLogFile(path, error);
-  if (fd < 0) return false;
+  int fd = 2;  // an empty path: back to stderr
+  if (!path.empty() && (fd = openLogFile(path, error)) < 0) return false;
   std::lock_guard<std::mutex> lock(mutex_);
-  if (fd_ > 2) ::close(fd_);
-  fd_ = fd;
+  output_.setFd(fd);
   path_ = path;
   return true;
 }

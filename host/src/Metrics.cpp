@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "Log.h"
 #include "protohost/Protocol.h"
 
 namespace protohost::host {
@@ -122,6 +123,8 @@ std::string renderMetrics(const std::vector<std::shared_ptr<ListenerRuntime>>& l
   p.sample("protohost_config_last_reload_success", "", host.lastReloadOk.load() ? 1 : 0);
   p.family("protohost_watchdog_misses_total", "counter", "Reactor loops found blocked by the watchdog.");
   p.sample("protohost_watchdog_misses_total", "", host.watchdogMisses.load());
+  p.family("protohost_log_lines_dropped_total", "counter", "Log lines dropped because the log output was blocked.");
+  p.sample("protohost_log_lines_dropped_total", "", Log::instance().droppedLines());
 
   ProcessFigures f = readProcess();
   p.family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");

@@ -74,6 +74,7 @@ class FactoryContextImpl final : public FactoryContext {
     Callback guard(Callback fn) {
       return [this, fn = std::move(fn)] {
         try {
+          PluginCallScope scope(loop_, &runtime_);
           fn();
         } catch (const std::exception& e) {
           fail(e.what());
@@ -478,6 +479,26 @@ std::string Server::readiness() {
   return why;
 }
 
+void Server::stopStep(const char* step, EventLoop* loop, const ListenerRuntime* factory) {
+  std::lock_guard<std::mutex> lock(stopProgressMutex_);  // blocks for good once freezeStop() ran
+  stopStep_ = step;
+  stopLoop_ = loop;
+  stopFactory_ = factory;
+}
+
+std::string Server::freezeStop() {
+  // Locked and never unlocked: stop() waits at its next step from now on, so
+  // the loop and the runtimes named here stay alive (they are destroyed only
+  // after further steps). The caller ends the process.
+  stopProgressMutex_.lock();
+  if (stopFactory_) return "listener " + stopFactory_->name + ": factory stop() did not return";
+  if (!stopLoop_) return std::string("stop did not finish ") + stopStep_;
+  const ListenerRuntime* blocking = stopLoop_->runningPlugin();
+  return (blocking ? "listener " + blocking->name + ": " + stopLoop_->name() + " (in plugin code)"
+                   : stopLoop_->name() + " (not in plugin code)") +
+         " did not finish " + stopStep_;
+}
+
 void Server::stop(std::chrono::milliseconds drainTimeout) {
   if (loops_.empty() && slots_.empty() && libraries_.empty()) return;
   const DisconnectReason shutdown{DisconnectReason::Kind::Shutdown, "host shutting down"};
@@ -485,13 +506,17 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
   if (running_) {
     draining_ = true;
     // 1. Stop accepting: new connects are refused from here on.
+    stopStep("closing the listeners", &acceptLoop(), nullptr);
     acceptLoop().runAndWait([this] {
       for (auto& s : slots_)
         if (s.listener) s.listener->close();
     });
     // 2. Drain: protocols finish what is in flight and close, until the deadline.
     if (drainTimeout.count() > 0) {
-      for (auto& loop : loops_) loop->runAndWait([&] { loop->requestStopWhere([](const ListenerRuntime&) { return true; }); });
+      stopStep("draining", nullptr, nullptr);
+      // Posted, not waited for: a blocked reactor must not hold up the others' drain.
+      for (auto& loop : loops_)
+        loop->post([l = loop.get()] { l->requestStopWhere([](const ListenerRuntime&) { return true; }); });
       const auto deadline = std::chrono::steady_clock::now() + drainTimeout;
       auto open = [this] {  // connections, and closed ones still lingering
         std::size_t n = 0;
@@ -512,10 +537,19 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
       }
     }
     // 3. Close every remaining connection on its own thread (connectionLost runs there).
-    for (auto& loop : loops_) loop->runAndWait([&] { loop->closeAllConnections(shutdown); });
+    for (auto& loop : loops_) {
+      stopStep("closing its connections", loop.get(), nullptr);
+      loop->runAndWait([&] { loop->closeAllConnections(shutdown); });
+    }
     // 4. Stop the reactors.
-    if (acceptLoop_) acceptLoop_->stopAndJoin();
-    for (auto& loop : loops_) loop->stopAndJoin();
+    if (acceptLoop_) {
+      stopStep("stopping", acceptLoop_.get(), nullptr);
+      acceptLoop_->stopAndJoin();
+    }
+    for (auto& loop : loops_) {
+      stopStep("stopping", loop.get(), nullptr);
+      loop->stopAndJoin();
+    }
     running_ = false;
   } else {
     for (auto& s : slots_)
@@ -528,22 +562,27 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
   // 5. Factories persist state and cancel their timers (reactors are stopped: main thread).
   for (auto& s : slots_) {
     s.listener.reset();
+    stopStep("", nullptr, s.runtime.get());
     stopFactory(s.runtime, s.started);
     if (s.context) s.context->cancelTimers();
   }
   for (auto& r : retired_) {
+    stopStep("", nullptr, r.runtime.get());
     stopFactory(r.runtime, r.started);
     if (r.context) r.context->cancelTimers();
   }
   // 6. Drop every callback a plugin may have left queued, while its code is mapped.
+  stopStep("releasing the reactors", nullptr, nullptr);
   for (auto& loop : loops_) loop->clearCallbacks();
   if (acceptLoop_) acceptLoop_->clearCallbacks();
   acceptLoop_.reset();
   loops_.clear();
   // 7. Factories, then libraries (ListenerRuntime destroys its factory first).
+  stopStep("destroying the factories and unloading the plugins", nullptr, nullptr);
   slots_.clear();
   retired_.clear();
   libraries_.clear();
+  stopStep("", nullptr, nullptr);
 }
 
 }  // namespace protohost::host

@@ -10,9 +10,11 @@
 // the new factory; old connections keep the old factory and code until they
 // end; removed listeners stop accepting and their connections are asked to finish.
 // Stop: close listeners -> drain -> close connections -> stop reactors -> stop
-// factories -> drop callbacks -> destroy factories -> unload libraries.
-// Threading: every public method on the main thread, except metricsText and
-// readiness (any thread).
+// factories -> drop callbacks -> destroy factories -> unload libraries. Each
+// step records what it waits for, so that a stop that a plugin blocks can be
+// reported (freezeStop) before the process is ended (StopDeadline.h).
+// Threading: every public method on the main thread, except metricsText,
+// readiness and freezeStop (any thread).
 
 #include <atomic>
 #include <chrono>
@@ -66,6 +68,11 @@ class Server {
   /// positive @p drainTimeout, protocols first get stopRequested and that long
   /// to close by themselves.
   void stop(std::chrono::milliseconds drainTimeout = std::chrono::milliseconds(0));
+  /// What a stop() that takes too long is waiting for, naming the listener
+  /// whose plugin code blocks: "listener NAME: reactor-N (in plugin code) did
+  /// not finish closing its connections". Any thread, once: from then on
+  /// stop() makes no progress (the caller is about to end the process).
+  std::string freezeStop();
 
   const HostConfig& config() const { return config_; }
   HostStats& stats() { return hostStats_; }
@@ -100,6 +107,8 @@ class Server {
   std::vector<EventLoop*> workerLoops();
   /// Where listeners accept: the only reactor, or a dedicated thread with threads > 1.
   EventLoop& acceptLoop();
+  /// Records what stop() waits for next (for freezeStop).
+  void stopStep(const char* step, EventLoop* loop, const ListenerRuntime* factory);
 
   HostConfig config_;
   std::shared_ptr<HostCounters> hostCounters_;
@@ -114,6 +123,10 @@ class Server {
   std::unique_ptr<Watchdog> watchdog_;
   bool running_ = false;
   std::atomic<bool> draining_{false};
+  std::mutex stopProgressMutex_;  // what stop() waits for: one of a loop, a factory's stop() or a step
+  const char* stopStep_ = "";
+  EventLoop* stopLoop_ = nullptr;
+  const ListenerRuntime* stopFactory_ = nullptr;
 };
 
 }  // namespace protohost::host

@@ -58,7 +58,10 @@ void Watchdog::run() {
                               "watchdog: reactor thread has not run for " +
                                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(stalled).count()) +
                                   " ms (a plugin is blocking it)" + (abort_ ? "; aborting" : ""));
-        if (abort_) std::abort();
+        if (abort_) {
+          Log::instance().flush(std::chrono::milliseconds(500));  // the line above, for the supervisor's logs
+          std::abort();
+        }
       }
     }
   }

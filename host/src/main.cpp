@@ -10,6 +10,11 @@
 
 #include "ExitCodes.h"
 #include "HostApplication.h"
+#include "Log.h"
+
+namespace {
+constexpr std::chrono::milliseconds kFinalLogFlush{500};
+}  // namespace
 
 int main(int argc, char** argv) {
   sigset_t set;
@@ -24,9 +29,14 @@ int main(int argc, char** argv) {
     protohost::host::HostApplication app(startDir);
     protohost::host::restoreCrashSignals();
     if (int rc = app.validateArguments(argc, argv)) return rc;
-    return app.run(argc, argv);
+    const int rc = app.run(argc, argv);
+    // The log's last lines (its writer thread may hold some); not forever: the
+    // output may be a pipe nobody reads.
+    protohost::host::Log::instance().flush(kFinalLogFlush);
+    return rc;
   } catch (const std::exception& e) {
     std::cerr << "host: " << e.what() << "\n";
+    protohost::host::Log::instance().flush(kFinalLogFlush);
     return protohost::host::exit_code::kSoftware;
   }
 }

@@ -100,6 +100,8 @@ class Sequence {
   SequenceStore::Reservation reserve(std::uint64_t from);  // the store call (reserver thread: without the mutex)
   void applyLocked(const SequenceStore::Reservation& r, std::uint64_t from);
   void stopReserver(std::unique_lock<std::mutex>& lock);
+  // Under mutex_, which reactors take in next(): harmless, since Logger::log
+  // never waits for the log's output (Logger.h).
   void logFailureLocked(const std::string& error);
 
   mutable std::mutex mutex_;

@@ -1,4 +1,5 @@
-// Operations: T27 log reopen after rotation (log_file + SIGUSR1).
+// Operations: T27 log reopen after rotation (log_file + SIGUSR1); a blocked
+// log output (stderr a pipe nobody reads) does not stall serving.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -6,6 +7,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <iostream>
+#include <regex>
 #include <string>
 #include <thread>
 
@@ -114,6 +117,62 @@ TEST(Operations, T27_LogReopenAsServiceUser_Root) {
   EXPECT_EQ(readText(rotated), rotatedAfterReopen) << "host.log.1 was written after SIGUSR1";
   ASSERT_TRUE(host.signal(SIGTERM));
   EXPECT_EQ(host.waitExit(20s), 0) << host.stderrText();
+}
+
+// stderr is a pipe nobody reads (a stuck journald, a paused `| less`), at
+// log_level = debug, where every closed connection logs a line: once the pipe
+// and the log queue are full, echo still answers every connection at once;
+// the lines that do not fit are dropped and counted
+// (protohost_log_lines_dropped_total). When the pipe is read again one line
+// reports them, the log goes on, and TERM's last line ("stopped") reaches the
+// output before the process exits.
+TEST(Operations, BlockedLogOutputDoesNotStallServing) {
+  HostIni ini;
+  ini.set("log_level", "debug");
+  ini.listener("echo", "echo");
+  ini.raw("\n[admin]\nlisten = tcp:0:interface=127.0.0.1\n");
+  HostProcess host;
+  host.startWithConfig(ini.text());
+  const std::uint16_t echo = host.port("echo"), admin = host.port("admin");
+  host.pauseStderr(true);
+
+  // About 80 bytes a line: 64 KiB of pipe and 256 KiB of queue hold some 4,000.
+  int connections = 0;
+  double dropped = 0;
+  const auto begin = Clock::now();
+  while (dropped <= 0 && Clock::now() - begin < 120s) {
+    for (int i = 0; i < 500; ++i, ++connections) {
+      const std::string msg = "ping " + std::to_string(connections);
+      try {
+        TestClient c = TestClient::connect(echo, TestClient::Options{2s, 0, 0});
+        ASSERT_EQ(c.roundTrip(msg), msg);
+      } catch (const std::exception& e) {
+        FAIL() << "echo stopped answering after " << connections << " connections with the log blocked: " << e.what();
+      }
+    }
+    dropped = metricValue(scrapeMetrics(admin), "protohost_log_lines_dropped_total").value_or(-1);
+  }
+  ASSERT_GT(dropped, 0) << "nothing dropped after " << connections << " connections";
+
+  const std::size_t mark = host.logLineCount();
+  host.pauseStderr(false);
+  const auto report = host.waitForLog("[0-9]+ log lines dropped: output blocked", 10s, mark);
+  ASSERT_TRUE(report.has_value()) << host.stderrText().substr(0, 2000);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(*report, m, std::regex("WARN ([0-9]+) log lines dropped"))) << *report;
+  EXPECT_GE(std::stod(m[1].str()), dropped) << *report;  // the scrape saw some of them
+  std::cout << "[   INFO   ] " << connections << " connections with stderr unread; " << *report << "\n";
+
+  // The log flows again.
+  const std::size_t afterReport = host.logLineCount();
+  {
+    TestClient c = TestClient::connect(echo);
+    ASSERT_EQ(c.roundTrip("after"), "after");
+  }
+  EXPECT_TRUE(host.waitForLog("closed:", 10s, afterReport).has_value());
+  ASSERT_TRUE(host.signal(SIGTERM));
+  EXPECT_EQ(host.waitExit(20s), 0);
+  EXPECT_TRUE(host.waitForLog("INFO stopped", 0ms, afterReport).has_value()) << "the last line did not reach stderr";
 }
 
 }  // namespace

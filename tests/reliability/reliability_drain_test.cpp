@@ -1,5 +1,6 @@
 // Reliability matrix row T24 (../shared/docs/reliability-matrix.md): SIGTERM
-// drains gracefully. The real host binary, loopback only.
+// drains gracefully, and ends the process in bounded time even while a plugin
+// blocks a reactor. The real host binary, loopback only.
 
 #include <gtest/gtest.h>
 
@@ -429,6 +430,52 @@ TEST(Reliability, T24_SigtermGracefulDrain) {
   EXPECT_TRUE(exact) << "a clean stop should persist the exact next answer";
   again.signal(SIGTERM);
   EXPECT_EQ(again.waitExit(10s), std::optional<int>(0));
+}
+
+// T24 with a plugin that blocks its reactor (tests/fixtures/blocking: 60 s in
+// dataReceived), threads = 2, drain_timeout_ms = 1000: SIGTERM still ends the
+// process within drain_timeout_ms + 2.5 s (README: Signals), with exit code 70
+// and an error line that names the blocking listener and its reactor. The echo
+// client on the other reactor is drained as usual, at once (EOF).
+TEST(Reliability, T24_SigtermEndsInBoundedTimeWhileAPluginBlocksAReactor) {
+  constexpr int kDrainMs = 1000;
+  constexpr int kBoundMs = kDrainMs + 2500;
+  HostProcess host;
+  DumpLogOnFailure dump{host};
+  const std::string plugins =
+      host.linkPlugins({std::string(e2e::kPluginDir) + "/echo.so", std::string(e2e::kTestPluginDir) + "/blocking.so"});
+  HostIni ini(plugins);
+  ini.set("threads", "2").set("drain_timeout_ms", std::to_string(kDrainMs)).set("watchdog_ms", "200");
+  ini.listener("echo", "echo");
+  ini.listener("slow", "blocking");
+  host.startWithConfig(ini.text());
+  const std::uint16_t echo = host.port("echo"), slow = host.port("slow");
+
+  // Least connections puts them on different reactors.
+  TestClient session = TestClient::connect(echo);
+  ASSERT_EQ(session.roundTrip("before"), "before");
+  TestClient blocker = TestClient::connect(slow);
+  blocker.sendAll("0\n");
+  ASSERT_EQ(blocker.readLine(), "done");
+  const std::size_t mark = host.logLineCount();
+  blocker.sendAll("60000\n");
+  ASSERT_TRUE(host.waitForLog("watchdog: reactor thread has not run", 5s, mark).has_value()) << "not blocked";
+
+  const auto term = Clock::now();
+  ASSERT_TRUE(host.signal(SIGTERM));
+  // The other reactor drains meanwhile: its echo client is closed at once, long before the exit.
+  EXPECT_EQ(session.waitClosed(std::chrono::milliseconds(kDrainMs)).how, Ending::Eof);
+  EXPECT_TRUE(host.running()) << "exited during the drain";
+  const std::optional<int> status = host.waitExit(std::chrono::milliseconds(kBoundMs + 2000));
+  const long long exitMs = msSince(term);
+  ASSERT_TRUE(status.has_value()) << "still running " << exitMs << " ms after SIGTERM";
+  std::cout << "[   INFO   ] T24 blocked: exit " << *status << " after " << exitMs << " ms\n";
+  EXPECT_EQ(*status, 70);
+  EXPECT_GE(exitMs, kDrainMs);
+  EXPECT_LE(exitMs, kBoundMs + 500);  // + the scheduling slack of a loaded machine
+  const auto line = host.waitForLog("ERROR .*listener slow: reactor-[01] \\(in plugin code\\) did not finish", 0ms, mark);
+  EXPECT_TRUE(line.has_value()) << "no error line naming the listener";
+  if (line) std::cout << "[   INFO   ] " << *line << "\n";
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <numeric>
@@ -135,6 +136,73 @@ TEST(Reliability, T03_IdleTimeoutAlsoWhileReactorIsBusy) {
     EXPECT_GE(ms, 500);
     EXPECT_LE(ms, 1500);
   }
+  EXPECT_TRUE(host.running());
+}
+
+// T03 for a server-push listener: output counts as progress ("no input and no
+// output progress"). Two weblog push listeners (push_interval_ms = 0) with
+// idle_timeout_ms = 1000. A client of "busy", whose log gets a hit every
+// 200 ms, only reads: it is still connected after 3 s and got hits in the last
+// second. A client of "quiet", whose log never changes (no output after the
+// <hits> root), still gets EOF 1000 +- 500 ms after connecting.
+TEST(Reliability, T03_IdleTimeoutCountsOutputOfAPushListener) {
+  HostProcess host;
+  DumpLogOnFailure dump{host};
+  const std::string busyLog = host.writeFile("busy.log", "");
+  const std::string quietLog = host.writeFile("quiet.log", "");
+  HostIni ini;
+  for (const auto& [name, log] : {std::pair<std::string, std::string>{"busy", busyLog}, {"quiet", quietLog}})
+    ini.listener(name, "weblog",
+                 {{"access_log", log}, {"mode", "push"}, {"push_interval_ms", "0"}, {"idle_timeout_ms", "1000"}});
+  host.startWithConfig(ini.text());
+  TestClient busy = TestClient::connect(host.port("busy"));
+  const auto begin = Clock::now();
+  TestClient quiet = TestClient::connect(host.port("quiet"));
+
+  struct Seen {
+    std::string data;
+    long long closedMs = -1;  // -1: open
+    long long lastDataMs = -1;
+  };
+  Seen seen[2];
+  TestClient* clients[2] = {&busy, &quiet};
+  std::ofstream append(busyLog, std::ios::app);
+  int appended = 0;
+  auto nextHit = begin;
+  while (Clock::now() - begin < 3000ms && seen[0].closedMs < 0) {
+    if (Clock::now() >= nextHit) {
+      append << "127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] \"GET /t03/" << appended++
+             << " HTTP/1.0\" 200 2326 \"-\" \"t03\"\n"
+             << std::flush;
+      nextHit += 200ms;
+    }
+    pollfd fds[2] = {{busy.fd(), POLLIN, 0}, {seen[1].closedMs < 0 ? quiet.fd() : -1, POLLIN, 0}};
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(nextHit - Clock::now()).count();
+    if (::poll(fds, 2, static_cast<int>(std::max<long long>(wait, 0) + 1)) <= 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[4096];
+      const ssize_t n = clients[i]->recvSome(buf, sizeof buf);
+      if (n <= 0) {
+        seen[i].closedMs = msSince(begin);
+        continue;
+      }
+      seen[i].data.append(buf, static_cast<std::size_t>(n));
+      seen[i].lastDataMs = msSince(begin);
+    }
+  }
+  const long long ranMs = msSince(begin);
+  std::size_t hits = 0;
+  for (std::size_t at = 0; (at = seen[0].data.find("<hit ", at)) != std::string::npos; ++at) ++hits;
+  std::cout << "[   INFO   ] T03 push: busy client got " << hits << " of " << appended << " hits, last at "
+            << seen[0].lastDataMs << " ms, " << (seen[0].closedMs < 0 ? "still open" : "closed") << " after "
+            << ranMs << " ms; quiet client closed after " << seen[1].closedMs << " ms\n";
+  EXPECT_LT(seen[0].closedMs, 0) << "the reading push client was cut after " << seen[0].closedMs << " ms";
+  EXPECT_GE(hits, 5u);
+  EXPECT_GE(seen[0].lastDataMs, ranMs - 1000) << "no hit in the last second";
+  EXPECT_GE(seen[1].closedMs, 500) << "quiet client";
+  EXPECT_LE(seen[1].closedMs, 1500) << "quiet client";
+  EXPECT_NE(seen[1].data.find("<hits>"), std::string::npos);
   EXPECT_TRUE(host.running());
 }
 

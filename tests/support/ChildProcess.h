@@ -78,10 +78,16 @@ class ChildProcess {
   explicit ChildProcess(Options options) : echoLabel_(std::move(options.echoLabel)) {
     if (options.argv.empty()) throw std::invalid_argument("ChildProcess: empty argv");
     int outPipe[2], errPipe[2];
-    if (::pipe2(outPipe, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+    if (::pipe2(wakePipe_, O_CLOEXEC | O_NONBLOCK) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+    if (::pipe2(outPipe, O_CLOEXEC) != 0) {
+      int e = errno;
+      closeBoth(wakePipe_);
+      throw std::system_error(e, std::generic_category(), "pipe2");
+    }
     if (::pipe2(errPipe, O_CLOEXEC) != 0) {
       int e = errno;
       closeBoth(outPipe);
+      closeBoth(wakePipe_);
       throw std::system_error(e, std::generic_category(), "pipe2");
     }
     posix_spawn_file_actions_t actions;
@@ -121,6 +127,7 @@ class ChildProcess {
     if (rc != 0) {
       ::close(outPipe[0]);
       ::close(errPipe[0]);
+      closeBoth(wakePipe_);
       throw std::system_error(rc, std::generic_category(),
                               std::string(options.searchPath ? "posix_spawnp " : "posix_spawn ") + program);
     }
@@ -134,8 +141,22 @@ class ChildProcess {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!exited_) ::kill(pid_, SIGKILL);  // not reaped yet: the pid is still ours
+      stderrPaused_ = false;                // the reader must see stderr's EOF
     }
+    wakeReader();
     if (reader_.joinable()) reader_.join();
+    closeBoth(wakePipe_);
+  }
+
+  /// Stops (true) or resumes (false) reading the child's stderr: while paused,
+  /// the pipe fills up and the child's writes to stderr block, like a stuck
+  /// log reader's. Returns once the reader has taken the change (a read in
+  /// progress may finish first).
+  void pauseStderr(bool paused) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    stderrPaused_ = paused;
+    wakeReader();
+    cv_.wait(lock, [&] { return readerSawPause_ == paused || exited_; });
   }
 
   ChildProcess(const ChildProcess&) = delete;
@@ -231,30 +252,42 @@ class ChildProcess {
   // exited, or closed them), then reaps it. Reaping happens under the mutex so
   // that signal() never targets a recycled pid.
   void readLoop(int outFd, int errFd) {
-    pollfd fds[2] = {{outFd, POLLIN, 0}, {errFd, POLLIN, 0}};
-    int open = 2;
+    int pipes[2] = {outFd, errFd};  // -1 once at EOF
+    pollfd fds[3] = {{outFd, POLLIN, 0}, {errFd, POLLIN, 0}, {wakePipe_[0], POLLIN, 0}};
     char buf[65536];
-    while (open > 0) {
-      int n = ::poll(fds, 2, -1);
+    while (pipes[0] >= 0 || pipes[1] >= 0) {
+      bool paused;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        paused = stderrPaused_;
+        readerSawPause_ = paused;
+        cv_.notify_all();
+      }
+      // poll() ignores a negative fd: that is how a paused stderr stays unread.
+      fds[0].fd = pipes[0];
+      fds[1].fd = paused ? -1 : pipes[1];
+      int n = ::poll(fds, 3, -1);
       if (n < 0) {
         if (errno == EINTR) continue;
         break;
       }
+      if (fds[2].revents & POLLIN)
+        while (::read(wakePipe_[0], buf, sizeof buf) > 0) {
+        }
       for (int i = 0; i < 2; ++i) {
         if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) {
-          ::close(fds[i].fd);
-          fds[i].fd = -1;
-          --open;
+          ::close(pipes[i]);
+          pipes[i] = -1;
           continue;
         }
         append(i == 1, std::string_view(buf, static_cast<std::size_t>(got)));
       }
     }
-    for (auto& f : fds)
-      if (f.fd >= 0) ::close(f.fd);
+    for (int fd : pipes)
+      if (fd >= 0) ::close(fd);
     // Wait without reaping, then reap under the lock.
     siginfo_t info{};
     while (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
@@ -286,8 +319,14 @@ class ChildProcess {
     cv_.notify_all();
   }
 
+  void wakeReader() {
+    const char one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wakePipe_[1], &one, 1);  // full: a wake-up is pending anyway
+  }
+
   const std::string echoLabel_;
   pid_t pid_ = -1;
+  int wakePipe_[2] = {-1, -1};  // pauseStderr and the destructor wake the reader's poll
   std::thread reader_;
 
   mutable std::mutex mutex_;
@@ -297,6 +336,8 @@ class ChildProcess {
   std::string out_;                 // stdout
   bool exited_ = false;
   int exitStatus_ = -1;
+  bool stderrPaused_ = false;    // pauseStderr's request
+  bool readerSawPause_ = false;  // what the reader polls with now
 };
 
 }  // namespace protohost::testsupport

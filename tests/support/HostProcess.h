@@ -264,6 +264,13 @@ class HostProcess {
   /// Sends @p sig; returns false when the process has already exited (or not started).
   bool signal(int sig) { return child_ && child_->signal(sig); }
 
+  /// Stops (true) or resumes (false) reading the host's stderr, which then
+  /// fills its pipe like a log reader that is stuck (ChildProcess::pauseStderr).
+  /// Log waits (waitForLog) see only what was read.
+  void pauseStderr(bool paused) {
+    if (child_) child_->pauseStderr(paused);
+  }
+
   /// Waits until the process exits. Returns its exit status (0-255), or
   /// 128 + N when signal N killed it (as a shell reports it); nullopt on
   /// timeout (at once when not started).

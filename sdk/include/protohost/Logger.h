@@ -9,7 +9,10 @@ namespace protohost {
 
 enum class LogLevel { Debug, Info, Warning, Error };
 
-/// Thread-safe: may be called from any thread. Never blocks on the network.
+/// Thread-safe: may be called from any thread. Never waits for the log's
+/// output (the host queues the line; when its bounded queue is full because
+/// the output is blocked, the line is dropped and counted), so it may be called
+/// while holding a lock that reactor threads take.
 class __attribute__((visibility("default"))) Logger {
  public:
   virtual ~Logger() = default;
