@@ -479,62 +479,12 @@ bool Connection::closeIfIdle(std::chrono::steady_clock::time_point now) {
   return true;
 }
 
-// ---- ConnectionReactor ----
-
-Reactor::Callback Connection::ConnectionReactor::guarded(Callback fn) {
-  return [weak = c_.weak_from_this(), fn = std::move(fn)]() mutable {
+Reactor::Callback Connection::guarded(Reactor::Callback fn) {
+  return [weak = weak_from_this(), fn = std::move(fn)] {
     auto self = weak.lock();
     if (!self || self->finished_) return;
     self->callPlugin("timer", fn);
   };
-}
-
-TimerId Connection::ConnectionReactor::callLater(std::chrono::milliseconds delay, Callback fn) {
-  if (c_.finished_) return 0;
-  auto idHolder = std::make_shared<TimerId>(0);
-  auto wrapped = [weak = c_.weak_from_this(), fn = std::move(fn), idHolder]() mutable {
-    auto self = weak.lock();
-    if (!self || self->finished_) return;
-    self->reactorFacade_.timers_.erase(*idHolder);
-    self->callPlugin("timer", fn);
-  };
-  TimerId id = c_.loop_.callLater(delay, std::move(wrapped));
-  *idHolder = id;
-  timers_.insert(id);
-  return id;
-}
-
-TimerId Connection::ConnectionReactor::callEvery(std::chrono::milliseconds interval, Callback fn) {
-  if (c_.finished_) return 0;
-  TimerId id = c_.loop_.callEvery(interval, guarded(std::move(fn)));
-  timers_.insert(id);
-  return id;
-}
-
-bool Connection::ConnectionReactor::cancel(TimerId id) {
-  if (!timers_.erase(id)) return false;
-  return c_.loop_.cancel(id);
-}
-
-void Connection::ConnectionReactor::post(Callback fn) { c_.loop_.post(guarded(std::move(fn))); }
-
-TimerId Connection::ConnectionReactor::watchReadable(int fd, Callback fn) {
-  if (c_.finished_) return 0;
-  TimerId id = c_.loop_.watchReadable(fd, guarded(std::move(fn)));
-  if (id) watches_.insert(id);
-  return id;
-}
-
-bool Connection::ConnectionReactor::unwatch(TimerId id) {
-  if (!watches_.erase(id)) return false;
-  return c_.loop_.unwatch(id);
-}
-
-void Connection::ConnectionReactor::cancelAll() {
-  for (TimerId id : timers_) c_.loop_.cancel(id);
-  timers_.clear();
-  for (TimerId id : watches_) c_.loop_.unwatch(id);
-  watches_.clear();
 }
 
 void Connection::ConnectionLogger::log(LogLevel level, std::string_view message) {

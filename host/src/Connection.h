@@ -18,12 +18,12 @@
 #include <memory>
 #include <string>
 #include <optional>
-#include <unordered_set>
 
 #include "EventLoop.h"
 #include "ListenerRuntime.h"
 #include "OutputBuffer.h"
 #include "ProxyHeader.h"
+#include "TrackedReactor.h"
 #include "protohost/Logger.h"
 #include "protohost/Protocol.h"
 #include "protohost/Reactor.h"
@@ -75,27 +75,6 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   const ListenerRuntime& listener() const { return *listener_; }
 
  private:
-  // A Reactor that runs the protocol's timers and posts through this
-  // connection's exception boundary and cancels them when it closes.
-  class ConnectionReactor final : public Reactor {
-   public:
-    explicit ConnectionReactor(Connection& c) : c_(c) {}
-    TimerId callLater(std::chrono::milliseconds delay, Callback fn) override;
-    TimerId callEvery(std::chrono::milliseconds interval, Callback fn) override;
-    bool cancel(TimerId id) override;
-    Clock::time_point now() const override { return Clock::now(); }
-    void post(Callback fn) override;
-    TimerId watchReadable(int fd, Callback fn) override;
-    bool unwatch(TimerId id) override;
-    void cancelAll();
-
-   private:
-    Callback guarded(Callback fn);
-    Connection& c_;
-    std::unordered_set<TimerId> timers_;
-    std::unordered_set<TimerId> watches_;
-  };
-
   class ConnectionLogger final : public Logger {
    public:
     explicit ConnectionLogger(Connection& c) : c_(c) {}
@@ -104,6 +83,9 @@ class Connection final : public Transport, public IoHandler, public std::enable_
    private:
     Connection& c_;
   };
+
+  /// The protocol's timers, posts and watches: through callPlugin, never after finish.
+  Reactor::Callback guarded(Reactor::Callback fn);
 
   void onIoEvent(std::uint32_t events) override;
   /// Every event but a plain EPOLLIN: errors, hang-ups, writability.
@@ -153,7 +135,7 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   int fd_;
   std::unique_ptr<Protocol> protocol_;
   OutputBuffer out_;
-  ConnectionReactor reactorFacade_{*this};
+  TrackedReactor reactorFacade_{loop_, [this](Reactor::Callback fn) { return guarded(std::move(fn)); }};
   ConnectionLogger logger_{*this};
   std::optional<DisconnectReason> pendingFinish_;
   std::string ip_;

@@ -25,12 +25,12 @@ class ManualReactor : public Reactor {
   bool cancel(TimerId id) override { return timers_.erase(id) != 0; }
   Clock::time_point now() const override { return now_; }
   void post(Callback fn) override { posted_.push_back(std::move(fn)); }
-  TimerId watchReadable(int fd, Callback fn) override {
-    TimerId id = ++lastId_;
-    watches_.emplace(id, Watch{fd, std::move(fn)});
+  WatchId watchReadable(int fd, Callback fn) override {
+    WatchId id{++lastId_};
+    watches_.emplace(id.value, Watch{fd, std::move(fn)});
     return id;
   }
-  bool unwatch(TimerId id) override { return watches_.erase(id) != 0; }
+  bool unwatch(WatchId id) override { return watches_.erase(id.value) != 0; }
 
   /// Test-only: calls the watch callbacks of @p fd, as the host does when it is readable.
   void fireReadable(int fd) {
@@ -92,7 +92,7 @@ class ManualReactor : public Reactor {
     int fd;
     Callback fn;
   };
-  std::map<TimerId, Watch> watches_;
+  std::map<std::uint64_t, Watch> watches_;
   Clock::time_point now_{};
   TimerId lastId_ = 0;
   std::map<TimerId, Timer> timers_;
