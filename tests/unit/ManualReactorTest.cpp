@@ -197,6 +197,40 @@ TEST(ManualReactor, AdvanceZeroRunsTimersDueNow) {
 
 // ---- MemoryTransport ----
 
+// The host's EventLoop lets a watch callback unwatch its own and other watches
+// (EventLoop.cpp defers the destruction); the kit must too. It iterated its
+// map while the callback erased from it: a use after free under ASan.
+TEST(ManualReactor, AWatchCallbackMayUnwatchItselfAndAnotherWatch) {
+  ManualReactor r;
+  std::vector<std::string> calls;
+  protohost::WatchId first, second, third;
+  first = r.watchReadable(5, [&, name = std::string("first, a capture unwatching destroys")] {
+    r.unwatch(first);
+    r.unwatch(second);
+    calls.push_back(name);  // after its own watch (and this closure's owner) is gone
+  });
+  second = r.watchReadable(5, [&] { calls.push_back("second"); });
+  third = r.watchReadable(5, [&] { calls.push_back("third"); });
+  r.watchReadable(6, [&] { calls.push_back("other fd"); });
+  r.fireReadable(5);
+  EXPECT_EQ(calls, (std::vector<std::string>{"first, a capture unwatching destroys", "third"}));
+  EXPECT_EQ(r.watchCount(), 2u);
+  EXPECT_FALSE(r.unwatch(first));
+  r.fireReadable(5);
+  EXPECT_EQ(calls.back(), "third");
+  EXPECT_EQ(calls.size(), 3u);
+}
+
+TEST(ManualReactor, AWatchAddedByAWatchCallbackIsCalledFromTheNextFiring) {
+  ManualReactor r;
+  int added = 0;
+  r.watchReadable(5, [&] { r.watchReadable(5, [&] { ++added; }); });
+  r.fireReadable(5);
+  EXPECT_EQ(added, 0);
+  r.fireReadable(5);
+  EXPECT_EQ(added, 1);
+}
+
 namespace {
 class Recorder : public protohost::Protocol {
  public:

@@ -8,6 +8,7 @@
 #include <deque>
 #include <map>
 #include <utility>
+#include <vector>
 
 #include "protohost/Reactor.h"
 
@@ -32,10 +33,19 @@ class ManualReactor : public Reactor {
   }
   bool unwatch(WatchId id) override { return watches_.erase(id.value) != 0; }
 
-  /// Test-only: calls the watch callbacks of @p fd, as the host does when it is readable.
+  /// Test-only: calls the watch callbacks of @p fd, as the host does when it is
+  /// readable. A callback may unwatch its own or another watch (one unwatched
+  /// before its turn is not called) and may add watches (called next time).
   void fireReadable(int fd) {
-    for (auto& [id, w] : watches_)
-      if (w.fd == fd) w.fn();
+    std::vector<std::uint64_t> due;
+    for (const auto& [id, w] : watches_)
+      if (w.fd == fd) due.push_back(id);
+    for (std::uint64_t id : due) {
+      auto it = watches_.find(id);
+      if (it == watches_.end()) continue;  // unwatched by an earlier callback
+      Callback keep = it->second.fn;       // the callback may unwatch (destroy) its own watch
+      keep();
+    }
     runPending();
   }
   /// Test-only: number of active fd watches.
