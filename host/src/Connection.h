@@ -71,6 +71,10 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   Reactor& reactor() override { return reactorFacade_; }
   Logger& logger() override { return logger_; }
   void whenDrained(std::size_t bytes, std::function<void()> fn) override;
+  /// Paused by the protocol, or by back-pressure: also as soon as the output
+  /// passes pause_reading_above within a call, before settle() records it.
+  bool readingPaused() const override;
+  void whenReadingResumed(std::function<void()> fn) override;
 
   const ListenerRuntime& listener() const { return *listener_; }
 
@@ -121,6 +125,11 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   bool flush();
   /// Applies deferred state: pending close, flow control, reactor interest.
   void settle();
+  /// Whether the whenDrained / whenReadingResumed request may fire now.
+  bool drainedReady() const { return drained_ && out_.size() <= drainedAt_ && !closing_; }
+  bool resumedReady() const { return resumed_ && !pausedByProtocol_ && !pausedByBackpressure_ && !closing_; }
+  /// Fires the requests that are (still) ready; queued by settle().
+  void fireRequests();
   /// Settles now if no call into this connection is on the stack, else after it.
   void settleSoon();
   void updateInterest();
@@ -163,7 +172,8 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   bool dirty_ = false;
   std::function<void()> drained_;  // Transport::whenDrained request, fired from settle()
   std::size_t drainedAt_ = 0;
-  bool drainCheckScheduled_ = false;  // settle() queued the check that fires drained_
+  std::function<void()> resumed_;  // Transport::whenReadingResumed request, fired from settle()
+  bool requestCheckScheduled_ = false;  // settle() queued fireRequests()
   std::uint32_t registered_ = 0;  // epoll events currently registered (EPOLLIN/EPOLLOUT)
 };
 

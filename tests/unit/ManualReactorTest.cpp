@@ -321,3 +321,24 @@ TEST(MemoryTransport, APauseFromDataReceivedStopsTheFeedAtThatChunk) {
   t.manualReactor().runPending();
   EXPECT_EQ(p.got, "ab|cd|ef|gh|");  // nothing once closing
 }
+
+TEST(MemoryTransport, WhenReadingResumedFiresLaterAndOnlyWhileNotPaused) {
+  MemoryTransport t;
+  Recorder p;
+  t.connect(p);
+  int fired = 0;
+  t.pauseReading();
+  t.whenReadingResumed([&] { ++fired; });
+  t.manualReactor().runPending();
+  EXPECT_EQ(fired, 0);
+  EXPECT_TRUE(t.resumeRequested());
+  t.resumeReading();
+  EXPECT_EQ(fired, 0);
+  t.manualReactor().runPending();
+  EXPECT_EQ(fired, 1);
+  t.whenReadingResumed([&] { fired += 10; });  // not paused: soon, never from inside the call
+  EXPECT_EQ(fired, 1);
+  t.manualReactor().runPending();
+  EXPECT_EQ(fired, 11);
+  EXPECT_FALSE(t.resumeRequested());
+}

@@ -10,8 +10,8 @@
 ///     EXPECT_EQ(t.value(), "hello");
 ///
 /// Like the host it calls no hook from inside a Transport call: what
-/// resumeReading and whenDrained set off runs from the reactor's posted work
-/// (ManualReactor::runPending, or advance).
+/// resumeReading, whenDrained and whenReadingResumed set off runs from the
+/// reactor's posted work (ManualReactor::runPending, or advance).
 
 #include <algorithm>
 #include <deque>
@@ -57,12 +57,17 @@ class MemoryTransport : public Transport {
   bool isClosing() const override { return closing_; }
   std::size_t pendingBytes() const override { return pending_; }
   void pauseReading() override { paused_ = true; }
-  /// Delivers the input feed() held while paused, from the reactor's posted
-  /// work (as the host does after the call).
+  /// Delivers the input feed() held while paused, then a whenReadingResumed
+  /// request, from the reactor's posted work (as the host does after the call).
   void resumeReading() override {
     if (!paused_) return;
     paused_ = false;
     reactor().post([this] { deliverHeld(); });
+  }
+  bool readingPaused() const override { return paused_; }
+  void whenReadingResumed(std::function<void()> fn) override {
+    resumed_ = std::move(fn);
+    if (resumed_ && !paused_) reactor().post([this] { deliverHeld(); });
   }
   Address peerAddress() const override { return peer_; }
   Address localAddress() const override { return local_; }
@@ -119,6 +124,8 @@ class MemoryTransport : public Transport {
     for (const auto& chunk : held_) n += chunk.size();
     return n;
   }
+  /// Whether a whenReadingResumed request is waiting.
+  bool resumeRequested() const { return static_cast<bool>(resumed_); }
   /// Simulates unsent output, as a slow peer would cause; lowering it calls a
   /// whenDrained request that it satisfies, as the host does when the peer reads.
   void setPendingBytes(std::size_t n) {
@@ -150,9 +157,12 @@ class MemoryTransport : public Transport {
     }
     if (closing_) held_.clear();
   }
-  // After a resume: the held input.
+  // After a resume: the held input first (it came first), then a whenReadingResumed request.
   void deliverHeld() {
     if (protocol_) deliverInput();
+    if (!resumed_ || paused_ || closing_) return;
+    auto fn = std::exchange(resumed_, nullptr);
+    fn();
   }
 
   std::size_t pending_ = 0;
@@ -163,6 +173,7 @@ class MemoryTransport : public Transport {
   bool paused_ = false;
   Protocol* protocol_ = nullptr;    // the last one connected or fed
   std::deque<std::string> held_;    // chunks fed while paused
+  std::function<void()> resumed_;   // Transport::whenReadingResumed request
   Address peer_{"127.0.0.1", 40000};
   Address local_{"127.0.0.1", 7007};
 };
