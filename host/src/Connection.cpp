@@ -345,6 +345,16 @@ void Connection::whenDrained(std::size_t bytes, std::function<void()> fn) {
   if (drained_) settleSoon();  // fires from settle(), never inside this call
 }
 
+void Connection::whenReadingResumed(std::function<void()> fn) {
+  if (finished_) return;
+  resumed_ = std::move(fn);
+  if (resumed_) settleSoon();  // fires from settle(), never inside this call
+}
+
+bool Connection::readingPaused() const {
+  return pausedByProtocol_ || pausedByBackpressure_ || out_.size() > listener_->limits.pauseReadingAbove;
+}
+
 void Connection::pauseReading() {
   if (pausedByProtocol_) return;
   pausedByProtocol_ = true;
@@ -401,25 +411,33 @@ void Connection::settle() {
     callPlugin("dataReceived", [&] { protocol_->dataReceived(held); });
     return;
   }
-  if (drained_ && !drainCheckScheduled_ && out_.size() <= drainedAt_ && !closing_) {
-    // Through the loop, not inline: a protocol that writes its next piece from
-    // the callback and asks again would otherwise recurse once per piece. The
-    // request is taken only when the check runs, so a cancel or a replacement
-    // made meanwhile wins, and the output is measured again.
-    drainCheckScheduled_ = true;
-    loop_.runSoon([weak = weak_from_this()] {
-      auto self = weak.lock();
-      if (!self) return;
-      self->drainCheckScheduled_ = false;
-      if (!self->drained_ || self->closing_ || self->finished_ || self->out_.size() > self->drainedAt_) return;
-      auto fn = std::exchange(self->drained_, nullptr);
-      self->callPlugin("whenDrained", fn);
-    });
-  }
   const auto& limits = listener_->limits;
   if (!pausedByBackpressure_ && out_.size() > limits.pauseReadingAbove) pausedByBackpressure_ = true;
   else if (pausedByBackpressure_ && out_.size() <= limits.pauseReadingAbove / 2) pausedByBackpressure_ = false;
+  if (!requestCheckScheduled_ && (drainedReady() || resumedReady())) {
+    // Through the loop, not inline: a protocol that writes its next piece from
+    // the callback and asks again would otherwise recurse once per piece. A
+    // request is taken only when the check runs, so a cancel or a replacement
+    // made meanwhile wins, and the output and the pause are looked at again.
+    requestCheckScheduled_ = true;
+    loop_.runSoon([weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->fireRequests();
+    });
+  }
   updateInterest();
+}
+
+void Connection::fireRequests() {
+  requestCheckScheduled_ = false;
+  if (finished_) return;
+  if (drainedReady()) {
+    auto fn = std::exchange(drained_, nullptr);
+    callPlugin("whenDrained", fn);
+  }
+  if (!finished_ && resumedReady()) {
+    auto fn = std::exchange(resumed_, nullptr);
+    callPlugin("whenReadingResumed", fn);
+  }
 }
 
 void Connection::updateInterest() {
@@ -439,6 +457,7 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   closing_ = true;
   reactorFacade_.cancelAll();
   drained_ = nullptr;
+  resumed_ = nullptr;
   if (proxyTimer_) loop_.cancel(std::exchange(proxyTimer_, 0));
   heldInput_.clear();
   updateInterest();  // unregister before close
@@ -484,62 +503,12 @@ bool Connection::closeIfIdle(std::chrono::steady_clock::time_point now) {
   return true;
 }
 
-// ---- ConnectionReactor ----
-
-Reactor::Callback Connection::ConnectionReactor::guarded(Callback fn) {
-  return [weak = c_.weak_from_this(), fn = std::move(fn)]() mutable {
+Reactor::Callback Connection::guarded(Reactor::Callback fn) {
+  return [weak = weak_from_this(), fn = std::move(fn)] {
     auto self = weak.lock();
     if (!self || self->finished_) return;
     self->callPlugin("timer", fn);
   };
-}
-
-TimerId Connection::ConnectionReactor::callLater(std::chrono::milliseconds delay, Callback fn) {
-  if (c_.finished_) return 0;
-  auto idHolder = std::make_shared<TimerId>(0);
-  auto wrapped = [weak = c_.weak_from_this(), fn = std::move(fn), idHolder]() mutable {
-    auto self = weak.lock();
-    if (!self || self->finished_) return;
-    self->reactorFacade_.timers_.erase(*idHolder);
-    self->callPlugin("timer", fn);
-  };
-  TimerId id = c_.loop_.callLater(delay, std::move(wrapped));
-  *idHolder = id;
-  timers_.insert(id);
-  return id;
-}
-
-TimerId Connection::ConnectionReactor::callEvery(std::chrono::milliseconds interval, Callback fn) {
-  if (c_.finished_) return 0;
-  TimerId id = c_.loop_.callEvery(interval, guarded(std::move(fn)));
-  timers_.insert(id);
-  return id;
-}
-
-bool Connection::ConnectionReactor::cancel(TimerId id) {
-  if (!timers_.erase(id)) return false;
-  return c_.loop_.cancel(id);
-}
-
-void Connection::ConnectionReactor::post(Callback fn) { c_.loop_.post(guarded(std::move(fn))); }
-
-TimerId Connection::ConnectionReactor::watchReadable(int fd, Callback fn) {
-  if (c_.finished_) return 0;
-  TimerId id = c_.loop_.watchReadable(fd, guarded(std::move(fn)));
-  if (id) watches_.insert(id);
-  return id;
-}
-
-bool Connection::ConnectionReactor::unwatch(TimerId id) {
-  if (!watches_.erase(id)) return false;
-  return c_.loop_.unwatch(id);
-}
-
-void Connection::ConnectionReactor::cancelAll() {
-  for (TimerId id : timers_) c_.loop_.cancel(id);
-  timers_.clear();
-  for (TimerId id : watches_) c_.loop_.unwatch(id);
-  watches_.clear();
 }
 
 void Connection::ConnectionLogger::log(LogLevel level, std::string_view message) {

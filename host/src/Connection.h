@@ -18,12 +18,12 @@
 #include <memory>
 #include <string>
 #include <optional>
-#include <unordered_set>
 
 #include "EventLoop.h"
 #include "ListenerRuntime.h"
 #include "OutputBuffer.h"
 #include "ProxyHeader.h"
+#include "TrackedReactor.h"
 #include "protohost/Logger.h"
 #include "protohost/Protocol.h"
 #include "protohost/Reactor.h"
@@ -71,31 +71,14 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   Reactor& reactor() override { return reactorFacade_; }
   Logger& logger() override { return logger_; }
   void whenDrained(std::size_t bytes, std::function<void()> fn) override;
+  /// Paused by the protocol, or by back-pressure: also as soon as the output
+  /// passes pause_reading_above within a call, before settle() records it.
+  bool readingPaused() const override;
+  void whenReadingResumed(std::function<void()> fn) override;
 
   const ListenerRuntime& listener() const { return *listener_; }
 
  private:
-  // A Reactor that runs the protocol's timers and posts through this
-  // connection's exception boundary and cancels them when it closes.
-  class ConnectionReactor final : public Reactor {
-   public:
-    explicit ConnectionReactor(Connection& c) : c_(c) {}
-    TimerId callLater(std::chrono::milliseconds delay, Callback fn) override;
-    TimerId callEvery(std::chrono::milliseconds interval, Callback fn) override;
-    bool cancel(TimerId id) override;
-    Clock::time_point now() const override { return Clock::now(); }
-    void post(Callback fn) override;
-    TimerId watchReadable(int fd, Callback fn) override;
-    bool unwatch(TimerId id) override;
-    void cancelAll();
-
-   private:
-    Callback guarded(Callback fn);
-    Connection& c_;
-    std::unordered_set<TimerId> timers_;
-    std::unordered_set<TimerId> watches_;
-  };
-
   class ConnectionLogger final : public Logger {
    public:
     explicit ConnectionLogger(Connection& c) : c_(c) {}
@@ -104,6 +87,9 @@ class Connection final : public Transport, public IoHandler, public std::enable_
    private:
     Connection& c_;
   };
+
+  /// The protocol's timers, posts and watches: through callPlugin, never after finish.
+  Reactor::Callback guarded(Reactor::Callback fn);
 
   void onIoEvent(std::uint32_t events) override;
   /// Every event but a plain EPOLLIN: errors, hang-ups, writability.
@@ -139,6 +125,11 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   bool flush();
   /// Applies deferred state: pending close, flow control, reactor interest.
   void settle();
+  /// Whether the whenDrained / whenReadingResumed request may fire now.
+  bool drainedReady() const { return drained_ && out_.size() <= drainedAt_ && !closing_; }
+  bool resumedReady() const { return resumed_ && !pausedByProtocol_ && !pausedByBackpressure_ && !closing_; }
+  /// Fires the requests that are (still) ready; queued by settle().
+  void fireRequests();
   /// Settles now if no call into this connection is on the stack, else after it.
   void settleSoon();
   void updateInterest();
@@ -153,7 +144,7 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   int fd_;
   std::unique_ptr<Protocol> protocol_;
   OutputBuffer out_;
-  ConnectionReactor reactorFacade_{*this};
+  TrackedReactor reactorFacade_{loop_, [this](Reactor::Callback fn) { return guarded(std::move(fn)); }};
   ConnectionLogger logger_{*this};
   std::optional<DisconnectReason> pendingFinish_;
   std::string ip_;
@@ -183,7 +174,8 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   bool dirty_ = false;
   std::function<void()> drained_;  // Transport::whenDrained request, fired from settle()
   std::size_t drainedAt_ = 0;
-  bool drainCheckScheduled_ = false;  // settle() queued the check that fires drained_
+  std::function<void()> resumed_;  // Transport::whenReadingResumed request, fired from settle()
+  bool requestCheckScheduled_ = false;  // settle() queued fireRequests()
   std::uint32_t registered_ = 0;  // epoll events currently registered (EPOLLIN/EPOLLOUT)
 };
 

@@ -96,18 +96,18 @@ struct EventLoop::FdWatch final : IoHandler {
   bool active = true;
 };
 
-TimerId EventLoop::watchReadable(int fd, Callback fn) {
+WatchId EventLoop::watchReadable(int fd, Callback fn) {
   auto watch = std::make_unique<FdWatch>(fd, std::move(fn));
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.ptr = static_cast<IoHandler*>(watch.get());
-  if (::epoll_ctl(ioFd_, EPOLL_CTL_ADD, fd, &ev) != 0) return 0;
-  TimerId id = ++lastWatchId_;
+  if (::epoll_ctl(ioFd_, EPOLL_CTL_ADD, fd, &ev) != 0) return {};
+  const WatchId id{++lastWatchId_};
   watches_.emplace(id, std::move(watch));
   return id;
 }
 
-bool EventLoop::unwatch(TimerId id) {
+bool EventLoop::unwatch(WatchId id) {
   auto it = watches_.find(id);
   if (it == watches_.end()) return false;
   ::epoll_ctl(ioFd_, EPOLL_CTL_DEL, it->second->fd, nullptr);

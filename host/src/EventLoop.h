@@ -78,8 +78,8 @@ class EventLoop final : private Poco::Net::SocketReactor, public protohost::Reac
   bool cancel(TimerId id) override;
   Clock::time_point now() const override { return Clock::now(); }
   void post(Callback fn) override;
-  TimerId watchReadable(int fd, Callback fn) override;
-  bool unwatch(TimerId id) override;
+  WatchId watchReadable(int fd, Callback fn) override;
+  bool unwatch(WatchId id) override;
 
   /// Runs @p fn on this thread after the current dispatch round (loop thread only).
   void runSoon(Callback fn);
@@ -184,8 +184,8 @@ class EventLoop final : private Poco::Net::SocketReactor, public protohost::Reac
   void endLinger(Lingerer* l);
   std::unordered_map<Lingerer*, std::unique_ptr<Lingerer>> lingerers_;
   std::atomic<std::size_t> lingerCount_{0};
-  std::unordered_map<TimerId, std::unique_ptr<FdWatch>> watches_;
-  TimerId lastWatchId_ = 0;
+  std::unordered_map<WatchId, std::unique_ptr<FdWatch>, WatchId::Hash> watches_;
+  std::uint64_t lastWatchId_ = 0;  // watches are numbered apart from timers (their own id type)
 };
 
 /// Marks a call into @p runtime's plugin code on @p loop's thread for the

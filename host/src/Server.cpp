@@ -5,97 +5,53 @@
 #include <algorithm>
 #include <exception>
 #include <thread>
-#include <unordered_set>
 
 #include "AdminService.h"
 #include "ExitCodes.h"
 #include "Log.h"
 #include "SocketActivation.h"
+#include "TrackedReactor.h"
 
 namespace protohost::host {
 
 // What a factory gets for its lifetime: its name, a logger and the first
 // reactor, whose callbacks run inside an exception boundary that logs with
 // the listener and plugin names instead of unwinding the reactor. It tracks
-// the factory's timers so that a retired factory's leftovers can be cancelled
-// before its library is unloaded.
+// the factory's timers and watches, so that the factory cancels only its own
+// and a retired factory's leftovers can be cancelled before its library is unloaded.
 class FactoryContextImpl final : public FactoryContext {
  public:
   FactoryContextImpl(ListenerRuntime& runtime, EventLoop& loop)
-      : runtime_(runtime), reactor_(runtime, loop), logger_("listener=" + runtime.name) {}
+      : runtime_(runtime), reactor_(loop, guardFor(runtime)), logger_("listener=" + runtime.name) {}
   const std::string& listenerName() const override { return runtime_.name; }
   Reactor& reactor() override { return reactor_; }
   Logger& logger() override { return logger_; }
-  /// Cancels every timer the factory left. Thread: the first reactor's (or main while stopped).
+  /// Cancels every timer and watch the factory left. Thread: the first reactor's (or main while stopped).
   void cancelTimers() { reactor_.cancelAll(); }
 
  private:
-  class GuardedReactor final : public Reactor {
-   public:
-    GuardedReactor(ListenerRuntime& runtime, EventLoop& loop) : runtime_(runtime), loop_(loop) {}
-    TimerId callLater(std::chrono::milliseconds d, Callback fn) override {
-      auto holder = std::make_shared<TimerId>(0);
-      TimerId id = loop_.callLater(d, [this, holder, g = guard(std::move(fn))] {
-        timers_.erase(*holder);
-        g();
-      });
-      *holder = id;
-      timers_.insert(id);
-      return id;
-    }
-    TimerId callEvery(std::chrono::milliseconds i, Callback fn) override {
-      TimerId id = loop_.callEvery(i, guard(std::move(fn)));
-      timers_.insert(id);
-      return id;
-    }
-    bool cancel(TimerId id) override {
-      timers_.erase(id);
-      return loop_.cancel(id);
-    }
-    Clock::time_point now() const override { return loop_.now(); }
-    void post(Callback fn) override { loop_.post(guard(std::move(fn))); }
-    TimerId watchReadable(int fd, Callback fn) override {
-      TimerId id = loop_.watchReadable(fd, guard(std::move(fn)));
-      if (id) watches_.insert(id);
-      return id;
-    }
-    bool unwatch(TimerId id) override {
-      watches_.erase(id);
-      return loop_.unwatch(id);
-    }
-    void cancelAll() {
-      for (TimerId id : timers_) loop_.cancel(id);
-      timers_.clear();
-      for (TimerId id : watches_) loop_.unwatch(id);
-      watches_.clear();
-    }
-
-   private:
-    Callback guard(Callback fn) {
-      return [this, fn = std::move(fn)] {
+  static TrackedReactor::Guard guardFor(ListenerRuntime& runtime) {
+    return [&runtime](Reactor::Callback fn) -> Reactor::Callback {
+      return [&runtime, fn = std::move(fn)] {
         try {
           PluginCallScope scope(loop_, &runtime_);
           fn();
         } catch (const std::exception& e) {
-          fail(e.what());
+          callbackFailed(runtime, e.what());
         } catch (...) {
-          fail("non-standard exception");
+          callbackFailed(runtime, "non-standard exception");
         }
       };
-    }
-    void fail(const std::string& what) {
-      runtime_.stats.pluginErrors.fetch_add(1, std::memory_order_relaxed);
-      Log::instance().write(LogLevel::Error, "listener=" + runtime_.name,
-                            "plugin " + runtime_.pluginName + " factory callback threw: " + what);
-    }
-    ListenerRuntime& runtime_;
-    EventLoop& loop_;
-    std::unordered_set<TimerId> timers_;
-    std::unordered_set<TimerId> watches_;
-  };
+    };
+  }
+  static void callbackFailed(ListenerRuntime& runtime, const std::string& what) {
+    runtime.stats.pluginErrors.fetch_add(1, std::memory_order_relaxed);
+    Log::instance().write(LogLevel::Error, "listener=" + runtime.name,
+                          "plugin " + runtime.pluginName + " factory callback threw: " + what);
+  }
 
   ListenerRuntime& runtime_;
-  GuardedReactor reactor_;
+  TrackedReactor reactor_;
   ContextLogger logger_;
 };
 

@@ -115,7 +115,7 @@ void WeblogFactory::startInotify() {
 
 void WeblogFactory::stopInotify() {
   if (inotifyWatch_ && context_) context_->reactor().unwatch(inotifyWatch_);
-  inotifyWatch_ = 0;
+  inotifyWatch_ = {};
   if (inotifyFd_ >= 0) ::close(inotifyFd_);
   inotifyFd_ = -1;
 }

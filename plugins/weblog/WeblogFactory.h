@@ -69,7 +69,7 @@ class WeblogFactory final : public Factory {
   FactoryContext* context_ = nullptr;
   TimerId timer_ = 0;
   int inotifyFd_ = -1;
-  TimerId inotifyWatch_ = 0;
+  WatchId inotifyWatch_;
   // Hits read but not yet published, and the guard that posted callbacks
   // check (cleared by stop(); factory thread only).
   std::deque<std::string> heldBack_;

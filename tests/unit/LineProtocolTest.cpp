@@ -207,6 +207,104 @@ TEST(LineProtocol, SetMaxLineLengthAppliesToLaterInput) {
   EXPECT_EQ(p.exceeded.size(), 1u);
 }
 
+// ---- a pause between two lines of one chunk (Twisted's LineReceiver stops too) ----
+
+namespace {
+
+// Pauses reading after every line, as a protocol whose answer is not ready yet would.
+class PausingLines : public RecordingLines {
+ public:
+  using RecordingLines::RecordingLines;
+  void lineReceived(std::string_view line) override {
+    RecordingLines::lineReceived(line);
+    transport().pauseReading();
+  }
+};
+
+// Resumes reading and lets the transport deliver what it and the protocol held.
+void resume(MemoryTransport& t) {
+  t.resumeReading();
+  t.manualReactor().runPending();
+}
+
+// Feeds @p input in every chunk size; each resume must deliver exactly one more
+// line, in order (held lines are not lost, and none comes while paused).
+void expectOneLinePerResumeInEveryChunkSize(const std::string& input, const std::string& delimiter,
+                                            const Lines& expected, std::size_t bufferedAtEnd) {
+  chunkfeeder::forEveryChunkSize(
+      input, [&] { return std::make_unique<PausingLines>(delimiter, 100); },
+      [&](std::size_t chunk, PausingLines& p, MemoryTransport& t) {
+        SCOPED_TRACE("chunk size " + std::to_string(chunk));
+        for (std::size_t resumes = 0; resumes <= expected.size(); ++resumes) {
+          ASSERT_EQ(p.lines.size(), std::min(resumes + 1, expected.size())) << "after " << resumes << " resumes";
+          resume(t);
+        }
+        EXPECT_EQ(p.lines, expected);
+        EXPECT_EQ(p.bufferedBytes(), bufferedAtEnd);
+        EXPECT_FALSE(t.closed());
+      });
+}
+
+}  // namespace
+
+TEST(LineProtocolPause, NoLineIsDeliveredWhilePausedAndHeldLinesFollowInOrder) {
+  expectOneLinePerResumeInEveryChunkSize("one\ntwo\r\n\nthree\nfour", "\n", {"one", "two", "", "three"}, 4);
+}
+
+TEST(LineProtocolPause, MultiByteDelimiterSplitAroundThePause) {
+  expectOneLinePerResumeInEveryChunkSize("a||b|c||||d||e|", "||", {"a", "b|c", "", "d"}, 2);
+  expectOneLinePerResumeInEveryChunkSize("x\r\ny\r\n\r\nz\r\n", "\r\n", {"x", "y", "", "z"}, 0);
+}
+
+TEST(LineProtocolPause, OneReadOfManyNewlinesDeliversOneLinePerResume) {
+  // One 64 KiB read of "\n" used to be 65,536 fibonacci answers at once.
+  MemoryTransport t;
+  PausingLines p("\n", 100);
+  t.connect(p);
+  t.feed(p, std::string(64 * 1024, '\n'));
+  EXPECT_EQ(p.lines.size(), 1u);
+  EXPECT_EQ(p.bufferedBytes(), 64u * 1024 - 1);
+  EXPECT_TRUE(t.resumeRequested());
+  for (int i = 0; i < 3; ++i) {
+    resume(t);
+  }
+  EXPECT_EQ(p.lines.size(), 4u);
+  t.feed(p, "last\n");  // arrives behind the held lines
+  while (p.lines.size() < 64 * 1024 + 1 && !p.lines.empty()) {
+    const std::size_t before = p.lines.size();
+    resume(t);
+    ASSERT_EQ(p.lines.size(), before + 1);
+  }
+  EXPECT_EQ(p.lines.back(), "last");
+  EXPECT_EQ(p.bufferedBytes(), 0u);
+}
+
+TEST(LineProtocolPause, APauseFromOutsideHoldsTheRestOfTheChunk) {
+  // The transport reports a pause that lineReceived did not make (as the host
+  // does when output backs up): the next line waits for whenReadingResumed.
+  MemoryTransport t;
+  RecordingLines p("\n", 100);
+  t.connect(p);
+  t.feed(p, "a\n");
+  t.pauseReading();
+  p.dataReceived("b\nc\n");  // handed over while paused (input already read)
+  EXPECT_EQ(p.lines, Lines{"a"});
+  EXPECT_EQ(p.bufferedBytes(), 4u);
+  resume(t);
+  EXPECT_EQ(p.lines, (Lines{"a", "b", "c"}));
+  EXPECT_FALSE(t.resumeRequested());
+}
+
+TEST(LineProtocolPause, HeldLinesAreDroppedOnceTheConnectionCloses) {
+  MemoryTransport t;
+  PausingLines p("\n", 100);
+  t.connect(p);
+  t.feed(p, "a\nb\nc\n");
+  t.loseConnection();
+  resume(t);
+  EXPECT_EQ(p.lines, Lines{"a"});
+}
+
 // ---- line deadline (setLineTimeout), on the transport's manual clock ----
 
 TEST(LineProtocolTimeout, PartialLineTimesOutAfterTheDeadline) {
@@ -254,4 +352,25 @@ TEST(LineProtocolTimeout, ANewPartialLineGetsAFreshDeadline) {
   t.manualReactor().advance(1ms);
   EXPECT_TRUE(t.closed());
   EXPECT_EQ(p.timeouts, 1);
+}
+
+TEST(LineProtocolTimeout, NoDeadlineRunsWhileLinesAreHeldByAPause) {
+  // The peer is not late while the protocol does not read: the partial line
+  // behind the held ones gets its deadline once framing reaches it.
+  MemoryTransport t;
+  PausingLines p("\n", 100);
+  p.setLineTimeout(100ms);
+  t.connect(p);
+  t.feed(p, "a\nb\nc");
+  EXPECT_EQ(t.manualReactor().pendingTimers(), 0u);
+  t.manualReactor().advance(1000ms);
+  EXPECT_EQ(p.timeouts, 0);
+  resume(t);
+  EXPECT_EQ(p.lines, (Lines{"a", "b"}));
+  EXPECT_EQ(t.manualReactor().pendingTimers(), 0u);  // "c" is still held
+  resume(t);
+  EXPECT_EQ(t.manualReactor().pendingTimers(), 1u);
+  t.manualReactor().advance(100ms);
+  EXPECT_EQ(p.timeouts, 1);
+  EXPECT_TRUE(t.closed());
 }

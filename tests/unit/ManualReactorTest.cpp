@@ -197,13 +197,51 @@ TEST(ManualReactor, AdvanceZeroRunsTimersDueNow) {
 
 // ---- MemoryTransport ----
 
+// The host's EventLoop lets a watch callback unwatch its own and other watches
+// (EventLoop.cpp defers the destruction); the kit must too. It iterated its
+// map while the callback erased from it: a use after free under ASan.
+TEST(ManualReactor, AWatchCallbackMayUnwatchItselfAndAnotherWatch) {
+  ManualReactor r;
+  std::vector<std::string> calls;
+  protohost::WatchId first, second, third;
+  first = r.watchReadable(5, [&, name = std::string("first, a capture unwatching destroys")] {
+    r.unwatch(first);
+    r.unwatch(second);
+    calls.push_back(name);  // after its own watch (and this closure's owner) is gone
+  });
+  second = r.watchReadable(5, [&] { calls.push_back("second"); });
+  third = r.watchReadable(5, [&] { calls.push_back("third"); });
+  r.watchReadable(6, [&] { calls.push_back("other fd"); });
+  r.fireReadable(5);
+  EXPECT_EQ(calls, (std::vector<std::string>{"first, a capture unwatching destroys", "third"}));
+  EXPECT_EQ(r.watchCount(), 2u);
+  EXPECT_FALSE(r.unwatch(first));
+  r.fireReadable(5);
+  EXPECT_EQ(calls.back(), "third");
+  EXPECT_EQ(calls.size(), 3u);
+}
+
+TEST(ManualReactor, AWatchAddedByAWatchCallbackIsCalledFromTheNextFiring) {
+  ManualReactor r;
+  int added = 0;
+  r.watchReadable(5, [&] { r.watchReadable(5, [&] { ++added; }); });
+  r.fireReadable(5);
+  EXPECT_EQ(added, 0);
+  r.fireReadable(5);
+  EXPECT_EQ(added, 1);
+}
+
 namespace {
 class Recorder : public protohost::Protocol {
  public:
   void connectionMade() override { made = true; }
-  void dataReceived(std::string_view data) override { got += std::string(data) + "|"; }
+  void dataReceived(std::string_view data) override {
+    got += std::string(data) + "|";
+    if (pauseAfterEachChunk) transport().pauseReading();
+  }
   void connectionLost(const protohost::DisconnectReason& reason) override { lost = reason.detail; }
   bool made = false;
+  bool pauseAfterEachChunk = false;
   std::string got;
   std::string lost;
 };
@@ -238,4 +276,69 @@ TEST(MemoryTransport, UsesAGivenReactor) {
   EXPECT_EQ(&t.reactor(), &shared);
   MemoryTransport own;
   EXPECT_EQ(&own.reactor(), &own.manualReactor());
+}
+
+// The host does not read while reading is paused; feed() did, so a protocol
+// was tested under other rules than it runs under.
+TEST(MemoryTransport, FeedHoldsInputWhilePausedAndDeliversItInOrderAfterResume) {
+  MemoryTransport t;
+  Recorder p;
+  t.connect(p);
+  t.pauseReading();
+  t.feed(p, "abcde", 2);
+  EXPECT_EQ(p.got, "");
+  EXPECT_EQ(t.heldBytes(), 5u);
+  t.feed(p, "fg");  // more while paused: behind what is held
+  EXPECT_TRUE(t.paused());
+  t.resumeReading();
+  EXPECT_EQ(p.got, "") << "delivered from inside resumeReading (the host never calls a hook from a Transport call)";
+  t.manualReactor().runPending();
+  EXPECT_EQ(p.got, "ab|cd|e|fg|");
+  EXPECT_EQ(t.heldBytes(), 0u);
+  t.feed(p, "h");
+  EXPECT_EQ(p.got, "ab|cd|e|fg|h|");
+}
+
+TEST(MemoryTransport, APauseFromDataReceivedStopsTheFeedAtThatChunk) {
+  MemoryTransport t;
+  Recorder p;
+  p.pauseAfterEachChunk = true;
+  t.connect(p);
+  t.feed(p, "abcdef", 2);
+  EXPECT_EQ(p.got, "ab|");
+  EXPECT_EQ(t.heldBytes(), 4u);
+  t.resumeReading();
+  t.feed(p, "gh", 2);  // resumed but not yet run: the held input still comes first
+  EXPECT_EQ(p.got, "ab|cd|");
+  for (int i = 0; i < 3; ++i) {
+    t.resumeReading();
+    t.manualReactor().runPending();
+  }
+  EXPECT_EQ(p.got, "ab|cd|ef|gh|");
+  t.resumeReading();
+  t.loseConnection();
+  t.feed(p, "late");
+  t.manualReactor().runPending();
+  EXPECT_EQ(p.got, "ab|cd|ef|gh|");  // nothing once closing
+}
+
+TEST(MemoryTransport, WhenReadingResumedFiresLaterAndOnlyWhileNotPaused) {
+  MemoryTransport t;
+  Recorder p;
+  t.connect(p);
+  int fired = 0;
+  t.pauseReading();
+  t.whenReadingResumed([&] { ++fired; });
+  t.manualReactor().runPending();
+  EXPECT_EQ(fired, 0);
+  EXPECT_TRUE(t.resumeRequested());
+  t.resumeReading();
+  EXPECT_EQ(fired, 0);
+  t.manualReactor().runPending();
+  EXPECT_EQ(fired, 1);
+  t.whenReadingResumed([&] { fired += 10; });  // not paused: soon, never from inside the call
+  EXPECT_EQ(fired, 1);
+  t.manualReactor().runPending();
+  EXPECT_EQ(fired, 11);
+  EXPECT_FALSE(t.resumeRequested());
 }

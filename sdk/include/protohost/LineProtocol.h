@@ -22,6 +22,11 @@ namespace protohost {
 /// the limit), so CRLF clients work.
 /// With setLineTimeout(t), a line must be complete within t of its first byte
 /// (against slowloris clients that trickle bytes to stay under an idle timeout).
+/// Like Twisted's LineReceiver it honours a pause between two lines of one
+/// chunk: once Transport::readingPaused() (the protocol paused reading, or its
+/// output backed up past pause_reading_above) it delivers no further line and
+/// keeps the rest; the held lines follow, in order, once reading resumes
+/// (Transport::whenReadingResumed, which LineProtocol therefore uses itself).
 class LineProtocol : public Protocol {
  public:
   explicit LineProtocol(std::string delimiter = "\n", std::size_t maxLineLength = 16384)
@@ -42,25 +47,34 @@ class LineProtocol : public Protocol {
 
   void dataReceived(std::string_view data) final {
     if (overflowed_) return;
-    frame(data);
-    if (lineTimeout_.count() > 0 && !transport().isClosing()) updateLineTimer();
+    if (held_.empty()) {
+      hold(data, frame(data));
+    } else {
+      held_.append(data);  // behind the lines that wait for a resume: order kept
+      if (!transport().readingPaused()) frameHeld();
+    }
+    afterFraming();
   }
 
-  std::size_t bufferedBytes() const { return buffer_.size(); }
+  /// Bytes received and not yet delivered: a partial line, plus what a pause holds back.
+  std::size_t bufferedBytes() const { return buffer_.size() + held_.size() - heldPos_; }
 
  private:
-  void frame(std::string_view data) {
+  // Frames @p data line by line. Returns how many bytes at its end were left
+  // unframed because reading is paused (0 when all were framed or it closed).
+  std::size_t frame(std::string_view data) {
     while (!data.empty() && !transport().isClosing()) {
+      if (transport().readingPaused()) return data.size();
       std::size_t pos = findDelimiter(data);
       if (pos == std::string_view::npos) {
         // Room for a partial delimiter, and for the CR of a CRLF ending that is stripped.
         std::size_t allowance = delimiter_.size() - 1 + (crStripped() && data.back() == '\r' ? 1 : 0);
         if (buffer_.size() + data.size() > maxLineLength_ + allowance) {
           overflow(buffer_.size() + data.size());
-          return;
+          return 0;
         }
         buffer_.append(data);
-        return;
+        return 0;
       }
       // pos is relative to data; the delimiter may start inside buffer_.
       std::size_t lineEnd = pos;  // end of line inside (buffer_ + data), measured in data
@@ -76,12 +90,43 @@ class LineProtocol : public Protocol {
       boundaryCarry_ = 0;
       if (line.size() > maxLineLength_ + (crStripped() && !line.empty() && line.back() == '\r' ? 1 : 0)) {
         overflow(line.size());
-        return;
+        return 0;
       }
       data.remove_prefix(consumed);
       deliver(line);
       buffer_.clear();
     }
+    return 0;
+  }
+
+  // Keeps the last @p unframed bytes of @p data, which a pause stopped, until reading resumes.
+  void hold(std::string_view data, std::size_t unframed) {
+    if (unframed == 0) return;
+    held_.assign(data.substr(data.size() - unframed));
+    heldPos_ = 0;
+  }
+
+  // Frames what a pause held back, as far as the next pause.
+  void frameHeld() {
+    const std::size_t unframed = frame(std::string_view(held_).substr(heldPos_));
+    if (unframed == 0 || overflowed_ || transport().isClosing()) {
+      held_.clear();
+      heldPos_ = 0;
+    } else {
+      heldPos_ = held_.size() - unframed;
+    }
+  }
+
+  // After each call that framed: the line deadline, and a resume for held lines.
+  void afterFraming() {
+    if (transport().isClosing()) return;
+    if (lineTimeout_.count() > 0) updateLineTimer();
+    if (!held_.empty())
+      transport().whenReadingResumed([this] {
+        if (overflowed_ || held_.empty()) return;
+        frameHeld();
+        afterFraming();
+      });
   }
 
  public:
@@ -99,9 +144,10 @@ class LineProtocol : public Protocol {
   const std::string& delimiter() const { return delimiter_; }
 
  private:
-  // Arms the deadline when a partial line starts, drops it when none is pending.
+  // Arms the deadline when a partial line starts, drops it when none is pending
+  // (or while lines are held: the peer is not late, the protocol is not reading).
   void updateLineTimer() {
-    if (buffer_.empty()) {
+    if (buffer_.empty() || !held_.empty()) {
       if (lineTimer_) transport().reactor().cancel(std::exchange(lineTimer_, 0));
       return;
     }
@@ -152,6 +198,8 @@ class LineProtocol : public Protocol {
   std::string delimiter_;
   std::size_t maxLineLength_;
   std::string buffer_;
+  std::string held_;         // input after the line a pause stopped at (from heldPos_ on)
+  std::size_t heldPos_ = 0;
   std::size_t boundaryCarry_ = 0;
   bool overflowed_ = false;
   std::chrono::milliseconds lineTimeout_{0};

@@ -49,6 +49,7 @@ class __attribute__((visibility("default"))) Transport {
   virtual std::size_t pendingBytes() const = 0;
 
   /// Stops calling dataReceived until resumeReading (producer flow control).
+  /// Input the protocol already has is its own to hold (see readingPaused).
   virtual void pauseReading() = 0;
   virtual void resumeReading() = 0;
 
@@ -68,6 +69,21 @@ class __attribute__((visibility("default"))) Transport {
   /// earlier request; an empty @p fn cancels. Not called once the connection
   /// is closing. Since SDK 1.2 (appended: older plugins never call it).
   virtual void whenDrained(std::size_t bytes, std::function<void()> fn) = 0;
+
+  /// True while the host holds input back: the protocol paused reading, or
+  /// its unsent output passed the listener's pause_reading_above (reading goes
+  /// on once at most half of that is left). A protocol that takes its input in
+  /// pieces (LineProtocol: line by line) stops at the next piece, keeps the
+  /// rest and goes on from whenReadingResumed. Since SDK 1.3 (appended).
+  virtual bool readingPaused() const = 0;
+
+  /// Calls @p fn once, later on this connection's thread (never from inside
+  /// this call), when reading is not paused (soon if it is not paused now).
+  /// Replaces an earlier request; an empty @p fn cancels. Not called once the
+  /// connection is closing. LineProtocol makes this request while it holds
+  /// lines back, so its subclasses leave it to LineProtocol. Since SDK 1.3
+  /// (appended: older plugins never call it).
+  virtual void whenReadingResumed(std::function<void()> fn) = 0;
 };
 
 }  // namespace protohost

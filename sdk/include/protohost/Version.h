@@ -5,9 +5,12 @@
 /// built against another major, or against a newer minor than its own.
 /// 1.1: Reactor::watchReadable / unwatch (appended: 1.0 plugins still load).
 /// 1.2: Transport::whenDrained (appended: 1.0 and 1.1 plugins still load).
+/// 1.3: Transport::readingPaused / whenReadingResumed (appended), used by
+///      LineProtocol to stop at a pause within a chunk; Reactor's watch ids are
+///      WatchId instead of TimerId (a source change only: same binary interface).
 
 #define PROTOHOST_SDK_VERSION_MAJOR 1
-#define PROTOHOST_SDK_VERSION_MINOR 2
+#define PROTOHOST_SDK_VERSION_MINOR 3
 
 namespace protohost {
 inline constexpr int kSdkVersionMajor = PROTOHOST_SDK_VERSION_MAJOR;

@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "HostProcess.h"
+#include "StreamingExpat.h"
 #include "TestClient.h"
 #include "TempDir.h"
 
@@ -168,11 +169,7 @@ struct StreamElement {
 class HitStream {
  public:
   explicit HitStream(bool keepAttributes) : keep_(keepAttributes) {
-    parser_ = XML_ParserCreate("UTF-8");
-    if (!parser_) throw std::runtime_error("XML_ParserCreate failed");
-#if XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 6)
-    XML_SetReparseDeferralEnabled(parser_, XML_FALSE);  // report each element as soon as it is complete
-#endif
+    parser_ = testsupport::createStreamingParser();  // reports each element as soon as it is complete
     XML_SetUserData(parser_, this);
     XML_SetElementHandler(parser_, &HitStream::onStart, &HitStream::onEnd);
     XML_SetCharacterDataHandler(parser_, &HitStream::onText);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -438,6 +439,53 @@ TEST(FibonacciE2e, OversizedLineIsRefusedAndSlowlorisIsClosedAtTheLineDeadline) 
   auto r = slow.readLine();
   EXPECT_NE(r.status, LineClient::Status::Timeout);
   EXPECT_TRUE(host.waitForLog("line not completed within 1000 ms", kWait).has_value()) << host.stderrText();
+}
+
+// ---------------------------------------------------------------------------
+// Issue 9 item 11: one read of 64 KiB of newlines from a client that never
+// reads was 65,536 answers rendered in one go, each a number of the durable
+// sequence gone for good (until the 64 MiB output bound closed it, some 25,000
+// answers in). LineProtocol now stops at the pause that the output's
+// back-pressure sets off (pause_reading_above, 1 MiB): such a client takes what
+// fits that and the socket buffers (about 7,000 answers with Linux's default
+// 4 MiB tcp_wmem), and the rest follows as it reads.
+TEST(FibonacciE2e, AClientThatNeverReadsTakesOnlyWhatItsOutputBoundAllowsAndGetsTheRestAsItReads) {
+  HostProcess host;
+  host.startWithConfig(fibIni(host.dir() + "/fib.state", {}, "1").text());
+  const auto port = host.port("fib", kWait);
+  LineClient greedy(port);
+  // 60 KiB: one segment on loopback, so (most likely) one read, and nothing
+  // arrives later to set framing going again: only the resume does.
+  constexpr std::size_t kRequests = 60 * 1024;
+  ASSERT_TRUE(greedy.send(std::string(kRequests, '\n')));
+  // Its first answers arrive: the host has read the requests. (One reactor:
+  // the probe below is served only after that read was handled.)
+  ASSERT_TRUE(waitUntil([&] {
+    pollfd p{greedy.raw().fd(), POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1;
+  }, kWait));
+  const auto probe = requestAnswers(port, 1);
+  ASSERT_EQ(probe.size(), 1u);
+  // Answer k is F(k + 2), which has floor((k + 2) log10(phi) - log10(sqrt 5)) + 1 digits.
+  const double log10Phi = std::log10((1 + std::sqrt(5.0)) / 2), log10Sqrt5 = std::log10(std::sqrt(5.0));
+  const auto indexOf = [&](std::size_t digits) {
+    return static_cast<std::size_t>((static_cast<double>(digits) - 1 + log10Sqrt5) / log10Phi) - 2;
+  };
+  const std::size_t consumed = indexOf(probe[0].size());
+  std::cerr << "a client that sent " << kRequests << " requests and read none took about " << consumed << " answers\n";
+  EXPECT_LT(consumed, 16384u) << "answers taken by a client that reads none of them";
+
+  // Once it reads, the held requests are answered, in order, beyond the probe.
+  std::size_t lines = 0, lastDigits = 0;
+  while (lastDigits < probe[0].size() + 200) {  // some 1,000 answers past the probe
+    auto r = greedy.readLine();
+    ASSERT_EQ(r.status, LineClient::Status::Line) << "after " << lines << " answers";
+    ASSERT_TRUE(allDigits(r.line)) << r.line.substr(0, 80);
+    ASSERT_GE(r.line.size(), lastDigits);
+    lastDigits = r.line.size();
+    ++lines;
+  }
+  EXPECT_GT(lines, consumed);
 }
 
 // ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@
 #include "protohost/Factory.h"
 #include "protohost/testing/ManualReactor.h"
 #include "protohost/testing/MemoryTransport.h"
+#include "StreamingExpat.h"
 #include "TempDir.h"
 
 namespace weblogtest {
@@ -73,7 +74,7 @@ struct Element {
 /// error is kept in error().
 class HitStreamParser {
  public:
-  HitStreamParser() : parser_(XML_ParserCreate("UTF-8")) {
+  HitStreamParser() : parser_(protohost::testsupport::createStreamingParser()) {
     XML_SetUserData(parser_, this);
     XML_SetElementHandler(parser_, &HitStreamParser::onStart, &HitStreamParser::onEnd);
     XML_SetCharacterDataHandler(parser_, &HitStreamParser::onText);

@@ -8,6 +8,7 @@
 #include <deque>
 #include <map>
 #include <utility>
+#include <vector>
 
 #include "protohost/Reactor.h"
 
@@ -25,17 +26,26 @@ class ManualReactor : public Reactor {
   bool cancel(TimerId id) override { return timers_.erase(id) != 0; }
   Clock::time_point now() const override { return now_; }
   void post(Callback fn) override { posted_.push_back(std::move(fn)); }
-  TimerId watchReadable(int fd, Callback fn) override {
-    TimerId id = ++lastId_;
-    watches_.emplace(id, Watch{fd, std::move(fn)});
+  WatchId watchReadable(int fd, Callback fn) override {
+    WatchId id{++lastId_};
+    watches_.emplace(id.value, Watch{fd, std::move(fn)});
     return id;
   }
-  bool unwatch(TimerId id) override { return watches_.erase(id) != 0; }
+  bool unwatch(WatchId id) override { return watches_.erase(id.value) != 0; }
 
-  /// Test-only: calls the watch callbacks of @p fd, as the host does when it is readable.
+  /// Test-only: calls the watch callbacks of @p fd, as the host does when it is
+  /// readable. A callback may unwatch its own or another watch (one unwatched
+  /// before its turn is not called) and may add watches (called next time).
   void fireReadable(int fd) {
-    for (auto& [id, w] : watches_)
-      if (w.fd == fd) w.fn();
+    std::vector<std::uint64_t> due;
+    for (const auto& [id, w] : watches_)
+      if (w.fd == fd) due.push_back(id);
+    for (std::uint64_t id : due) {
+      auto it = watches_.find(id);
+      if (it == watches_.end()) continue;  // unwatched by an earlier callback
+      Callback keep = it->second.fn;       // the callback may unwatch (destroy) its own watch
+      keep();
+    }
     runPending();
   }
   /// Test-only: number of active fd watches.
@@ -92,7 +102,7 @@ class ManualReactor : public Reactor {
     int fd;
     Callback fn;
   };
-  std::map<TimerId, Watch> watches_;
+  std::map<std::uint64_t, Watch> watches_;
   Clock::time_point now_{};
   TimerId lastId_ = 0;
   std::map<TimerId, Timer> timers_;

@@ -8,8 +8,13 @@
 ///     t.connect(p);             // attachTransport + connectionMade
 ///     t.feed(p, "hello", 1);    // dataReceived one byte at a time
 ///     EXPECT_EQ(t.value(), "hello");
+///
+/// Like the host it calls no hook from inside a Transport call: what
+/// resumeReading, whenDrained and whenReadingResumed set off runs from the
+/// reactor's posted work (ManualReactor::runPending, or advance).
 
 #include <algorithm>
+#include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -52,7 +57,18 @@ class MemoryTransport : public Transport {
   bool isClosing() const override { return closing_; }
   std::size_t pendingBytes() const override { return pending_; }
   void pauseReading() override { paused_ = true; }
-  void resumeReading() override { paused_ = false; }
+  /// Delivers the input feed() held while paused, then a whenReadingResumed
+  /// request, from the reactor's posted work (as the host does after the call).
+  void resumeReading() override {
+    if (!paused_) return;
+    paused_ = false;
+    reactor().post([this] { deliverHeld(); });
+  }
+  bool readingPaused() const override { return paused_; }
+  void whenReadingResumed(std::function<void()> fn) override {
+    resumed_ = std::move(fn);
+    if (resumed_ && !paused_) reactor().post([this] { deliverHeld(); });
+  }
   Address peerAddress() const override { return peer_; }
   Address localAddress() const override { return local_; }
   Reactor& reactor() override { return reactor_ ? *reactor_ : ownReactor_; }
@@ -67,16 +83,22 @@ class MemoryTransport : public Transport {
 
   /// Binds @p protocol to this transport and calls connectionMade.
   void connect(Protocol& protocol) {
+    protocol_ = &protocol;
     protocol.attachTransport(this);
     protocol.connectionMade();
   }
   /// Delivers @p data in chunks of at most @p chunk bytes (down to 1), stopping
-  /// once the protocol closes, as the host would.
+  /// once the protocol closes, as the host would. While reading is paused the
+  /// chunks are held (the host does not read), and delivered in order once
+  /// reading resumes (see resumeReading); nothing is delivered once closing.
   void feed(Protocol& protocol, std::string_view data, std::size_t chunk = SIZE_MAX) {
+    protocol_ = &protocol;
     chunk = std::max<std::size_t>(chunk, 1);
+    deliverInput();  // what was held comes first
     while (!data.empty() && !closing_) {
-      std::size_t n = std::min(chunk, data.size());
-      protocol.dataReceived(data.substr(0, n));
+      const std::size_t n = std::min(chunk, data.size());
+      if (paused_ || !held_.empty()) held_.emplace_back(data.substr(0, n));
+      else protocol.dataReceived(data.substr(0, n));
       data.remove_prefix(n);
     }
   }
@@ -84,6 +106,7 @@ class MemoryTransport : public Transport {
   void disconnect(Protocol& protocol,
                   DisconnectReason reason = {DisconnectReason::Kind::ClosedByPeer, "test"}) {
     closing_ = true;
+    held_.clear();
     protocol.connectionLost(reason);
   }
 
@@ -95,6 +118,14 @@ class MemoryTransport : public Transport {
   bool closed() const { return closing_; }
   bool aborted() const { return aborted_; }
   bool paused() const { return paused_; }
+  /// Bytes fed while reading was paused and not delivered yet.
+  std::size_t heldBytes() const {
+    std::size_t n = 0;
+    for (const auto& chunk : held_) n += chunk.size();
+    return n;
+  }
+  /// Whether a whenReadingResumed request is waiting.
+  bool resumeRequested() const { return static_cast<bool>(resumed_); }
   /// Simulates unsent output, as a slow peer would cause; lowering it calls a
   /// whenDrained request that it satisfies, as the host does when the peer reads.
   void setPendingBytes(std::size_t n) {
@@ -117,6 +148,22 @@ class MemoryTransport : public Transport {
     auto fn = std::exchange(drained_, nullptr);
     fn();
   }
+  // Delivers held chunks in order until reading pauses or the protocol closes.
+  void deliverInput() {
+    while (!held_.empty() && !paused_ && !closing_) {
+      const std::string chunk = std::move(held_.front());
+      held_.pop_front();
+      protocol_->dataReceived(chunk);
+    }
+    if (closing_) held_.clear();
+  }
+  // After a resume: the held input first (it came first), then a whenReadingResumed request.
+  void deliverHeld() {
+    if (protocol_) deliverInput();
+    if (!resumed_ || paused_ || closing_) return;
+    auto fn = std::exchange(resumed_, nullptr);
+    fn();
+  }
 
   std::size_t pending_ = 0;
   std::function<void()> drained_;
@@ -124,6 +171,9 @@ class MemoryTransport : public Transport {
   bool closing_ = false;
   bool aborted_ = false;
   bool paused_ = false;
+  Protocol* protocol_ = nullptr;    // the last one connected or fed
+  std::deque<std::string> held_;    // chunks fed while paused
+  std::function<void()> resumed_;   // Transport::whenReadingResumed request
   Address peer_{"127.0.0.1", 40000};
   Address local_{"127.0.0.1", 7007};
 };
