@@ -14,6 +14,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "PluginCall.h"
+
 namespace protohost::host {
 namespace fs = std::filesystem;
 
@@ -108,6 +110,16 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string& path, bool
   std::error_code ec;
   std::string abs = fs::absolute(path, ec).lexically_normal().string();
   if (!fs::exists(abs, ec)) throw PluginError(abs + ": plugin file not found");
+  try {
+    return loadChecked(abs, fresh);
+  } catch (const PluginError&) {
+    throw;
+  } catch (...) {  // std::filesystem_error, std::bad_alloc, or a static constructor that threw out of dlopen
+    throw PluginError(abs + ": cannot load: " + describeCurrentException());
+  }
+}
+
+std::shared_ptr<PluginLibrary> PluginLibrary::loadChecked(const std::string& abs, bool fresh) {
   std::optional<FreshAlias> alias;
   if (fresh) alias.emplace(abs);
   const std::string loadPath = alias ? alias->path() : abs;
@@ -166,16 +178,11 @@ std::unique_ptr<Factory> PluginLibrary::createFactory(const std::string& name) c
     throw PluginError(path_ + ": exports no factory \"" + name + "\" (it exports: " +
                       (known.empty() ? "none" : known) + ")");
   }
-  try {
-    auto& create = library_.get_alias<protohost::FactoryCreateFn>(alias);
-    std::unique_ptr<Factory> factory = create();
-    if (!factory) throw PluginError(path_ + ": factory \"" + name + "\" returned null");
-    return factory;
-  } catch (const PluginError&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw PluginError(path_ + ": factory \"" + name + "\" failed to construct: " + e.what());
-  }
+  std::unique_ptr<Factory> factory;
+  if (auto failure = invokeGuarded([&] { factory = library_.get_alias<protohost::FactoryCreateFn>(alias)(); }))
+    throw PluginError(path_ + ": factory \"" + name + "\" failed to construct: " + *failure);
+  if (!factory) throw PluginError(path_ + ": factory \"" + name + "\" returned null");
+  return factory;
 }
 
 }  // namespace protohost::host

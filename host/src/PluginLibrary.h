@@ -60,6 +60,8 @@ class PluginLibrary {
 
  private:
   PluginLibrary() = default;
+  /// load() for an absolute path that exists; may throw more than PluginError.
+  static std::shared_ptr<PluginLibrary> loadChecked(const std::string& abs, bool fresh);
   std::string path_;
   FileId fileId_;
   boost::dll::shared_library library_;
