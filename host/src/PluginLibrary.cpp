@@ -112,7 +112,7 @@ class FreshAlias {
 // Reads and checks the ABI record from the file's bytes (PluginElf.h): nothing
 // of the plugin runs before it passed. Returns the file's identity, read from
 // the same open file.
-PluginLibrary::FileId checkFileBeforeLoading(const std::string& abs) {
+PluginLibrary::FileId checkFileBeforeLoading(const std::string& abs, std::vector<std::string>& uniqueSymbols) {
   const int fd = ::open(abs.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw PluginError(abs + ": cannot load: " + std::strerror(errno));
   struct Closer {
@@ -123,6 +123,7 @@ PluginLibrary::FileId checkFileBeforeLoading(const std::string& abs) {
   if (std::optional<PluginElfError> error = readPluginElf(FileSource(fd), elf))
     throw PluginError(abs + (error->kind == PluginElfError::Kind::NotLoadable ? ": cannot load: " : ": ") + error->text);
   if (std::string why = checkPluginAbi(elf.abiRecord()); !why.empty()) throw PluginError(abs + ": " + why);
+  uniqueSymbols = std::move(elf.uniqueSymbols);
   struct stat st {};
   PluginLibrary::FileId id;
   if (::fstat(fd, &st) == 0) id = PluginLibrary::fileId(st);
@@ -144,7 +145,8 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string& path, bool
 }
 
 std::shared_ptr<PluginLibrary> PluginLibrary::loadChecked(const std::string& abs, bool fresh) {
-  const FileId id = checkFileBeforeLoading(abs);
+  std::vector<std::string> uniqueSymbols;
+  const FileId id = checkFileBeforeLoading(abs, uniqueSymbols);
   std::optional<FreshAlias> alias;
   if (fresh) alias.emplace(abs);
   const std::string loadPath = alias ? alias->path() : abs;
@@ -165,6 +167,7 @@ std::shared_ptr<PluginLibrary> PluginLibrary::loadChecked(const std::string& abs
   std::shared_ptr<PluginLibrary> lib(new PluginLibrary);
   lib->path_ = abs;
   lib->fileId_ = id;
+  lib->uniqueSymbols_ = std::move(uniqueSymbols);
   try {
     lib->library_.load(loadPath, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {

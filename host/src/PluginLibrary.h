@@ -51,6 +51,10 @@ class PluginLibrary {
   static FileId fileId(const struct stat& st);
   const FileId& loadedFileId() const { return fileId_; }
 
+  /// The library's GNU "unique" dynamic symbols: when not empty, the dynamic
+  /// loader never unmaps it (NODELETE), so a replaced copy stays mapped until exit.
+  const std::vector<std::string>& uniqueSymbols() const { return uniqueSymbols_; }
+
   PluginLibrary(const PluginLibrary&) = delete;
   PluginLibrary& operator=(const PluginLibrary&) = delete;
   ~PluginLibrary();
@@ -71,6 +75,7 @@ class PluginLibrary {
   static std::shared_ptr<PluginLibrary> loadChecked(const std::string& abs, bool fresh);
   std::string path_;
   FileId fileId_;
+  std::vector<std::string> uniqueSymbols_;
   boost::dll::shared_library library_;
   const ProtohostPluginInfo* info_ = nullptr;
 };

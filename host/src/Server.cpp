@@ -158,6 +158,11 @@ std::shared_ptr<PluginLibrary> Server::libraryFor(const std::string& path,
     if (std::string why = checkPluginFileSafety(path, serviceUid); !why.empty()) throw PluginError(why);
     // A file replaced since it was loaded gets a fresh mapping; old connections keep the old one.
     lib = PluginLibrary::load(path, old != libraries_.end());
+    if (!lib->uniqueSymbols().empty())
+      Log::instance().write(LogLevel::Warning, "", "plugin " + lib->path() + " has GNU unique symbols (" +
+                                                       lib->uniqueSymbols().front() +
+                                                       "): it can never be unloaded, so a replaced copy stays mapped "
+                                                       "until exit; build it with protohost_add_plugin or -fno-gnu-unique");
   }
   loaded.emplace(path, lib);
   return lib;

@@ -122,6 +122,18 @@ TEST(PluginElf, StaleRecordIsReadAsStored) {
   EXPECT_EQ(info.record.sdk_minor, 9);
 }
 
+// Item 6 of issue 9: a GNU unique symbol makes the dynamic loader mark the
+// library NODELETE, so a plugin replaced on disk would stay mapped until exit.
+TEST(PluginElf, NoBuiltPluginHasGnuUniqueSymbols) {
+  for (const auto& path : builtPlugins()) {
+    PluginElfInfo info;
+    ASSERT_EQ(errorOf(readBytes(path), &info), "") << path;
+    std::string names;
+    for (const auto& n : info.uniqueSymbols) names += " " + n;
+    EXPECT_TRUE(info.uniqueSymbols.empty()) << path << " has GNU unique symbols (never unloaded):" << names;
+  }
+}
+
 TEST(PluginElf, NotElfAndTooShort) {
   EXPECT_EQ(errorOf(""), "file too short");
   EXPECT_EQ(errorOf("\x7f" "EL"), "file too short");
