@@ -12,6 +12,7 @@
 
 #include "EventLoop.h"
 #include "Log.h"
+#include "PluginCall.h"
 #include "Syscalls.h"
 
 namespace protohost::host {
@@ -157,14 +158,12 @@ void Connection::proxyHeaderFailed(DisconnectReason::Kind kind, const std::strin
 
 bool Connection::startProtocol() {
   ++depth_;
-  try {
+  std::optional<std::string> failure;
+  {
     PluginCallScope scope(loop_, listener_.get());
-    protocol_ = listener_->factory->buildProtocol();
-  } catch (const std::exception& e) {
-    pluginFailed("buildProtocol", e.what());
-  } catch (...) {
-    pluginFailed("buildProtocol", "non-standard exception");
+    failure = invokeGuarded([&] { protocol_ = listener_->factory->buildProtocol(); });
   }
+  if (failure) pluginFailed("buildProtocol", *failure);
   --depth_;
   if (!protocol_) {
     if (!pendingFinish_) pendingFinish_ = DisconnectReason{DisconnectReason::Kind::ClosedLocally, "factory refused the connection"};
@@ -181,14 +180,12 @@ bool Connection::startProtocol() {
 template <class F>
 [[gnu::always_inline]] inline void Connection::callPlugin(const char* hook, F&& fn) {
   ++depth_;
-  try {
+  std::optional<std::string> failure;
+  {
     PluginCallScope scope(loop_, listener_.get());
-    fn();
-  } catch (const std::exception& e) {
-    pluginFailed(hook, e.what());
-  } catch (...) {
-    pluginFailed(hook, "non-standard exception");
+    failure = invokeGuarded(std::forward<F>(fn));
   }
+  if (failure) pluginFailed(hook, *failure);
   --depth_;
   if (depth_ == 0 && dirty_) settle();
 }
@@ -469,14 +466,12 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   fd_ = -1;
   if (protocol_) {
     ++depth_;
-    try {
+    std::optional<std::string> failure;
+    {
       PluginCallScope scope(loop_, listener_.get());
-      protocol_->connectionLost(reason);
-    } catch (const std::exception& e) {
-      pluginFailed("connectionLost", e.what());
-    } catch (...) {
-      pluginFailed("connectionLost", "non-standard exception");
+      failure = invokeGuarded([&] { protocol_->connectionLost(reason); });
     }
+    if (failure) pluginFailed("connectionLost", *failure);
     --depth_;
   }
   listener_->stats.closed[static_cast<std::size_t>(reason.kind)].fetch_add(1, std::memory_order_relaxed);

@@ -13,6 +13,7 @@
 
 #include "Connection.h"
 #include "Log.h"
+#include "PluginCall.h"
 #include "Syscalls.h"
 
 namespace protohost::host {
@@ -216,15 +217,8 @@ void EventLoop::wake() {
 // Last-resort boundary: plugin callbacks come wrapped by their connection's or
 // factory's own boundary; this one keeps a host bug from killing the loop.
 void EventLoop::runGuarded(const char* what, Callback& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    Log::instance().write(LogLevel::Error, "thread=" + name_,
-                          std::string(what) + " threw: " + e.what());
-  } catch (...) {
-    Log::instance().write(LogLevel::Error, "thread=" + name_,
-                          std::string(what) + " threw a non-standard exception");
-  }
+  if (auto failure = invokeGuarded(fn))
+    Log::instance().write(LogLevel::Error, "thread=" + name_, std::string(what) + " threw: " + *failure);
 }
 
 TimerId EventLoop::callLater(std::chrono::milliseconds delay, Callback fn) {

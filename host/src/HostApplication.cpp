@@ -13,6 +13,7 @@
 #include "ExitCodes.h"
 #include "HostConfig.h"
 #include "Log.h"
+#include "PluginCall.h"
 #include "PluginLibrary.h"
 #include "Server.h"
 #include "StopDeadline.h"
@@ -171,6 +172,9 @@ void HostApplication::reload(Server& server) {
   } catch (const StartupError& e) {
     fail(e.what());
     return;
+  } catch (...) {  // not from a plugin (those are StartupErrors by now): still only this reload fails
+    fail("internal error: " + describeCurrentException());
+    return;
   }
   Log::instance().setLevel(next.logLevel);
   if (next.logFile != oldLogFile) {
@@ -216,6 +220,10 @@ int HostApplication::serve() {
     std::cerr << e.what() << "\n";
     server.stop();
     return e.exitCode();
+  } catch (...) {
+    std::cerr << "host: internal error at start: " << describeCurrentException() << "\n";
+    server.stop();
+    return exit_code::kSoftware;
   }
   Log::instance().write(LogLevel::Info, "", "protohost " PROTOHOST_VERSION " started, pid " + std::to_string(::getpid()) +
                                                 ", " + std::to_string(config.threads) + " reactor thread(s)");

@@ -1,5 +1,8 @@
 #include "ListenerRuntime.h"
 
+#include "Log.h"
+#include "PluginCall.h"
+
 namespace protohost::host {
 
 const char* refusalName(Refusal r) {
@@ -40,6 +43,16 @@ void ListenerRuntime::release(const std::string& ip) {
   }
   if (host) host->open.fetch_sub(1, std::memory_order_relaxed);
   stats.open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool ListenerRuntime::factoryReady() const {
+  bool ready = false;
+  if (auto failure = invokeGuarded([&] { ready = factory && factory->isReady(); })) {
+    stats.pluginErrors.fetch_add(1, std::memory_order_relaxed);
+    Log::instance().write(LogLevel::Error, "listener=" + name, "plugin " + pluginName + " isReady threw: " + *failure);
+    return false;
+  }
+  return ready;
 }
 
 }  // namespace protohost::host

@@ -67,6 +67,10 @@ struct ListenerRuntime {
   Refusal admit(const std::string& ip);
   void release(const std::string& ip);
 
+  /// The factory's isReady(), behind the plugin exception boundary: a throw is
+  /// logged, counted as a plugin error and reads as not ready. Any thread.
+  bool factoryReady() const;
+
   explicit ListenerRuntime(std::shared_ptr<ListenerStats> shared = std::make_shared<ListenerStats>())
       : statsPtr(std::move(shared)), stats(*statsPtr) {}
   ListenerRuntime(const ListenerRuntime&) = delete;

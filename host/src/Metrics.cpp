@@ -114,7 +114,7 @@ std::string renderMetrics(const std::vector<std::shared_ptr<ListenerRuntime>>& l
               "Connections closed for a malformed, missing or late PROXY protocol header.",
               [](const ListenerRuntime& l) { return l.stats.proxyHeaderErrors.load(); });
   perListener("protohost_listener_ready", "gauge", "1 when the listener's factory reports ready.",
-              [](const ListenerRuntime& l) { return l.factory && l.factory->isReady() ? 1 : 0; });
+              [](const ListenerRuntime& l) { return l.factoryReady() ? 1 : 0; });
   p.family("protohost_config_reloads_total", "counter", "Successful configuration reloads (SIGHUP).");
   p.sample("protohost_config_reloads_total", "", host.reloads.load());
   p.family("protohost_config_reload_failures_total", "counter", "Rejected configuration reloads.");

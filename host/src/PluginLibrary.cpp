@@ -1,6 +1,7 @@
 #include "PluginLibrary.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+
+#include "PluginCall.h"
+#include "PluginElf.h"
 
 namespace protohost::host {
 namespace fs = std::filesystem;
@@ -60,16 +64,18 @@ std::string checkPluginAbi(const ProtohostPluginInfo& info) {
   return {};
 }
 
+PluginLibrary::FileId PluginLibrary::fileId(const struct stat& st) {
+  FileId id;
+  id.dev = st.st_dev;
+  id.ino = st.st_ino;
+  id.size = static_cast<unsigned long long>(st.st_size);
+  id.mtimeNs = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+  return id;
+}
+
 PluginLibrary::FileId PluginLibrary::fileId(const std::string& path) {
   struct stat st {};
-  FileId id;
-  if (::stat(path.c_str(), &st) == 0) {
-    id.dev = st.st_dev;
-    id.ino = st.st_ino;
-    id.size = static_cast<unsigned long long>(st.st_size);
-    id.mtimeNs = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
-  }
-  return id;
+  return ::stat(path.c_str(), &st) == 0 ? fileId(st) : FileId{};
 }
 
 namespace {
@@ -102,16 +108,48 @@ class FreshAlias {
  private:
   std::string dir_, link_;
 };
+
+// Reads and checks the ABI record from the file's bytes (PluginElf.h): nothing
+// of the plugin runs before it passed. Returns the file's identity, read from
+// the same open file.
+PluginLibrary::FileId checkFileBeforeLoading(const std::string& abs, std::vector<std::string>& uniqueSymbols) {
+  const int fd = ::open(abs.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw PluginError(abs + ": cannot load: " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  PluginElfInfo elf;
+  if (std::optional<PluginElfError> error = readPluginElf(FileSource(fd), elf))
+    throw PluginError(abs + (error->kind == PluginElfError::Kind::NotLoadable ? ": cannot load: " : ": ") + error->text);
+  if (std::string why = checkPluginAbi(elf.abiRecord()); !why.empty()) throw PluginError(abs + ": " + why);
+  uniqueSymbols = std::move(elf.uniqueSymbols);
+  struct stat st {};
+  PluginLibrary::FileId id;
+  if (::fstat(fd, &st) == 0) id = PluginLibrary::fileId(st);
+  return id;
+}
 }  // namespace
 
 std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string& path, bool fresh) {
   std::error_code ec;
   std::string abs = fs::absolute(path, ec).lexically_normal().string();
   if (!fs::exists(abs, ec)) throw PluginError(abs + ": plugin file not found");
+  try {
+    return loadChecked(abs, fresh);
+  } catch (const PluginError&) {
+    throw;
+  } catch (...) {  // std::filesystem_error, std::bad_alloc, or a static constructor that threw out of dlopen
+    throw PluginError(abs + ": cannot load: " + describeCurrentException());
+  }
+}
+
+std::shared_ptr<PluginLibrary> PluginLibrary::loadChecked(const std::string& abs, bool fresh) {
+  std::vector<std::string> uniqueSymbols;
+  const FileId id = checkFileBeforeLoading(abs, uniqueSymbols);
   std::optional<FreshAlias> alias;
   if (fresh) alias.emplace(abs);
   const std::string loadPath = alias ? alias->path() : abs;
-  const FileId id = fileId(abs);
   // Probe with dlopen first: Boost.DLL's error codes lose dlerror()'s text.
   // RTLD_NOW makes a missing symbol fail here instead of killing the process later.
   void* probe = ::dlopen(loadPath.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -119,12 +157,9 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string& path, bool
     const char* why = ::dlerror();
     throw PluginError(abs + ": cannot load: " + (why ? why : "unknown dlopen error"));
   }
+  // The mapped record again: the file may have been replaced since it was checked.
   auto* info = static_cast<const ProtohostPluginInfo*>(::dlsym(probe, kPluginInfoSymbol));
-  if (!info) {
-    ::dlclose(probe);
-    throw PluginError(abs + ": not a protohost plugin (no protohost_plugin_info record; use PROTOHOST_EXPORT_FACTORY)");
-  }
-  std::string why = checkPluginAbi(*info);
+  std::string why = info ? checkPluginAbi(*info) : "changed while loading (no protohost_plugin_info record any more)";
   if (!why.empty()) {
     ::dlclose(probe);
     throw PluginError(abs + ": " + why);
@@ -132,6 +167,7 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string& path, bool
   std::shared_ptr<PluginLibrary> lib(new PluginLibrary);
   lib->path_ = abs;
   lib->fileId_ = id;
+  lib->uniqueSymbols_ = std::move(uniqueSymbols);
   try {
     lib->library_.load(loadPath, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
@@ -166,16 +202,11 @@ std::unique_ptr<Factory> PluginLibrary::createFactory(const std::string& name) c
     throw PluginError(path_ + ": exports no factory \"" + name + "\" (it exports: " +
                       (known.empty() ? "none" : known) + ")");
   }
-  try {
-    auto& create = library_.get_alias<protohost::FactoryCreateFn>(alias);
-    std::unique_ptr<Factory> factory = create();
-    if (!factory) throw PluginError(path_ + ": factory \"" + name + "\" returned null");
-    return factory;
-  } catch (const PluginError&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw PluginError(path_ + ": factory \"" + name + "\" failed to construct: " + e.what());
-  }
+  std::unique_ptr<Factory> factory;
+  if (auto failure = invokeGuarded([&] { factory = library_.get_alias<protohost::FactoryCreateFn>(alias)(); }))
+    throw PluginError(path_ + ": factory \"" + name + "\" failed to construct: " + *failure);
+  if (!factory) throw PluginError(path_ + ": factory \"" + name + "\" returned null");
+  return factory;
 }
 
 }  // namespace protohost::host

@@ -1,8 +1,12 @@
 #pragma once
 // One plugin shared library, loaded with Boost.DLL (RTLD_NOW | RTLD_LOCAL, by
-// absolute path) after its ABI record was checked. Shared ownership: every
+// absolute path) after its ABI record was read from the file and checked
+// (PluginElf.h), so a foreign or stale plugin is refused before any of its
+// code (static constructors included) runs. Shared ownership: every
 // factory and connection made from the library holds a reference, so the code
 // stays mapped until the last object it made is gone.
+
+#include <sys/stat.h>
 
 #include <memory>
 #include <stdexcept>
@@ -27,11 +31,13 @@ class PluginError : public std::runtime_error {
 
 class PluginLibrary {
  public:
-  /// Loads @p path (made absolute). Throws PluginError with the loader's own
-  /// text (dlerror) or the ABI mismatch. With @p fresh, the file is mapped anew
-  /// even when an older copy from the same path is still loaded (the dynamic
-  /// loader would otherwise hand back the old one): used when a plugin file was
-  /// replaced on disk and the config is reloaded. Thread: main thread.
+  /// Loads @p path (made absolute): reads and checks its ABI record from the
+  /// file, and only then dlopens it. Throws PluginError with the reason (the
+  /// file's format, the ABI mismatch, or the loader's own text, dlerror).
+  /// With @p fresh, the file is mapped anew even when an older copy from the
+  /// same path is still loaded (the dynamic loader would otherwise hand back
+  /// the old one): used when a plugin file was replaced on disk and the config
+  /// is reloaded. Thread: main thread.
   static std::shared_ptr<PluginLibrary> load(const std::string& path, bool fresh = false);
 
   /// Identity of the file as loaded (device, inode, size, mtime): a changed
@@ -42,7 +48,12 @@ class PluginLibrary {
     bool operator==(const FileId&) const = default;
   };
   static FileId fileId(const std::string& path);
+  static FileId fileId(const struct stat& st);
   const FileId& loadedFileId() const { return fileId_; }
+
+  /// The library's GNU "unique" dynamic symbols: when not empty, the dynamic
+  /// loader never unmaps it (NODELETE), so a replaced copy stays mapped until exit.
+  const std::vector<std::string>& uniqueSymbols() const { return uniqueSymbols_; }
 
   PluginLibrary(const PluginLibrary&) = delete;
   PluginLibrary& operator=(const PluginLibrary&) = delete;
@@ -60,8 +71,11 @@ class PluginLibrary {
 
  private:
   PluginLibrary() = default;
+  /// load() for an absolute path that exists; may throw more than PluginError.
+  static std::shared_ptr<PluginLibrary> loadChecked(const std::string& abs, bool fresh);
   std::string path_;
   FileId fileId_;
+  std::vector<std::string> uniqueSymbols_;
   boost::dll::shared_library library_;
   const ProtohostPluginInfo* info_ = nullptr;
 };

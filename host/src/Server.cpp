@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <thread>
 
 #include "AdminService.h"
 #include "ExitCodes.h"
 #include "Log.h"
+#include "PluginCall.h"
 #include "SocketActivation.h"
 #include "TrackedReactor.h"
 
@@ -22,7 +24,7 @@ namespace protohost::host {
 class FactoryContextImpl final : public FactoryContext {
  public:
   FactoryContextImpl(ListenerRuntime& runtime, EventLoop& loop)
-      : runtime_(runtime), reactor_(loop, guardFor(runtime)), logger_("listener=" + runtime.name) {}
+      : runtime_(runtime), reactor_(loop, guardFor(runtime, loop)), logger_("listener=" + runtime.name) {}
   const std::string& listenerName() const override { return runtime_.name; }
   Reactor& reactor() override { return reactor_; }
   Logger& logger() override { return logger_; }
@@ -30,17 +32,15 @@ class FactoryContextImpl final : public FactoryContext {
   void cancelTimers() { reactor_.cancelAll(); }
 
  private:
-  static TrackedReactor::Guard guardFor(ListenerRuntime& runtime) {
-    return [&runtime](Reactor::Callback fn) -> Reactor::Callback {
-      return [&runtime, fn = std::move(fn)] {
-        try {
-          PluginCallScope scope(loop_, &runtime_);
-          fn();
-        } catch (const std::exception& e) {
-          callbackFailed(runtime, e.what());
-        } catch (...) {
-          callbackFailed(runtime, "non-standard exception");
+  static TrackedReactor::Guard guardFor(ListenerRuntime& runtime, EventLoop& loop) {
+    return [&runtime, &loop](Reactor::Callback fn) -> Reactor::Callback {
+      return [&runtime, &loop, fn = std::move(fn)] {
+        std::optional<std::string> failure;
+        {
+          PluginCallScope scope(loop, &runtime);
+          failure = invokeGuarded(fn);
         }
+        if (failure) callbackFailed(runtime, *failure);
       };
     };
   }
@@ -113,6 +113,11 @@ std::shared_ptr<PluginLibrary> Server::libraryFor(const std::string& path,
     if (std::string why = checkPluginFileSafety(path, serviceUid); !why.empty()) throw PluginError(why);
     // A file replaced since it was loaded gets a fresh mapping; old connections keep the old one.
     lib = PluginLibrary::load(path, old != libraries_.end());
+    if (!lib->uniqueSymbols().empty())
+      Log::instance().write(LogLevel::Warning, "", "plugin " + lib->path() + " has GNU unique symbols (" +
+                                                       lib->uniqueSymbols().front() +
+                                                       "): it can never be unloaded, so a replaced copy stays mapped "
+                                                       "until exit; build it with protohost_add_plugin or -fno-gnu-unique");
   }
   loaded.emplace(path, lib);
   return lib;
@@ -131,10 +136,8 @@ std::vector<Server::Slot> Server::buildSlots(const HostConfig& config, const std
   for (const auto& spec : config.listeners) {
     const std::string path = config.pluginsDir + "/" + spec.plugin + ".so";
     std::shared_ptr<PluginLibrary> library;
-    try {
-      library = libraryFor(path, loaded);
-    } catch (const PluginError& e) {
-      errors.push_back(config.where(spec.pluginLine, "plugin") + e.what());
+    if (auto failure = invokeGuarded([&] { library = libraryFor(path, loaded); })) {
+      errors.push_back(config.where(spec.pluginLine, "plugin") + *failure);
       continue;
     }
     const Slot* prev = findPrevious(spec.name);
@@ -149,24 +152,35 @@ std::vector<Server::Slot> Server::buildSlots(const HostConfig& config, const std
     runtime->limits = spec.limits;
     runtime->host = hostCounters_;
     runtime->library = library;
-    try {
-      runtime->factory = library->createFactory(spec.factory);
-    } catch (const PluginError& e) {
-      errors.push_back(config.where(spec.factoryLine, "factory") + e.what());
+    if (auto failure = invokeGuarded([&] { runtime->factory = library->createFactory(spec.factory); })) {
+      errors.push_back(config.where(spec.factoryLine, "[listener." + spec.name + "] factory") + *failure);
+      continue;
+    }
+    const std::string where = config.where(spec.line, "[listener." + spec.name + "]");
+    std::optional<std::string> configError, stateError;  // the plugin's own verdicts (SDK exceptions)
+    auto failure = invokeGuarded([&] {
+      try {
+        runtime->factory->configure(spec.pluginConfig);
+      } catch (const ConfigError& e) {
+        configError = e.what();
+      } catch (const StateError& e) {
+        stateError = e.what();
+      }
+    });
+    if (stateError) throw StartupError(where + *stateError, exit_code::kDataErr);
+    if (failure) {
+      errors.push_back(where + "plugin " + spec.plugin + " rejected its configuration: " + *failure);
+      continue;
+    }
+    if (configError) {
+      errors.push_back(*configError);
       continue;
     }
     try {
-      runtime->factory->configure(spec.pluginConfig);
       for (const auto& key : spec.pluginConfig.unreadKeys())
         spec.pluginConfig.fail(key, "unknown key for plugin " + spec.plugin + " (factory " + spec.factory + ")");
     } catch (const ConfigError& e) {
       errors.push_back(e.what());
-      continue;
-    } catch (const StateError& e) {
-      throw StartupError(config.where(spec.line, "[listener." + spec.name + "]") + e.what(), exit_code::kDataErr);
-    } catch (const std::exception& e) {
-      errors.push_back(config.where(spec.line, "[listener." + spec.name + "]") + "plugin " + spec.plugin +
-                       " rejected its configuration: " + e.what());
       continue;
     }
     out.push_back(Slot{spec, std::move(runtime), nullptr, nullptr, false});
@@ -215,22 +229,27 @@ void Server::startFactory(Slot& slot) {
   slot.context = std::make_unique<FactoryContextImpl>(*slot.runtime, *loops_[0]);
   const auto& spec = slot.spec;
   const std::string where = config_.where(spec.line, "[listener." + spec.name + "]");
-  try {
-    runOn(*loops_[0], running_, [&] { slot.runtime->factory->start(*slot.context); });
-  } catch (const StateError& e) {
-    throw StartupError(where + e.what(), exit_code::kDataErr);
-  } catch (const std::exception& e) {
-    throw StartupError(where + "plugin " + spec.plugin + " failed to start: " + e.what(), exit_code::kSoftware);
-  }
+  std::optional<std::string> failure, stateError;
+  runOn(*loops_[0], running_, [&] {
+    failure = invokeGuarded([&] {
+      try {
+        slot.runtime->factory->start(*slot.context);
+      } catch (const StateError& e) {
+        stateError = e.what();
+      }
+    });
+  });
+  if (stateError) throw StartupError(where + *stateError, exit_code::kDataErr);
+  if (failure) throw StartupError(where + "plugin " + spec.plugin + " failed to start: " + *failure, exit_code::kConfig);
   slot.started = true;
 }
 
 void Server::stopFactory(const std::shared_ptr<ListenerRuntime>& runtime, bool started) {
   if (!started || !runtime->factory) return;
-  try {
-    runtime->factory->stop();
-  } catch (const std::exception& e) {
-    Log::instance().write(LogLevel::Error, "listener=" + runtime->name, std::string("factory stop threw: ") + e.what());
+  if (auto failure = invokeGuarded([&] { runtime->factory->stop(); })) {
+    runtime->stats.pluginErrors.fetch_add(1, std::memory_order_relaxed);
+    Log::instance().write(LogLevel::Error, "listener=" + runtime->name,
+                          "plugin " + runtime->pluginName + " factory stop threw: " + *failure);
   }
 }
 
@@ -431,7 +450,7 @@ std::string Server::readiness() {
   }
   std::string why;
   for (const auto& r : list)
-    if (r->factory && !r->factory->isReady()) why += (why.empty() ? "" : ", ") + ("listener " + r->name);
+    if (r->factory && !r->factoryReady()) why += (why.empty() ? "" : ", ") + ("listener " + r->name);
   return why;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The SDK proven by an outsider: install the SDK from this build, build
 # examples/out-of-tree-plugin against the installed package only, run its unit
-# test, load it into the real host and check the daytime answer end to end.
+# test, load it into the real host (which must not warn that it cannot unload
+# it) and check the daytime answer end to end.
 # Usage: out_of_tree_plugin.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src=$1 build=$2
@@ -39,6 +40,12 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 [[ -n "$port" ]] || { echo "host did not start" >&2; cat "$work/host.log" >&2; exit 1; }
+# protohost_add_plugin builds without GNU unique symbols, so the host can unload the plugin.
+if grep -q "GNU unique symbols" "$work/host.log"; then
+  echo "the installed protohost_add_plugin built a plugin that can never be unloaded:" >&2
+  cat "$work/host.log" >&2
+  exit 1
+fi
 answer=$(python3 - "$port" <<'PY'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)

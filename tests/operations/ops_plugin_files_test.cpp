@@ -1,6 +1,7 @@
 // Operations: plugin files. T17 unloadable plugins (start, --check-config and
 // HUP), T18 unsafe plugin file or directory permissions, T19 a plugin replaced
-// on disk (install + mv) and reloaded with HUP.
+// on disk (install + mv) and reloaded with HUP, and unmapped once its
+// connections have ended.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -370,6 +372,81 @@ TEST(Operations, T19_PluginReplacedOnDiskAndReloaded) {
     EXPECT_FALSE(fs::exists(aliasDir)) << aliasDir << " left behind by the host (one per process that reloaded a "
                                           "replaced plugin)";
   }
+}
+
+// Lines of /proc/PID/maps that map the file with inode @p ino.
+std::vector<std::string> mappingsOfInode(pid_t pid, ino_t ino) {
+  std::vector<std::string> lines;
+  std::istringstream maps(readText("/proc/" + std::to_string(pid) + "/maps"));
+  std::string line;
+  while (std::getline(maps, line)) {
+    std::istringstream fields(line);
+    std::string range, perms, offset, dev;
+    unsigned long long inode = 0;
+    if (fields >> range >> perms >> offset >> dev >> inode && inode == ino) lines.push_back(line);
+  }
+  return lines;
+}
+
+// T19, issue 9 item 6: the replaced copy of a real plugin (fibonacci, which
+// uses libstdc++ templates with static data) is unmapped once the last
+// connection that used it has ended. With GNU unique symbols the dynamic
+// loader marks it NODELETE and it stays mapped, "(deleted)", until exit.
+TEST(Operations, T19_ReplacedPluginIsUnmappedOnceItsConnectionsEnd) {
+  TempDir dir;
+  const std::string plugins = dir.subdir("plugins", kMode0755);
+  const std::string so = plugins + "/fibonacci.so";
+  TempDir::copy(realPlugin("fibonacci"), so, kMode0644);
+  HostIni ini(plugins);
+  ini.listener("fib", "fibonacci", {{"state_file", dir / "fib.state"}});
+  const std::string config = dir / "host.ini";
+  writeText(config, ini.text());
+
+  HostProcess host;
+  host.start({"--config", config});
+  const std::uint16_t port = host.port("fib");
+  struct stat before {};
+  ASSERT_EQ(::stat(so.c_str(), &before), 0);
+  ASSERT_FALSE(mappingsOfInode(host.pid(), before.st_ino).empty()) << readText("/proc/" + std::to_string(host.pid()) + "/maps");
+  TestClient old = TestClient::connect(port);
+  old.sendAll("NEXT\n");
+  const std::string first = old.readLine();
+  ASSERT_FALSE(first.empty());
+
+  // Rename-replace, as an installer does, then reload: new connections get the new copy.
+  const std::string cmd = "install -m 0644 '" + realPlugin("fibonacci") + "' '" + plugins + "/.x.tmp' && mv -f '" +
+                          plugins + "/.x.tmp' '" + so + "'";
+  ASSERT_EQ(runShell(cmd), 0) << cmd;
+  std::size_t mark = host.logLineCount();
+  ASSERT_TRUE(host.signal(SIGHUP));
+  ASSERT_TRUE(host.waitForLog("configuration reloaded", 10s, mark).has_value()) << host.stderrText();
+  struct stat after {};
+  ASSERT_EQ(::stat(so.c_str(), &after), 0);
+  ASSERT_NE(after.st_ino, before.st_ino);
+  TestClient fresh = TestClient::connect(port);
+  fresh.sendAll("NEXT\n");
+  EXPECT_FALSE(fresh.readLine().empty());
+  old.sendAll("NEXT\n");
+  EXPECT_FALSE(old.readLine().empty()) << "the old connection keeps the old copy";
+  EXPECT_FALSE(mappingsOfInode(host.pid(), before.st_ino).empty()) << "the old copy is unmapped while still in use";
+
+  // The old connection ends: its factory is released, then its library unmapped.
+  mark = host.logLineCount();
+  old.close();
+  ASSERT_TRUE(host.waitForLog("previous configuration of this listener released", 10s, mark).has_value())
+      << host.stderrText();
+  EXPECT_TRUE(waitUntil([&] { return mappingsOfInode(host.pid(), before.st_ino).empty(); }, 5s))
+      << "the replaced plugin is still mapped:\n"
+      << [&] {
+           std::string all;
+           for (const auto& l : mappingsOfInode(host.pid(), before.st_ino)) all += l + "\n";
+           return all;
+         }();
+  EXPECT_FALSE(mappingsOfInode(host.pid(), after.st_ino).empty()) << "the new copy must stay mapped";
+  fresh.sendAll("NEXT\n");
+  EXPECT_FALSE(fresh.readLine().empty());
+  ASSERT_TRUE(host.signal(SIGTERM));
+  EXPECT_EQ(host.waitExit(20s), 0) << host.stderrText();
 }
 
 // T19 (root): the directory for the fresh-name links has a predictable name in

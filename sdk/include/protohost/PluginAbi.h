@@ -1,8 +1,9 @@
 #pragma once
 /// @file PluginAbi.h
 /// The C-layout record every plugin exports next to its factories. The host
-/// reads it before it calls any C++ in the plugin and refuses a plugin whose
-/// record is missing, foreign or stale, saying which field differs.
+/// reads it from the plugin's file before it loads the library (so no code of
+/// the plugin runs first) and refuses a plugin whose record is missing, foreign
+/// or stale, saying which field differs.
 
 #include <cstdint>
 
