@@ -1,9 +1,8 @@
 #pragma once
-// One listening socket and its acceptor. Poco's SocketAcceptor cannot hand a
-// handler its plugin and spins at EMFILE, so the host accepts itself: a
-// non-blocking listen socket on the accept loop (the only reactor with
-// threads = 1; a dedicated thread otherwise, so a plugin blocking one reactor
-// cannot stop accepts for the others), accept4() in a bounded loop, each
+// One listening socket and its acceptor: a non-blocking listen socket on the
+// accept loop (the only reactor with threads = 1; a dedicated thread
+// otherwise, so a plugin blocking one reactor cannot stop accepts for the
+// others), accept4() in a bounded loop with a back-off at EMFILE, each
 // connection handed to the least-loaded reactor that is not stalled.
 //
 // Threading: bind() on the main thread; the rest on the accept loop's thread.
