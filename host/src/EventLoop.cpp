@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
 #include <system_error>
 
 #include "Connection.h"
@@ -66,11 +67,23 @@ void EventLoop::armTimerFd(Clock::time_point due) {
     spec.it_value.tv_sec = static_cast<time_t>(ns / 1000000000);
     spec.it_value.tv_nsec = static_cast<long>(ns % 1000000000);
   }
-  ::timerfd_settime(timerFd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+  if (::timerfd_settime(timerFd_, TFD_TIMER_ABSTIME, &spec, nullptr) == 0) {
+    timerFdFailed_ = false;
+    return;
+  }
+  // Not armed: this loop's timers (idle sweep, PROXY deadlines, plugins') would
+  // silently never fire. Say so, and retry with the next timer that is added.
+  const int err = errno;
+  armedDue_ = Clock::time_point::max();
+  timerFdFailed_ = true;
+  Log::instance().write(LogLevel::Error, "thread=" + name_,
+                        std::string("timerfd_settime: ") + std::strerror(err) +
+                            "; this reactor's timers do not fire until a timer can be armed again");
 }
 
 void EventLoop::timerAdded(Clock::time_point due) {
   if (inHousekeeping_) rearmAfterHousekeeping_ = true;  // once the due timers ran
+  else if (timerFdFailed_) armTimerFd(timers_.nextDue().value_or(due));  // the earliest, not just this one
   else if (due < armedDue_) armTimerFd(due);
 }
 

@@ -124,7 +124,8 @@ class EventLoop final : public protohost::Reactor {
   void runHousekeeping();
   void sweepIdleConnections();
   void runGuarded(const char* what, Callback& fn);
-  /// Programs the timerfd to fire at @p due (time_point::max(): disarmed).
+  /// Programs the timerfd to fire at @p due (time_point::max(): disarmed); on
+  /// failure logs an error and leaves it disarmed (timerFdFailed_).
   void armTimerFd(Clock::time_point due);
   /// Keeps the timerfd at the earliest deadline when a timer is added.
   void timerAdded(Clock::time_point due);
@@ -147,6 +148,7 @@ class EventLoop final : public protohost::Reactor {
   bool housekeepingDue_ = false;
   bool rearmAfterHousekeeping_ = false;  // timers ran or were added during housekeeping
   Clock::time_point armedDue_ = Clock::time_point::max();  // what timerFd_ is set to
+  bool timerFdFailed_ = false;  // the last timerfd_settime failed: the next added timer retries
   std::atomic<bool> stopping_{false};
   TimerQueue timers_;
   std::vector<Callback> soon_;

@@ -36,7 +36,8 @@ class Listener final : public IoHandler {
   /// at once. Throws std::runtime_error("cannot listen on ADDR: bind: reason").
   void bind(int retries = 0);
   static constexpr std::chrono::milliseconds kBindRetryInterval{500};
-  /// Uses an inherited listening socket instead of binding (systemd socket activation).
+  /// Uses an inherited listening socket instead of binding (systemd socket
+  /// activation); makes it non-blocking. Throws std::runtime_error when it cannot.
   void adopt(int fd);
   /// The endpoint with the port the kernel assigned when it was 0.
   const Endpoint& endpoint() const { return endpoint_; }
@@ -53,6 +54,8 @@ class Listener final : public IoHandler {
   /// One socket() + bind() + listen(); 0, or the errno with @p step naming the
   /// call that failed (nothing is left open then).
   int bindOnce(const char*& step);
+  /// Takes @p fd (listening, non-blocking) as this listener's socket.
+  void useSocket(int fd);
   void onIoEvent(std::uint32_t events) override;
   void backOff(int err);
   void dispatch(int fd, std::string ip, const sockaddr_storage& peer);

@@ -291,13 +291,22 @@ void Server::start() {
 
   // Bind everything before starting anything: a port in use fails the whole start.
   // Sockets handed over by systemd (LISTEN_FDS) are used instead of binding.
-  std::vector<InheritedSocket> inherited = takeInheritedSockets();
+  std::vector<InheritedSocket> inherited;
+  try {
+    inherited = takeInheritedSockets();
+  } catch (const std::exception& e) {
+    throw StartupError(e.what(), exit_code::kConfig);
+  }
   for (auto& slot : slots_) {
     slot.listener = std::make_unique<Listener>(slot.runtime, slot.spec.endpoint, acceptLoop(), loops);
     auto match = std::find_if(inherited.begin(), inherited.end(),
                               [&](const InheritedSocket& s) { return s.address == slot.spec.endpoint.toString(); });
     if (match != inherited.end()) {
-      slot.listener->adopt(match->fd);
+      try {
+        slot.listener->adopt(match->fd);
+      } catch (const std::exception& e) {
+        throw StartupError(config_.where(slot.spec.listenLine, "listen") + e.what(), exit_code::kConfig);
+      }
       Log::instance().write(LogLevel::Info, "listener=" + slot.spec.name, "using socket " + match->address + " from socket activation");
       inherited.erase(match);
       continue;
