@@ -9,8 +9,13 @@
 // kernel directly: on x86-64 with an inline `syscall` instruction (a handful
 // of register moves, no call, no errno store), elsewhere through syscall(2).
 //
+// Sanitizer builds (ASan, TSan) go through libc's recv/send/epoll_wait instead:
+// the sanitizers check memory and model synchronisation in their interceptors
+// of those functions, which a raw system call bypasses (ASan would never check
+// the send of plugin-supplied bytes; TSan would lose epoll's release/acquire).
+//
 // Contract (the kernel's, not libc's): the result, or -errno on failure;
-// errno is not touched. Any thread.
+// errno is not touched (except on the libc path). Any thread.
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -21,9 +26,35 @@
 #include <cerrno>
 #include <cstddef>
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define PROTOHOST_SYSCALLS_VIA_LIBC 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define PROTOHOST_SYSCALLS_VIA_LIBC 1
+#endif
+
 namespace protohost::host::sys {
 
-#if defined(__x86_64__)
+#if defined(PROTOHOST_SYSCALLS_VIA_LIBC)
+/// True when the hot-path calls go through libc (and its sanitizer interceptors).
+inline constexpr bool kViaLibc = true;
+namespace detail {
+inline long orNegativeErrno(long r) { return r < 0 ? -errno : r; }
+}  // namespace detail
+
+inline ssize_t recv(int fd, void* buf, std::size_t len, int flags) { return detail::orNegativeErrno(::recv(fd, buf, len, flags)); }
+
+inline ssize_t send(int fd, const void* buf, std::size_t len, int flags) {
+  return detail::orNegativeErrno(::send(fd, buf, len, flags));
+}
+
+inline int epollWait(int epfd, epoll_event* events, int maxEvents, int timeoutMs) {
+  return static_cast<int>(detail::orNegativeErrno(::epoll_wait(epfd, events, maxEvents, timeoutMs)));
+}
+#elif defined(__x86_64__)
+inline constexpr bool kViaLibc = false;
 namespace detail {
 // rax = number and result; arguments in rdi, rsi, rdx, r10, r8, r9; the
 // instruction clobbers rcx and r11. "memory": the kernel reads and writes the buffers.
@@ -54,6 +85,7 @@ inline int epollWait(int epfd, epoll_event* events, int maxEvents, int timeoutMs
       detail::syscall6(SYS_epoll_pwait, epfd, reinterpret_cast<long>(events), maxEvents, timeoutMs, 0, 0));
 }
 #else
+inline constexpr bool kViaLibc = false;
 namespace detail {
 inline long orNegativeErrno(long r) { return r < 0 ? -errno : r; }
 }  // namespace detail
