@@ -139,7 +139,7 @@ const char* const kAdminName = "admin";
 }  // namespace
 
 Server::Server(HostConfig config) : config_(std::move(config)), hostCounters_(std::make_shared<HostCounters>()) {
-  hostCounters_->maxConnections = config_.maxConnections;
+  hostCounters_->maxConnections.store(config_.maxConnections, std::memory_order_relaxed);
 }
 
 Server::~Server() { stop(); }
@@ -433,7 +433,7 @@ void Server::reload(HostConfig next) {
     retired_.push_back(Retired{std::move(old.runtime), std::move(old.context), old.started});
   }
   slots_ = std::move(fresh);
-  hostCounters_->maxConnections = config_.maxConnections;
+  hostCounters_->maxConnections.store(config_.maxConnections, std::memory_order_relaxed);
   publishRuntimes();
   for (const auto& slot : slots_)
     Log::instance().write(LogLevel::Info, "listener=" + slot.spec.name,
