@@ -14,7 +14,6 @@
 
 #include "Connection.h"
 #include "Log.h"
-#include "Syscalls.h"
 
 namespace protohost::host {
 // The eventfd (post, stop) and the timerfd (the earliest timer) in the epoll
@@ -192,7 +191,7 @@ void EventLoop::run() {
   while (!stopping_.load(std::memory_order_acquire)) {
     // No timeout: timers come through the timerfd. Soon work left by the last
     // housekeeping (housekeepingDue_ at this point): do not wait.
-    const int n = sys::epollWait(ioFd_, events, kMaxEvents, housekeepingDue_ ? 0 : -1);
+    const int n = ::epoll_wait(ioFd_, events, kMaxEvents, housekeepingDue_ ? 0 : -1);
     for (int i = 0; i < n; ++i) static_cast<IoHandler*>(events[i].data.ptr)->onIoEvent(events[i].events);
     if (housekeepingDue_) runHousekeeping();
   }
