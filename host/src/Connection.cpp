@@ -13,7 +13,6 @@
 #include "EventLoop.h"
 #include "Log.h"
 #include "PluginCall.h"
-#include "Syscalls.h"
 
 namespace protohost::host {
 namespace {
@@ -208,9 +207,9 @@ void Connection::onReadable() {
 
 inline bool Connection::readOnce() {
   char* buf = loop_.readBuffer();
-  const ssize_t n = sys::recv(fd_, buf, EventLoop::kReadBufferSize, 0);
+  const ssize_t n = ::recv(fd_, buf, EventLoop::kReadBufferSize, 0);
   if (n <= 0) {
-    readFailed(n);
+    readFailed(n < 0 ? errno : 0);
     return false;
   }
   if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
@@ -232,11 +231,11 @@ void Connection::receivedBeforeProtocol(std::string_view data) {
   if (takeProxyHeader(data)) callPlugin("dataReceived", [&] { protocol_->dataReceived(data); });
 }
 
-void Connection::readFailed(ssize_t result) {
+void Connection::readFailed(int err) {
   // Nothing to read (or a signal): level-triggered epoll reports the socket again.
-  if (result == -EAGAIN || result == -EWOULDBLOCK || result == -EINTR) return;
-  if (result < 0) {
-    finish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(static_cast<int>(-result))});
+  if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return;
+  if (err != 0) {
+    finish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(err)});
     return;
   }
   eof_ = true;
@@ -264,19 +263,20 @@ void Connection::onError() {
 bool Connection::flush() {
   while (!out_.empty()) {
     std::string_view chunk = out_.front();
-    const ssize_t n = sys::send(fd_, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = ::send(fd_, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
       listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       out_.consume(static_cast<std::size_t>(n));
       continue;
     }
-    if (n == -EINTR) continue;
-    if (n == -EAGAIN || n == -EWOULDBLOCK) return true;
+    const int err = n < 0 ? errno : 0;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) return true;
     out_.release();
     if (!pendingFinish_)
       pendingFinish_ = DisconnectReason{DisconnectReason::Kind::Error,
-                                        n < 0 ? std::strerror(static_cast<int>(-n)) : "send returned 0"};
+                                        err ? std::strerror(err) : "send returned 0"};
     closing_ = true;
     return false;
   }
@@ -288,27 +288,27 @@ void Connection::write(std::string_view bytes) {
   // send, a counter, no copy, nothing left for settle() to do. (finish()
   // sets closing_ too; an empty write sends 0 bytes, which changes nothing.)
   if (out_.empty() && !closing_) {
-    const ssize_t n = sys::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n == static_cast<ssize_t>(bytes.size())) {
       if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();  // output progress
       listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       return;
     }
-    writeRest(bytes, n);
+    writeRest(bytes, n, n < 0 ? errno : 0);
     return;
   }
-  writeRest(bytes, 0);
+  writeRest(bytes, 0, 0);
 }
 
-void Connection::writeRest(std::string_view bytes, ssize_t sent) {
+void Connection::writeRest(std::string_view bytes, ssize_t sent, int err) {
   if (closing_ || finished_) return;
   if (sent > 0) {
     if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
     listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(sent), std::memory_order_relaxed);
     bytes.remove_prefix(static_cast<std::size_t>(sent));
-  } else if (sent < 0 && sent != -EAGAIN && sent != -EWOULDBLOCK && sent != -EINTR) {
+  } else if (sent < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
     // Also for an empty write: a send of 0 bytes reports (and clears) a pending socket error.
-    requestFinish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(static_cast<int>(-sent))});
+    requestFinish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(err)});
     return;
   }
   if (bytes.empty()) return;

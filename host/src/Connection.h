@@ -101,8 +101,9 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   [[gnu::noinline]] void readMore();
   /// Input while the PROXY header is incomplete: to the parser, the rest to the protocol.
   [[gnu::noinline]] void receivedBeforeProtocol(std::string_view data);
-  /// recv() returned 0 (EOF) or -errno: EAGAIN is nothing, EOF ends the input, else closes.
-  void readFailed(ssize_t result);
+  /// recv() returned 0 (@p err = 0: EOF, ends the input) or failed with
+  /// @p err (EAGAIN/EINTR: nothing; anything else closes).
+  void readFailed(int err);
   void onWritable();
   void onError();
   /// Builds the protocol and calls connectionMade; false when that closed it.
@@ -119,8 +120,9 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   template <class F>
   void callPlugin(const char* hook, F&& fn);
   void pluginFailed(const char* hook, const std::string& what);
-  /// write() beyond its fast path: @p sent is what a first send() returned (0: none tried).
-  [[gnu::noinline]] void writeRest(std::string_view bytes, ssize_t sent);
+  /// write() beyond its fast path: @p sent is what a first send() returned (0: none
+  /// tried), @p err its errno when it failed.
+  [[gnu::noinline]] void writeRest(std::string_view bytes, ssize_t sent, int err);
   /// Sends queued output; false when the socket failed (finish already requested).
   bool flush();
   /// Applies deferred state: pending close, flow control, reactor interest.

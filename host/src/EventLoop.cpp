@@ -9,12 +9,12 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
 #include <system_error>
 
 #include "Connection.h"
 #include "Log.h"
 #include "PluginCall.h"
-#include "Syscalls.h"
 
 namespace protohost::host {
 // The eventfd (post, stop) and the timerfd (the earliest timer) in the epoll
@@ -67,11 +67,23 @@ void EventLoop::armTimerFd(Clock::time_point due) {
     spec.it_value.tv_sec = static_cast<time_t>(ns / 1000000000);
     spec.it_value.tv_nsec = static_cast<long>(ns % 1000000000);
   }
-  ::timerfd_settime(timerFd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+  if (::timerfd_settime(timerFd_, TFD_TIMER_ABSTIME, &spec, nullptr) == 0) {
+    timerFdFailed_ = false;
+    return;
+  }
+  // Not armed: this loop's timers (idle sweep, PROXY deadlines, plugins') would
+  // silently never fire. Say so, and retry with the next timer that is added.
+  const int err = errno;
+  armedDue_ = Clock::time_point::max();
+  timerFdFailed_ = true;
+  Log::instance().write(LogLevel::Error, "thread=" + name_,
+                        std::string("timerfd_settime: ") + std::strerror(err) +
+                            "; this reactor's timers do not fire until a timer can be armed again");
 }
 
 void EventLoop::timerAdded(Clock::time_point due) {
   if (inHousekeeping_) rearmAfterHousekeeping_ = true;  // once the due timers ran
+  else if (timerFdFailed_) armTimerFd(timers_.nextDue().value_or(due));  // the earliest, not just this one
   else if (due < armedDue_) armTimerFd(due);
 }
 
@@ -180,7 +192,7 @@ void EventLoop::run() {
   while (!stopping_.load(std::memory_order_acquire)) {
     // No timeout: timers come through the timerfd. Soon work left by the last
     // housekeeping (housekeepingDue_ at this point): do not wait.
-    const int n = sys::epollWait(ioFd_, events, kMaxEvents, housekeepingDue_ ? 0 : -1);
+    const int n = ::epoll_wait(ioFd_, events, kMaxEvents, housekeepingDue_ ? 0 : -1);
     for (int i = 0; i < n; ++i) static_cast<IoHandler*>(events[i].data.ptr)->onIoEvent(events[i].events);
     if (housekeepingDue_) runHousekeeping();
   }

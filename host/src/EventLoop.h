@@ -1,32 +1,24 @@
 #pragma once
-// One reactor thread: a Poco SocketReactor whose dispatch loop is replaced by a
-// direct epoll loop, plus what Poco 1.11's reactor lacks — timers that fire
-// also while the reactor is busy, cross-thread post() with a real wake-up (an
-// eventfd: SocketReactor::wakeUp() does not interrupt epoll_wait), "soon" work
-// run after the current dispatch, and a connection set.
+// One reactor thread: a direct epoll loop with timers that fire also while
+// the loop is busy (a timerfd), cross-thread post() with a real wake-up (an
+// eventfd), "soon" work run after the current dispatch, and a connection set.
 //
-// Why run() is ours: Poco 1.11's SocketReactor::run() spends about 2,000
-// instructions per poll round (mutexes, a std::map per poll, NotificationCenter
-// copies, dynamic_casts, allocations), which is 25 times what an epoll echo
-// spends per message; with one message per round (ping-pong) it dominated the
-// host's cost (docs/performance.md). Every fd the loop serves — connections,
-// listeners, plugin fd watches and the wake eventfd — is in one level-triggered
-// epoll set of the loop's own, dispatched with one direct call per event; its
-// interest is changed with EPOLL_CTL_MOD/DEL, which also sidesteps Poco bug
-// #2966. SocketReactor stays the base class, privately: its own dispatch is
-// not used, so nothing outside may register a Poco observer that would never
-// fire.
+// Every fd the loop serves — connections, listeners, plugin fd watches, the
+// wake eventfd and the timerfd — is in one level-triggered epoll set of the
+// loop's own, dispatched with one direct call per event; its interest is
+// changed with EPOLL_CTL_MOD/DEL. (The host once ran Poco 1.11's SocketReactor
+// here: ~2,000 instructions per poll round, 25 times an epoll echo's cost per
+// message; see docs/performance.md.)
 //
 // Threading: run() on the loop's own thread; post(), stopAndJoin() and wake()
 // from any thread; everything else on the loop thread only.
-
-#include <Poco/Net/SocketReactor.h>
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -50,7 +42,7 @@ class IoHandler {
   ~IoHandler() = default;
 };
 
-class EventLoop final : private Poco::Net::SocketReactor, public protohost::Reactor {
+class EventLoop final : public protohost::Reactor {
  public:
   /// @param index position among the host's reactors (used in logs and thread names).
   /// @param name thread name, e.g. "reactor-0" or "acceptor".
@@ -66,7 +58,7 @@ class EventLoop final : private Poco::Net::SocketReactor, public protohost::Reac
   /// The loop: waits on the epoll set (no longer than the next timer), calls
   /// the ready handlers, then runs posted work, due timers and soon work.
   /// Returns once stopAndJoin() was called. Thread: the loop's own.
-  void run() override;
+  void run();
   /// Asks the loop to stop and joins its thread. Thread: any but the loop's.
   void stopAndJoin();
   /// True on this loop's thread.
@@ -140,7 +132,8 @@ class EventLoop final : private Poco::Net::SocketReactor, public protohost::Reac
   void runHousekeeping();
   void sweepIdleConnections();
   void runGuarded(const char* what, Callback& fn);
-  /// Programs the timerfd to fire at @p due (time_point::max(): disarmed).
+  /// Programs the timerfd to fire at @p due (time_point::max(): disarmed); on
+  /// failure logs an error and leaves it disarmed (timerFdFailed_).
   void armTimerFd(Clock::time_point due);
   /// Keeps the timerfd at the earliest deadline when a timer is added.
   void timerAdded(Clock::time_point due);
@@ -163,6 +156,7 @@ class EventLoop final : private Poco::Net::SocketReactor, public protohost::Reac
   bool housekeepingDue_ = false;
   bool rearmAfterHousekeeping_ = false;  // timers ran or were added during housekeeping
   Clock::time_point armedDue_ = Clock::time_point::max();  // what timerFd_ is set to
+  bool timerFdFailed_ = false;  // the last timerfd_settime failed: the next added timer retries
   std::atomic<bool> stopping_{false};
   TimerQueue timers_;
   std::vector<Callback> soon_;

@@ -118,17 +118,27 @@ int Listener::bindOnce(const char*& step) {
   // must fail with "Address already in use", not silently share the port.
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (v6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  // Without V6ONLY, [::]:P would also take IPv4's 0.0.0.0:P (whether it does
+  // is a sysctl): the endpoint would mean something else on another machine.
+  if (v6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) return fail("setsockopt IPV6_V6ONLY");
   if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return fail("bind");
   if (::listen(fd, endpoint_.backlog) != 0) return fail("listen");
-  adopt(fd);
+  useSocket(fd);
   return 0;
 }
 
 void Listener::adopt(int fd) {
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  // A blocking listen socket would block the accept loop in accept4() once
+  // the backlog is empty: refuse it rather than serve with it.
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+    throw std::runtime_error("socket from socket activation (fd " + std::to_string(fd) +
+                             "): fcntl O_NONBLOCK: " + std::strerror(errno));
   ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  useSocket(fd);
+}
+
+void Listener::useSocket(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {

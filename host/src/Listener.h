@@ -1,9 +1,8 @@
 #pragma once
-// One listening socket and its acceptor. Poco's SocketAcceptor cannot hand a
-// handler its plugin and spins at EMFILE, so the host accepts itself: a
-// non-blocking listen socket on the accept loop (the only reactor with
-// threads = 1; a dedicated thread otherwise, so a plugin blocking one reactor
-// cannot stop accepts for the others), accept4() in a bounded loop, each
+// One listening socket and its acceptor: a non-blocking listen socket on the
+// accept loop (the only reactor with threads = 1; a dedicated thread
+// otherwise, so a plugin blocking one reactor cannot stop accepts for the
+// others), accept4() in a bounded loop with a back-off at EMFILE, each
 // connection handed to the least-loaded reactor that is not stalled.
 //
 // Threading: bind() on the main thread; the rest on the accept loop's thread.
@@ -37,7 +36,8 @@ class Listener final : public IoHandler {
   /// at once. Throws std::runtime_error("cannot listen on ADDR: bind: reason").
   void bind(int retries = 0);
   static constexpr std::chrono::milliseconds kBindRetryInterval{500};
-  /// Uses an inherited listening socket instead of binding (systemd socket activation).
+  /// Uses an inherited listening socket instead of binding (systemd socket
+  /// activation); makes it non-blocking. Throws std::runtime_error when it cannot.
   void adopt(int fd);
   /// The endpoint with the port the kernel assigned when it was 0.
   const Endpoint& endpoint() const { return endpoint_; }
@@ -54,6 +54,8 @@ class Listener final : public IoHandler {
   /// One socket() + bind() + listen(); 0, or the errno with @p step naming the
   /// call that failed (nothing is left open then).
   int bindOnce(const char*& step);
+  /// Takes @p fd (listening, non-blocking) as this listener's socket.
+  void useSocket(int fd);
   void onIoEvent(std::uint32_t events) override;
   void backOff(int err);
   void dispatch(int fd, std::string ip, const sockaddr_storage& peer);

@@ -20,8 +20,10 @@ const char* closeKindName(std::size_t kind) {
 }
 
 Refusal ListenerRuntime::admit(const std::string& ip) {
-  if (host && host->maxConnections && host->open.load(std::memory_order_relaxed) >= host->maxConnections)
-    return Refusal::HostMaxConnections;
+  if (host) {
+    const std::size_t hostMax = host->maxConnections.load(std::memory_order_relaxed);
+    if (hostMax && host->open.load(std::memory_order_relaxed) >= hostMax) return Refusal::HostMaxConnections;
+  }
   if (limits.maxConnections && stats.open.load(std::memory_order_relaxed) >= limits.maxConnections)
     return Refusal::MaxConnections;
   if (limits.maxConnectionsPerIp) {

@@ -45,9 +45,11 @@ struct ListenerStats {
 };
 
 /// Host-wide connection count and limit, shared by every listener.
+/// maxConnections is written by a reload (main thread) while the accept loop
+/// reads it, hence atomic; relaxed is enough: it orders nothing else.
 struct HostCounters {
   std::atomic<std::size_t> open{0};
-  std::size_t maxConnections = 0;  // 0 = unlimited
+  std::atomic<std::size_t> maxConnections{0};  // 0 = unlimited
 };
 
 struct ListenerRuntime {

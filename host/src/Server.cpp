@@ -96,7 +96,7 @@ const char* const kAdminName = "admin";
 }  // namespace
 
 Server::Server(HostConfig config) : config_(std::move(config)), hostCounters_(std::make_shared<HostCounters>()) {
-  hostCounters_->maxConnections = config_.maxConnections;
+  hostCounters_->maxConnections.store(config_.maxConnections, std::memory_order_relaxed);
 }
 
 Server::~Server() { stop(); }
@@ -267,13 +267,22 @@ void Server::start() {
 
   // Bind everything before starting anything: a port in use fails the whole start.
   // Sockets handed over by systemd (LISTEN_FDS) are used instead of binding.
-  std::vector<InheritedSocket> inherited = takeInheritedSockets();
+  std::vector<InheritedSocket> inherited;
+  try {
+    inherited = takeInheritedSockets();
+  } catch (const std::exception& e) {
+    throw StartupError(e.what(), exit_code::kConfig);
+  }
   for (auto& slot : slots_) {
     slot.listener = std::make_unique<Listener>(slot.runtime, slot.spec.endpoint, acceptLoop(), loops);
     auto match = std::find_if(inherited.begin(), inherited.end(),
                               [&](const InheritedSocket& s) { return s.address == slot.spec.endpoint.toString(); });
     if (match != inherited.end()) {
-      slot.listener->adopt(match->fd);
+      try {
+        slot.listener->adopt(match->fd);
+      } catch (const std::exception& e) {
+        throw StartupError(config_.where(slot.spec.listenLine, "listen") + e.what(), exit_code::kConfig);
+      }
       Log::instance().write(LogLevel::Info, "listener=" + slot.spec.name, "using socket " + match->address + " from socket activation");
       inherited.erase(match);
       continue;
@@ -400,7 +409,7 @@ void Server::reload(HostConfig next) {
     retired_.push_back(Retired{std::move(old.runtime), std::move(old.context), old.started});
   }
   slots_ = std::move(fresh);
-  hostCounters_->maxConnections = config_.maxConnections;
+  hostCounters_->maxConnections.store(config_.maxConnections, std::memory_order_relaxed);
   publishRuntimes();
   for (const auto& slot : slots_)
     Log::instance().write(LogLevel::Info, "listener=" + slot.spec.name,

@@ -14,7 +14,8 @@ struct InheritedSocket {
 
 /// Takes the sockets passed to this process and unsets LISTEN_PID, LISTEN_FDS
 /// and LISTEN_FDNAMES so children do not inherit them. Empty when the variables
-/// are absent or meant for another process.
+/// are absent or meant for another process. Throws std::runtime_error naming
+/// the fd when one of them is not a listening stream socket.
 std::vector<InheritedSocket> takeInheritedSockets();
 
 }  // namespace protohost::host

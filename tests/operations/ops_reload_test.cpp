@@ -191,6 +191,65 @@ TEST(Operations, T25_ReloadWithoutAcceptGap) {
   }
 }
 
+// Reload under load with threads = 2 (a dedicated acceptor thread): HUPs
+// that change the host-wide max_connections while a connect loop runs. The
+// reload writes the limit on the main thread while the acceptor reads it for
+// every connection, so under ThreadSanitizer (scripts/run-tests.sh --tsan,
+// halt_on_error) an unsynchronised limit ends the host at the first accept
+// after a HUP. In every build: no connect fails across the HUPs, and each new
+// limit is the one the next accept applies (1 with a session held: refused;
+// then 0 = unlimited: served again).
+TEST(Operations, T25_ReloadChangingHostMaxConnectionsUnderLoadThreads2) {
+  auto config = [](const std::string& maxConnections) {
+    HostIni ini;
+    ini.set("threads", "2");
+    ini.set("max_connections", maxConnections);
+    ini.listener("a", "echo");
+    return ini;
+  };
+  HostProcess host;
+  host.startWithConfig(config("1000").text());
+  const std::uint16_t a = host.port("a");
+  const pid_t pid = host.pid();
+  auto reload = [&](const std::string& maxConnections) {
+    host.writeConfig(config(maxConnections).text());
+    const std::size_t mark = host.logLineCount();
+    ASSERT_TRUE(host.signal(SIGHUP));
+    ASSERT_TRUE(host.waitForLog("configuration reloaded", 20s, mark).has_value()) << host.stderrText();
+  };
+
+  {
+    ConnectLoop loop(a);
+    for (const char* limit : {"2000", "1000", "3000", "1000"}) {
+      SCOPED_TRACE(std::string("max_connections = ") + limit);
+      const int before = loop.attempts();
+      reload(limit);
+      // Accepts happen after this HUP, before the next one.
+      ASSERT_TRUE(testsupport::waitUntil([&] { return loop.attempts() >= before + 20; }, 20s)) << host.stderrText();
+    }
+    loop.stop();
+    EXPECT_EQ(loop.failures(), 0) << loop.failureLog() << host.stderrText();
+  }
+
+  TestClient held = TestClient::connect(a, TestClient::Options{10s, 0, 0});
+  ASSERT_EQ(held.roundTrip("held"), "held");
+  reload("1");
+  try {
+    TestClient over = TestClient::connect(a, TestClient::Options{5s, 0, 0});
+    TestClient::Closed closed = over.waitClosed(5s);
+    EXPECT_NE(closed.how, TestClient::Close::Timeout) << "a second connection was admitted with max_connections = 1";
+  } catch (const IoError&) {
+    // Refused so fast that the reset came before connect() returned: refused all the same.
+  }
+  reload("0");
+  TestClient again = TestClient::connect(a, TestClient::Options{10s, 0, 0});
+  EXPECT_EQ(again.roundTrip("unlimited"), "unlimited") << host.stderrText();
+  EXPECT_EQ(held.roundTrip("held after"), "held after");
+  EXPECT_EQ(host.pid(), pid);
+  ASSERT_TRUE(host.signal(SIGTERM));
+  EXPECT_EQ(host.waitExit(20s), 0) << host.stderrText();
+}
+
 // T26: a broken host.ini, and separately a listener pointed at a missing .so,
 // on HUP: process alive (same PID), all old ports serve (also a session held
 // across both), the reason logged with file:line, the failure counted

@@ -1,7 +1,9 @@
 // Operations: T39 systemd socket activation (LISTEN_FDS / LISTEN_PID).
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -94,6 +96,48 @@ TEST(Operations, T39_ListenFdsForAnotherPidAreIgnored) {
 
   ASSERT_TRUE(host.signal(SIGTERM));
   EXPECT_EQ(host.waitExit(20s), 0) << host.stderrText();
+}
+
+// Runs the host with @p fd as its fd 3 and LISTEN_FDS=1, LISTEN_PID = the
+// host's own PID (a shell exports its $$ and execs the host in its place), the
+// way systemd hands over sockets, with a listener on 127.0.0.1:@p port.
+void hostRefusingInheritedFd(int fd, std::uint16_t port, const std::string& expected) {
+  HostIni ini;
+  ini.listener("echo", "echo", {}, loopbackEndpoint(port));
+  TempDir dir;
+  const std::string config = dir / "host.ini";
+  writeText(config, ini.text());
+  ChildProcess host({.argv = {"/bin/sh", "-c", "export LISTEN_PID=$$ LISTEN_FDS=1; exec \"$0\" \"$@\"", kHostBinary, "--config", config},
+                     .inheritFds = {{fd, 3}}});
+  const std::optional<int> status = host.waitExit(20s);
+  if (!status) host.signal(SIGKILL);
+  EXPECT_EQ(status, std::optional<int>(78)) << "the host served with fd 3:\n" << host.stderrText();
+  EXPECT_TRUE(host.waitForLog(expected, 0ms).has_value()) << host.stderrText();
+}
+
+// T39: a socket-activated fd that is not a listening stream socket (a
+// ListenDatagram= or a wrong fd in the .socket unit) is refused at start with
+// a message naming the fd, exit 78, instead of being put on the accept loop
+// where every accept4() would fail. Both are bound to the listener's address.
+TEST(Operations, T39_InheritedFdThatIsNotAListeningStreamSocketIsRefused) {
+  const std::uint16_t port = freeLoopbackPort();
+  {
+    SCOPED_TRACE("a UDP socket");
+    const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(udp, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(udp, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+    hostRefusingInheritedFd(udp, port, "socket activation: fd 3 is not a stream socket \\(a datagram socket\\)");
+    ::close(udp);
+  }
+  {
+    SCOPED_TRACE("a TCP socket bound but not listening");
+    LocalListener bound(LocalListener::Options{.port = port, .listen = false});
+    hostRefusingInheritedFd(bound.fd(), port, "socket activation: fd 3 is a stream socket that is not listening");
+  }
 }
 
 }  // namespace
