@@ -36,14 +36,16 @@ TEST(Operations, T22_PrivilegedPortWithoutRightsFailsWithHint_Root) {
   if (start <= 80) GTEST_SKIP() << "net.ipv4.ip_unprivileged_port_start = " << start << ": port 80 needs no privilege here";
   if (!fs::exists("/usr/bin/setpriv")) GTEST_SKIP() << "setpriv (util-linux) not installed";
 
-  TempDir dir(kMode0755);  // readable by uid 65534
-  HostIni ini;
+  // Binary, plugins and config all readable by uid 65534, wherever the checkout lives.
+  TempDir dir(kMode0755);
+  const std::string hostBinary = readableHostBinary(dir);
+  HostIni ini(readablePluginsDir(dir, {"echo"}));
   ini.listener("web", "echo", {}, "tcp:80:interface=127.0.0.1");
   const std::string config = dir / "host.ini";
   writeText(config, ini.text());
   fs::permissions(config, kMode0644);
 
-  ChildProcess host({.argv = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", kHostBinary,
+  ChildProcess host({.argv = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", hostBinary,
                               "--config", config}});
   auto status = host.waitExit(30s);
   ASSERT_TRUE(status.has_value()) << "host still running as uid 65534 with port 80:\n" << host.stderrText();
@@ -84,9 +86,9 @@ TEST(Operations, T23_PrivilegeDropAfterBinding_Root) {
   ASSERT_NE(low1, 0) << "no free port below 1024 on 127.0.0.1";
   ASSERT_NE(low2, 0) << "no second free port below 1024 on 127.0.0.1";
 
-  // The config must stay readable after the switch: HUP re-reads it as nobody.
+  // The config and the plugins must stay readable after the switch: HUP re-reads them as nobody.
   TempDir dir(kMode0755);
-  HostIni ini;
+  HostIni ini(readablePluginsDir(dir, {"echo"}));
   ini.set("user", "nobody");
   ini.listener("low", "echo", {}, loopbackEndpoint(low1));
   ini.raw("\n[admin]\nlisten = tcp:0:interface=127.0.0.1\n");
