@@ -1,4 +1,4 @@
-// Reliability matrix row T24 (../shared/docs/reliability-matrix.md): SIGTERM
+// Reliability matrix row T24 (docs/reliability.md): SIGTERM
 // drains gracefully. The real host binary, loopback only.
 
 #include <gtest/gtest.h>
