@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 build_dir=${1:-build}
 shift || true
 
-packages=(g++ cmake make libpoco-dev libboost-dev libgtest-dev libexpat1-dev python3 procps)
+# Build: g++ cmake make and the -dev packages. Tests: python3 (the out-of-tree example's client),
+# procps, systemd (systemd-socket-activate, for the socket-activation tests; they skip without it).
+# README: netcat-openbsd (the nc examples; a fresh Debian has no nc).
+packages=(g++ cmake make libpoco-dev libboost-dev libgtest-dev libexpat1-dev python3 procps systemd netcat-openbsd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -11,6 +11,7 @@
 #include "ExitCodes.h"
 #include "Log.h"
 #include "PluginCall.h"
+#include "ServiceUserAccess.h"
 #include "SocketActivation.h"
 #include "TrackedReactor.h"
 
@@ -300,9 +301,16 @@ void Server::start() {
   // Bound (ports < 1024 included): now give up root, before any plugin code runs at start.
   std::string why;
   if (!dropPrivileges(config_.identity, why)) throw StartupError(config_.path + ": user: " + why, exit_code::kConfig);
-  if (!config_.identity.user.empty())
+  if (!config_.identity.user.empty()) {
+    // A reload (HUP) re-reads the config and loads plugins as this user: refuse now what would fail then.
+    if (std::string unreachable = checkReachable(pathsNeededForReload(config_)); !unreachable.empty())
+      throw StartupError(config_.path + ": user: " + config_.identity.user + " (uid " + std::to_string(config_.identity.uid) +
+                             ") could not reload the configuration: " + unreachable +
+                             "; give that user access, or move the files",
+                         exit_code::kConfig);
     Log::instance().write(LogLevel::Info, "", "running as user " + config_.identity.user + " (uid " +
                                                   std::to_string(config_.identity.uid) + ", gid " + std::to_string(config_.identity.gid) + ")");
+  }
   for (auto& slot : slots_) startFactory(slot);
   for (auto& slot : slots_) slot.listener->startAccepting();
   for (auto& loop : loops_) loop->startThread();

@@ -200,6 +200,21 @@ inline constexpr fs::perms kMode0644 =
 inline std::string testPlugin(const std::string& name) { return std::string(kTestPluginDir) + "/" + name + ".so"; }
 inline std::string realPlugin(const std::string& name) { return std::string(kPluginDir) + "/" + name + ".so"; }
 
+/// A plugins directory @p dir/plugins (0755) holding copies (0644) of the real
+/// plugins @p names, for a host that runs as another user (user = nobody,
+/// setpriv): build/plugins is not readable by that user when the checkout lives
+/// in a private directory such as /root (0700), and a test must not depend on
+/// where the checkout lives. Returns the directory, for HostIni(dir).
+inline std::string readablePluginsDir(const TempDir& dir, const std::vector<std::string>& names) {
+  const std::string plugins = dir.subdir("plugins", kMode0755);
+  for (const auto& name : names) TempDir::copy(realPlugin(name), plugins + "/" + name + ".so", kMode0644);
+  return plugins;
+}
+
+/// A copy (0755) of the host binary in @p dir, for running it as another user
+/// directly (setpriv): the build tree may not be searchable by that user.
+inline std::string readableHostBinary(const TempDir& dir) { return TempDir::copy(kHostBinary, dir / "host", kMode0755); }
+
 /// An HTTP response from the [admin] endpoint.
 struct HttpResponse {
   int status = 0;

@@ -89,7 +89,7 @@ TEST(Operations, T27_LogReopenAsServiceUser_Root) {
   const std::string logs = dir.subdir("logs", kMode0755);
   ASSERT_EQ(::chown(logs.c_str(), nobody.uid, nobody.gid), 0) << std::strerror(errno);
   const std::uint16_t port = freeLoopbackPort();
-  HostIni ini;
+  HostIni ini(readablePluginsDir(dir, {"echo"}));  // the HUP below re-reads them as nobody
   ini.set("user", "nobody");
   ini.set("log_file", "logs/host.log");
   ini.listener("echo", "echo", {}, loopbackEndpoint(port));

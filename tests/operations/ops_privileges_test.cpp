@@ -36,14 +36,16 @@ TEST(Operations, T22_PrivilegedPortWithoutRightsFailsWithHint_Root) {
   if (start <= 80) GTEST_SKIP() << "net.ipv4.ip_unprivileged_port_start = " << start << ": port 80 needs no privilege here";
   if (!fs::exists("/usr/bin/setpriv")) GTEST_SKIP() << "setpriv (util-linux) not installed";
 
-  TempDir dir(kMode0755);  // readable by uid 65534
-  HostIni ini;
+  // Binary, plugins and config all readable by uid 65534, wherever the checkout lives.
+  TempDir dir(kMode0755);
+  const std::string hostBinary = readableHostBinary(dir);
+  HostIni ini(readablePluginsDir(dir, {"echo"}));
   ini.listener("web", "echo", {}, "tcp:80:interface=127.0.0.1");
   const std::string config = dir / "host.ini";
   writeText(config, ini.text());
   fs::permissions(config, kMode0644);
 
-  ChildProcess host({.argv = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", kHostBinary,
+  ChildProcess host({.argv = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", hostBinary,
                               "--config", config}});
   auto status = host.waitExit(30s);
   ASSERT_TRUE(status.has_value()) << "host still running as uid 65534 with port 80:\n" << host.stderrText();
@@ -84,9 +86,9 @@ TEST(Operations, T23_PrivilegeDropAfterBinding_Root) {
   ASSERT_NE(low1, 0) << "no free port below 1024 on 127.0.0.1";
   ASSERT_NE(low2, 0) << "no second free port below 1024 on 127.0.0.1";
 
-  // The config must stay readable after the switch: HUP re-reads it as nobody.
+  // The config and the plugins must stay readable after the switch: HUP re-reads them as nobody.
   TempDir dir(kMode0755);
-  HostIni ini;
+  HostIni ini(readablePluginsDir(dir, {"echo"}));
   ini.set("user", "nobody");
   ini.listener("low", "echo", {}, loopbackEndpoint(low1));
   ini.raw("\n[admin]\nlisten = tcp:0:interface=127.0.0.1\n");
@@ -140,6 +142,73 @@ TEST(Operations, T23_PrivilegeDropAfterBinding_Root) {
 
   ASSERT_TRUE(host.signal(SIGTERM));
   EXPECT_EQ(host.waitExit(20s), 0) << host.stderrText();
+}
+
+// T23 at start: with user = nobody, a reload re-reads the config file and loads
+// plugins as nobody, so a start whose config file, plugins directory or plugin
+// file nobody cannot reach is refused (exit 78) after binding and before any
+// plugin code runs, naming the path at fault; nothing keeps serving. Each case
+// differs from a valid start (T23 above) in one mode only.
+TEST(Operations, T23_PathsTheServiceUserCannotReachAreRefusedAtStart_Root) {
+  if (!runningAsRoot()) GTEST_SKIP() << "needs root to start with user = nobody (CI runs as root)";
+  const NobodyIds nobody = nobodyIds();
+  if (!nobody.found) GTEST_SKIP() << "no user nobody on this system";
+  constexpr fs::perms kMode0700 = fs::perms::owner_all;
+  constexpr fs::perms kMode0600 = fs::perms::owner_read | fs::perms::owner_write;
+
+  struct Case {
+    const char* name;
+    bool configInPrivateDir, pluginsInPrivateDir, pluginFilePrivate;
+    const char* expected;  // with {private}, {config}, {plugins} substituted
+  };
+  const Case cases[] = {
+      {"config file under a 0700 directory", true, false, false,
+       "cannot search directory {private} (mode 0700, owner uid 0 gid 0) on the way to config file {config}"},
+      {"plugins directory under a 0700 directory", false, true, false,
+       "cannot search directory {private} (mode 0700, owner uid 0 gid 0) on the way to plugins directory {plugins}"},
+      {"plugin file 0600", false, false, true, "cannot read plugin file {plugins}/echo.so (mode 0600"},
+      {"all reachable", false, false, false, nullptr},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    TempDir dir(kMode0755);
+    const std::string priv = dir.subdir("private", kMode0700);
+    const std::string plugins = c.pluginsInPrivateDir ? priv + "/plugins" : dir / "plugins";
+    fs::create_directories(plugins);
+    fs::permissions(plugins, kMode0755);
+    TempDir::copy(realPlugin("echo"), plugins + "/echo.so", c.pluginFilePrivate ? kMode0600 : kMode0644);
+    const std::uint16_t port = freeLoopbackPort();
+    HostIni ini(plugins);
+    ini.set("user", "nobody");
+    ini.listener("echo", "echo", {}, loopbackEndpoint(port));
+    const std::string config = c.configInPrivateDir ? priv + "/host.ini" : dir / "host.ini";
+    writeText(config, ini.text());
+    fs::permissions(config, kMode0644);
+
+    HostProcess host;
+    if (!c.expected) {  // the control: the same set-up with every path reachable starts and reloads
+      host.start({"--config", config});
+      ASSERT_EQ(host.port("echo"), port) << host.stderrText();
+      const std::size_t mark = host.logLineCount();
+      ASSERT_TRUE(host.signal(SIGHUP));
+      EXPECT_TRUE(host.waitForLog("configuration reloaded", 10s, mark).has_value()) << host.stderrText();
+      ASSERT_TRUE(host.signal(SIGTERM));
+      EXPECT_EQ(host.waitExit(20s), 0) << host.stderrText();
+      continue;
+    }
+    std::string expected = c.expected;
+    for (const auto& [key, value] : {std::pair<std::string, std::string>{"{private}", priv}, {"{config}", config},
+                                     {"{plugins}", plugins}})
+      for (std::size_t at; (at = expected.find(key)) != std::string::npos;) expected.replace(at, key.size(), value);
+    auto r = host.run({"--config", config}, 20s);
+    EXPECT_EQ(r.status, 78) << describe(r);
+    EXPECT_NE(r.err.find("user: nobody (uid " + std::to_string(nobody.uid) + ") could not reload the configuration"),
+              std::string::npos)
+        << describe(r);
+    EXPECT_NE(r.err.find(expected), std::string::npos) << "expected: " << expected << "\n" << describe(r);
+    EXPECT_EQ(r.err.find("listening on"), std::string::npos) << describe(r);
+    EXPECT_TRUE(LocalListener::canListenOn(port)) << "port " << port << " still bound";
+  }
 }
 
 }  // namespace

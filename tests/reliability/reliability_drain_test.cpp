@@ -1,5 +1,5 @@
-// Reliability matrix row T24 (../shared/docs/reliability-matrix.md): SIGTERM
-// drains gracefully, and ends the process in bounded time even while a plugin
+// Reliability matrix row T24 (docs/reliability.md): SIGTERM drains
+// gracefully, and ends the process in bounded time even while a plugin
 // blocks a reactor. The real host binary, loopback only.
 
 #include <gtest/gtest.h>

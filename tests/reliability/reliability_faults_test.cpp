@@ -1,5 +1,5 @@
 // Reliability matrix rows about misbehaving peers and plugins
-// (../shared/docs/reliability-matrix.md): T02 a client that sends but does not
+// (docs/reliability.md): T02 a client that sends but does not
 // read, T09 resets and half-closes mid-stream, T14 a throwing plugin (counter),
 // T15 a blocking plugin (watchdog), T16 a crashing plugin under a supervisor.
 // The real host binary, loopback only.

@@ -1,4 +1,4 @@
-// Reliability matrix rows about limits (../shared/docs/reliability-matrix.md):
+// Reliability matrix rows about limits (docs/reliability.md):
 // T03 idle timeout (also while the reactor is busy), T05 connection flood above
 // max_connections, T06 per-IP limit, T07 fd exhaustion (EMFILE), T37 metrics
 // across a flood. The real host binary, loopback only.

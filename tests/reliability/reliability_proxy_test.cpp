@@ -1,5 +1,5 @@
 // Reliability matrix rows about the PROXY protocol
-// (../shared/docs/reliability-matrix.md): T11 malformed v1 headers, T12 a
+// (docs/reliability.md): T11 malformed v1 headers, T12 a
 // missing or late header, T13 v2 edge cases and split delivery. The real host
 // binary with listeners set to proxy_protocol = required, serving the
 // test-only peer_echo plugin, which writes "peer ADDR:PORT local ADDR:PORT\n"

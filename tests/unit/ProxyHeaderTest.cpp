@@ -1,5 +1,5 @@
-// The PROXY protocol header parser (host/src/ProxyHeader.h), reliability
-// matrix rows T11 (malformed v1) and T13 (v2 edge cases, split delivery).
+// The PROXY protocol header parser (host/src/ProxyHeader.h), rows of
+// docs/reliability.md T11 (malformed v1) and T13 (v2 edge cases, split delivery).
 // Every case is fed in every chunk size from 1 byte to the whole input: a
 // valid header gives the same result and the same payload after it however
 // it is split, and an invalid one fails on the very byte that makes it
