@@ -19,6 +19,7 @@
 #include "HostProcess.h"
 #include "ReliabilitySupport.h"
 #include "TestClient.h"
+#include "TimingSlack.h"
 
 namespace protohost::reliability {
 namespace {
@@ -386,7 +387,7 @@ TEST(Reliability, T24_SigtermGracefulDrain) {
   EXPECT_GE(refusedMs, 0) << "new connects were never refused";
   EXPECT_LE(refusedMs, 200) << "new connects not refused at once";
   EXPECT_EQ(status, std::optional<int>(0));
-  EXPECT_LE(exitMs, kDrainMs + 1000) << "exit later than drain_timeout + 1 s";
+  EXPECT_LE(exitMs, kDrainMs + protohost::testing::slackMs(1000)) << "exit later than drain_timeout + 1 s";
   EXPECT_NE(half.how, Ending::Timeout) << "the half-line client was never closed";
   EXPECT_LE(halfMs, kDrainMs + 500) << "the half-line client was closed after the drain deadline";
   EXPECT_EQ(half.data, "");
@@ -472,7 +473,7 @@ TEST(Reliability, T24_SigtermEndsInBoundedTimeWhileAPluginBlocksAReactor) {
   std::cout << "[   INFO   ] T24 blocked: exit " << *status << " after " << exitMs << " ms\n";
   EXPECT_EQ(*status, 70);
   EXPECT_GE(exitMs, kDrainMs);
-  EXPECT_LE(exitMs, kBoundMs + 500);  // + the scheduling slack of a loaded machine
+  EXPECT_LE(exitMs, kBoundMs + protohost::testing::slackMs(500));  // + the scheduling slack of a loaded machine
   const auto line = host.waitForLog("ERROR .*listener slow: reactor-[01] \\(in plugin code\\) did not finish", 0ms, mark);
   EXPECT_TRUE(line.has_value()) << "no error line naming the listener";
   if (line) std::cout << "[   INFO   ] " << *line << "\n";
