@@ -7,8 +7,12 @@
 #include <Poco/Util/OptionSet.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "ExitCodes.h"
 #include "HostConfig.h"
@@ -16,6 +20,7 @@
 #include "PluginCall.h"
 #include "PluginLibrary.h"
 #include "Server.h"
+#include "SignalThread.h"
 #include "StopDeadline.h"
 #include "protohost/Version.h"
 
@@ -31,6 +36,7 @@ namespace {
 // What a TERM may take beyond drain_timeout_ms to close, stop and release
 // (StopDeadline then ends the process; its last log line gets 0.5 s more).
 constexpr std::chrono::milliseconds kStopGrace{2000};
+using Clock = std::chrono::steady_clock;
 }  // namespace
 
 HostApplication::HostApplication(std::string startDir) : startDir_(std::move(startDir)) {
@@ -228,20 +234,30 @@ int HostApplication::serve() {
   Log::instance().write(LogLevel::Info, "", "protohost " PROTOHOST_VERSION " started, pid " + std::to_string(::getpid()) +
                                                 ", " + std::to_string(config.threads) + " reactor thread(s)");
 
-  // One sigwait loop; the signals were blocked in main() before any thread started,
-  // so every thread inherits the mask and only this loop receives them.
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGHUP, SIGUSR1, SIGTERM, SIGINT, SIGQUIT}) sigaddset(&set, s);
-  const timespec tick{1, 0};  // also wakes up once a second to free retired listeners
+  // The signals were blocked in main() before any thread started, so every
+  // thread inherits the mask and only the signal thread receives them. A stop
+  // signal arms the deadline there at once: the main thread may be waiting on
+  // a reactor that a plugin blocks (a reload, releasing a replaced listener).
+  // Whatever plugins do, the process ends within drain_timeout_ms + kStopGrace of it.
+  std::atomic<int> drainMs{server.config().drainTimeoutMs};  // the signal thread reads it; main writes it
+  std::optional<StopDeadline> deadline;                       // armed by the signal thread, before the signal is queued
+  Clock::time_point stopRequested;
+  SignalThread signals([&](int sig) {
+    const std::chrono::milliseconds drain(drainMs.load());
+    stopRequested = Clock::now();
+    Log::instance().write(LogLevel::Info, "", std::string("received ") + (sig == SIGINT ? "SIGINT" : sig == SIGQUIT ? "SIGQUIT" : "SIGTERM") +
+                                                  ", draining (up to " + std::to_string(drain.count()) + " ms)");
+    deadline.emplace(drain + kStopGrace, [&server] { return server.freezeStop(); }, exit_code::kSoftware);
+  });
   for (;;) {
-    int sig = sigtimedwait(&set, nullptr, &tick);
-    if (sig < 0) {
+    const int sig = signals.next(std::chrono::seconds(1));  // also wakes up once a second to free retired listeners
+    if (sig == 0) {
       server.collectRetired();
       continue;
     }
     if (sig == SIGHUP) {
       reload(server);
+      drainMs = server.config().drainTimeoutMs;
       continue;
     }
     if (sig == SIGUSR1) {
@@ -254,16 +270,13 @@ int HostApplication::serve() {
         Log::instance().write(LogLevel::Error, "", "SIGUSR1: cannot reopen log file, keeping the old one: " + why);
       continue;
     }
-    Log::instance().write(LogLevel::Info, "", std::string("received ") + (sig == SIGINT ? "SIGINT" : sig == SIGQUIT ? "SIGQUIT" : "SIGTERM") +
-                                                  ", draining (up to " + std::to_string(server.config().drainTimeoutMs) + " ms)");
-    break;
+    break;  // a stop signal: the deadline is armed
   }
-  {
-    // Whatever plugins do, the process ends within drain_timeout_ms + kStopGrace.
-    const std::chrono::milliseconds drain(server.config().drainTimeoutMs);
-    StopDeadline deadline(drain + kStopGrace, [&server] { return server.freezeStop(); }, exit_code::kSoftware);
-    server.stop(drain);
-  }
+  // The drain ends drainMs after the signal, also when the main thread got to it late.
+  const auto drainLeft = std::chrono::duration_cast<std::chrono::milliseconds>(
+      stopRequested + std::chrono::milliseconds(drainMs.load()) - Clock::now());
+  server.stop(std::max(drainLeft, std::chrono::milliseconds(0)));
+  deadline.reset();
   Log::instance().write(LogLevel::Info, "", "stopped");
   return exit_code::kOk;
 }

@@ -94,6 +94,15 @@ void runOn(EventLoop& loop, bool running, const std::function<void()>& fn) {
 
 const char* const kAdminName = "admin";
 
+// Runs @p F when the scope ends, also by an exception.
+template <class F>
+struct OnExit {
+  F f;
+  ~OnExit() { f(); }
+};
+template <class F>
+OnExit(F) -> OnExit<F>;
+
 }  // namespace
 
 Server::Server(HostConfig config) : config_(std::move(config)), hostCounters_(std::make_shared<HostCounters>()) {
@@ -232,6 +241,7 @@ void Server::startFactory(Slot& slot) {
   const std::string where = config_.where(spec.line, "[listener." + spec.name + "]");
   std::optional<std::string> failure, stateError;
   runOn(*loops_[0], running_, [&] {
+    PluginCallScope scope(*loops_[0], slot.runtime.get());
     failure = invokeGuarded([&] {
       try {
         slot.runtime->factory->start(*slot.context);
@@ -333,6 +343,9 @@ void Server::reload(HostConfig next) {
                                                      std::to_string(next.threads) + ": takes effect at the next restart");
     next.threads = config_.threads;
   }
+  // Every wait below is recorded: a TERM that comes meanwhile is bounded all the same (freezeStop).
+  recordWait("applying a reload (loading and configuring its plugins)", nullptr, nullptr);
+  OnExit clearWait{[this] { recordWait("", nullptr, nullptr); }};
   std::vector<Slot> fresh = buildSlots(next, &slots_);
   std::vector<EventLoop*> loops = workerLoops();
 
@@ -369,10 +382,11 @@ void Server::reload(HostConfig next) {
   HostConfig previousConfig = std::move(config_);
   config_ = std::move(next);
   try {
+    recordWait("applying a reload (starting its new factories)", loops_[0].get(), nullptr);
     for (std::size_t i = 0; i < fresh.size(); ++i)
       if (!(takeFrom[i] && takeFrom[i]->runtime == fresh[i].runtime)) startFactory(fresh[i]);
   } catch (...) {
-    runOn(*loops_[0], running_, [&] {
+    runOnRecorded(*loops_[0], "applying a reload (stopping the factories it started)", [&] {
       for (auto& s : fresh) {
         bool kept = false;
         for (auto& old : slots_) kept = kept || old.runtime == s.runtime;
@@ -387,7 +401,7 @@ void Server::reload(HostConfig next) {
     throw;
   }
   // Swap on the accept loop: accepts never see a half-applied config.
-  runOn(acceptLoop(), running_, [&] {
+  runOnRecorded(acceptLoop(), "applying a reload (swapping it in)", [&] {
     for (std::size_t i = 0; i < fresh.size(); ++i) {
       if (Slot* old = takeFrom[i]) {
         fresh[i].listener = std::move(old->listener);
@@ -412,7 +426,8 @@ void Server::reload(HostConfig next) {
     for (const auto& s : fresh) nameStays = nameStays || s.spec.name == old.spec.name;
     if (!nameStays) {
       for (auto& loop : loops_)
-        loop->runAndWait([&, rt = old.runtime.get()] { loop->requestStopWhere([rt](const ListenerRuntime& r) { return &r == rt; }); });
+        runOnRecorded(*loop, "applying a reload (asking listener " + old.spec.name + "'s connections to finish)",
+                      [&, rt = old.runtime.get()] { loop->requestStopWhere([rt](const ListenerRuntime& r) { return &r == rt; }); });
     }
     retired_.push_back(Retired{std::move(old.runtime), std::move(old.context), old.started});
   }
@@ -433,13 +448,16 @@ void Server::collectRetired() {
       ++it;
       continue;
     }
-    runOn(*loops_[0], running_, [&] {
+    Log::instance().write(LogLevel::Debug, "listener=" + it->runtime->name,
+                          "last connection of the previous configuration ended: releasing it");
+    const std::string what = "releasing the previous configuration of listener " + it->runtime->name;
+    runOnRecorded(*loops_[0], what, [&] {
+      PluginCallScope scope(*loops_[0], it->runtime.get());
       stopFactory(it->runtime, it->started);
       if (it->context) it->context->cancelTimers();
     });
     // Let every loop run what the old factory may have posted before it stopped.
-    for (auto& loop : loops_)
-      if (running_) loop->runAndWait([] {});
+    for (auto& loop : loops_) runOnRecorded(*loop, what, [] {});
     Log::instance().write(LogLevel::Info, "listener=" + it->runtime->name,
                           "previous configuration of this listener released (plugin " + it->runtime->pluginName + ")");
     it = retired_.erase(it);
@@ -471,24 +489,35 @@ std::string Server::readiness() {
   return why;
 }
 
-void Server::stopStep(const char* step, EventLoop* loop, const ListenerRuntime* factory) {
-  std::lock_guard<std::mutex> lock(stopProgressMutex_);  // blocks for good once freezeStop() ran
-  stopStep_ = step;
-  stopLoop_ = loop;
-  stopFactory_ = factory;
+void Server::recordWait(std::string what, EventLoop* loop, const ListenerRuntime* factory) {
+  std::lock_guard<std::mutex> lock(waitMutex_);  // blocks for good once freezeStop() ran
+  waitWhat_ = std::move(what);
+  waitLoop_ = loop;
+  waitFactory_ = factory;
 }
 
-std::string Server::freezeStop() {
-  // Locked and never unlocked: stop() waits at its next step from now on, so
-  // the loop and the runtimes named here stay alive (they are destroyed only
-  // after further steps). The caller ends the process.
-  stopProgressMutex_.lock();
-  if (stopFactory_) return "listener " + stopFactory_->name + ": factory stop() did not return";
-  if (!stopLoop_) return std::string("stop did not finish ") + stopStep_;
-  const ListenerRuntime* blocking = stopLoop_->runningPlugin();
-  return (blocking ? "listener " + blocking->name + ": " + stopLoop_->name() + " (in plugin code)"
-                   : stopLoop_->name() + " (not in plugin code)") +
-         " did not finish " + stopStep_;
+void Server::runOnRecorded(EventLoop& loop, std::string what, const std::function<void()>& fn) {
+  recordWait(std::move(what), &loop, nullptr);
+  OnExit clear{[this] { recordWait("", nullptr, nullptr); }};
+  runOn(loop, running_, fn);
+}
+
+std::optional<std::string> Server::freezeStop() {
+  // Locked and never unlocked (unless stop() has finished): the main thread
+  // waits at its next recordWait from now on, so the loop and the runtimes
+  // named here stay alive (they are destroyed only after further steps). The
+  // caller ends the process.
+  waitMutex_.lock();
+  if (stopFinished_) {
+    waitMutex_.unlock();
+    return std::nullopt;
+  }
+  if (waitFactory_) return "listener " + waitFactory_->name + ": factory stop() did not return";
+  if (!waitLoop_) return "the main thread did not finish " + (waitWhat_.empty() ? std::string("the stop") : waitWhat_);
+  const ListenerRuntime* blocking = waitLoop_->runningPlugin();
+  return (blocking ? "listener " + blocking->name + ": " + waitLoop_->name() + " (in plugin code)"
+                   : waitLoop_->name() + " (not in plugin code)") +
+         " did not finish " + waitWhat_;
 }
 
 void Server::stop(std::chrono::milliseconds drainTimeout) {
@@ -498,14 +527,14 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
   if (running_) {
     draining_ = true;
     // 1. Stop accepting: new connects are refused from here on.
-    stopStep("closing the listeners", &acceptLoop(), nullptr);
+    recordWait("closing the listeners", &acceptLoop(), nullptr);
     acceptLoop().runAndWait([this] {
       for (auto& s : slots_)
         if (s.listener) s.listener->close();
     });
     // 2. Drain: protocols finish what is in flight and close, until the deadline.
     if (drainTimeout.count() > 0) {
-      stopStep("draining", nullptr, nullptr);
+      recordWait("draining", nullptr, nullptr);
       // Posted, not waited for: a blocked reactor must not hold up the others' drain.
       for (auto& loop : loops_)
         loop->post([l = loop.get()] { l->requestStopWhere([](const ListenerRuntime&) { return true; }); });
@@ -530,16 +559,16 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
     }
     // 3. Close every remaining connection on its own thread (connectionLost runs there).
     for (auto& loop : loops_) {
-      stopStep("closing its connections", loop.get(), nullptr);
+      recordWait("closing its connections", loop.get(), nullptr);
       loop->runAndWait([&] { loop->closeAllConnections(shutdown); });
     }
     // 4. Stop the reactors.
     if (acceptLoop_) {
-      stopStep("stopping", acceptLoop_.get(), nullptr);
+      recordWait("stopping", acceptLoop_.get(), nullptr);
       acceptLoop_->stopAndJoin();
     }
     for (auto& loop : loops_) {
-      stopStep("stopping", loop.get(), nullptr);
+      recordWait("stopping", loop.get(), nullptr);
       loop->stopAndJoin();
     }
     running_ = false;
@@ -554,27 +583,30 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
   // 5. Factories persist state and cancel their timers (reactors are stopped: main thread).
   for (auto& s : slots_) {
     s.listener.reset();
-    stopStep("", nullptr, s.runtime.get());
+    recordWait("", nullptr, s.runtime.get());
     stopFactory(s.runtime, s.started);
     if (s.context) s.context->cancelTimers();
   }
   for (auto& r : retired_) {
-    stopStep("", nullptr, r.runtime.get());
+    recordWait("", nullptr, r.runtime.get());
     stopFactory(r.runtime, r.started);
     if (r.context) r.context->cancelTimers();
   }
   // 6. Drop every callback a plugin may have left queued, while its code is mapped.
-  stopStep("releasing the reactors", nullptr, nullptr);
+  recordWait("releasing the reactors", nullptr, nullptr);
   for (auto& loop : loops_) loop->clearCallbacks();
   if (acceptLoop_) acceptLoop_->clearCallbacks();
   acceptLoop_.reset();
   loops_.clear();
   // 7. Factories, then libraries (ListenerRuntime destroys its factory first).
-  stopStep("destroying the factories and unloading the plugins", nullptr, nullptr);
+  recordWait("destroying the factories and unloading the plugins", nullptr, nullptr);
   slots_.clear();
   retired_.clear();
   libraries_.clear();
-  stopStep("", nullptr, nullptr);
+  std::lock_guard<std::mutex> lock(waitMutex_);  // blocks for good once freezeStop() ran: then it is not finished
+  waitWhat_.clear();
+  waitLoop_ = nullptr;
+  stopFinished_ = true;
 }
 
 }  // namespace protohost::host

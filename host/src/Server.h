@@ -11,16 +11,20 @@
 // end; removed listeners stop accepting and their connections are asked to finish.
 // Stop: close listeners -> drain -> close connections -> stop reactors -> stop
 // factories -> drop callbacks -> destroy factories -> unload libraries. Each
-// step records what it waits for, so that a stop that a plugin blocks can be
-// reported (freezeStop) before the process is ended (StopDeadline.h).
+// step records what it waits for, and so does every wait of reload() and
+// collectRetired() on a reactor, so that a stop that a plugin blocks (also one
+// requested while the main thread waits on a blocked reactor) can be reported
+// (freezeStop) before the process is ended (StopDeadline.h).
 // Threading: every public method on the main thread, except metricsText,
 // readiness and freezeStop (any thread).
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -68,11 +72,13 @@ class Server {
   /// positive @p drainTimeout, protocols first get stopRequested and that long
   /// to close by themselves.
   void stop(std::chrono::milliseconds drainTimeout = std::chrono::milliseconds(0));
-  /// What a stop() that takes too long is waiting for, naming the listener
+  /// What a stop that takes too long is waiting for, naming the listener
   /// whose plugin code blocks: "listener NAME: reactor-N (in plugin code) did
-  /// not finish closing its connections". Any thread, once: from then on
-  /// stop() makes no progress (the caller is about to end the process).
-  std::string freezeStop();
+  /// not finish closing its connections" (or a wait of reload() or
+  /// collectRetired() that the stop cannot begin before). nullopt when stop()
+  /// has finished. Any thread, once: unless stop() has finished, the main
+  /// thread makes no further progress (the caller is about to end the process).
+  std::optional<std::string> freezeStop();
 
   const HostConfig& config() const { return config_; }
   HostStats& stats() { return hostStats_; }
@@ -107,8 +113,11 @@ class Server {
   std::vector<EventLoop*> workerLoops();
   /// Where listeners accept: the only reactor, or a dedicated thread with threads > 1.
   EventLoop& acceptLoop();
-  /// Records what stop() waits for next (for freezeStop).
-  void stopStep(const char* step, EventLoop* loop, const ListenerRuntime* factory);
+  /// Records what the main thread waits for next (for freezeStop): @p what, on
+  /// @p loop or in @p factory's stop() (either may be null).
+  void recordWait(std::string what, EventLoop* loop, const ListenerRuntime* factory);
+  /// runOn(@p loop) with the wait recorded as @p what.
+  void runOnRecorded(EventLoop& loop, std::string what, const std::function<void()>& fn);
 
   HostConfig config_;
   std::shared_ptr<HostCounters> hostCounters_;
@@ -123,10 +132,11 @@ class Server {
   std::unique_ptr<Watchdog> watchdog_;
   bool running_ = false;
   std::atomic<bool> draining_{false};
-  std::mutex stopProgressMutex_;  // what stop() waits for: one of a loop, a factory's stop() or a step
-  const char* stopStep_ = "";
-  EventLoop* stopLoop_ = nullptr;
-  const ListenerRuntime* stopFactory_ = nullptr;
+  std::mutex waitMutex_;  // what the main thread waits for: a loop, a factory's stop() or a step
+  std::string waitWhat_;
+  EventLoop* waitLoop_ = nullptr;
+  const ListenerRuntime* waitFactory_ = nullptr;
+  bool stopFinished_ = false;  // stop() returned: nothing left for a StopDeadline to wait for
 };
 
 }  // namespace protohost::host

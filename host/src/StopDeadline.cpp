@@ -13,8 +13,11 @@ StopDeadline::StopDeadline(std::chrono::milliseconds allowed, Describe describe,
       std::unique_lock<std::mutex> lock(mutex_);
       if (cv_.wait_until(lock, deadline, [this] { return disarmed_; })) return;
     }
+    // The stop may have finished since the wait timed out: describe() decides.
+    const std::optional<std::string> waitingFor = describe();
+    if (!waitingFor) return;
     Log::instance().write(LogLevel::Error, "",
-                          describe() + " within " + std::to_string(allowed.count()) +
+                          *waitingFor + " within " + std::to_string(allowed.count()) +
                               " ms of the stop request; exiting with " + std::to_string(exitCode) +
                               " without further cleanup");
     Log::instance().flush(kLogFlush);

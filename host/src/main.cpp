@@ -1,6 +1,6 @@
 // host: entry point. Blocks the signals the host handles before any thread
-// exists (so only the sigwait loop sees them: Poco's ServerApplication would
-// let SIGHUP kill the process), then runs the application.
+// exists (so only the signal thread, SignalThread.h, sees them: Poco's
+// ServerApplication would let SIGHUP kill the process), then runs the application.
 
 #include <signal.h>
 #include <unistd.h>
