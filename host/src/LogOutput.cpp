@@ -46,13 +46,13 @@ void LogOutput::write(std::string line) {
   }
   if (bytes_ + line.size() > capacity_) {
     ++dropped_;
-    // Reported where the first of them went missing, by a marker entry
-    // (outside the bound: at most one per batch) that counts them all.
-    if (marker_ == kNoMarker) {
-      marker_ = queue_.size();
+    ++unreported_;
+    // Reported where the first of them went missing, by one entry (outside
+    // the bound) that counts every line dropped until the writer reaches it.
+    if (!reportQueued_) {
+      reportQueued_ = true;
       queue_.push_back(Entry{});
     }
-    ++queue_[marker_].dropped;
   } else {
     bytes_ += line.size();
     queue_.push_back(Entry{std::move(line)});
@@ -67,7 +67,7 @@ void LogOutput::setFd(int fd) {
     switchTo(fd);
     return;
   }
-  queue_.push_back(Entry{std::string(), 0, fd});  // after the lines written before; never dropped
+  queue_.push_back(Entry{std::string(), fd});  // after the lines written before; never dropped
   wake_.notify_one();
 }
 
@@ -95,7 +95,6 @@ void LogOutput::run() {
     if (queue_.empty()) return;  // stopping, and everything is out
     std::deque<Entry> batch;
     batch.swap(queue_);
-    marker_ = kNoMarker;
     writing_ = true;
     lock.unlock();
     std::size_t written = 0;
@@ -103,8 +102,14 @@ void LogOutput::run() {
       if (!e.line.empty()) {
         writeAll(fd_, e.line);  // may block: only this thread waits
         written += e.line.size();
-      } else if (e.dropped > 0) {
-        writeAll(fd_, report_(e.dropped));  // the output took what came before: it flows again
+      } else if (e.fd < 0) {
+        // The output took what came before: it flows again. Count every drop up to now.
+        lock.lock();
+        const std::uint64_t n = unreported_;
+        unreported_ = 0;
+        reportQueued_ = false;
+        lock.unlock();
+        writeAll(fd_, report_(n));
       } else {
         switchTo(e.fd);
       }

@@ -6,7 +6,8 @@
 // pipe nobody reads, a stuck journald, a paused `| less`). A line that does
 // not fit in the queue is dropped and counted; the writer reports the drops
 // with one line of its own, in the place of the first line lost, once the
-// output has taken the lines before it (at most one report per batch).
+// output has taken the lines before it: one report for all the lines lost
+// until then, however many batches the writer took meanwhile.
 //
 // Threading: write(), droppedLines() and flush() from any thread; setFd() and
 // startWriter() from the main thread. Destroy only when the output accepts
@@ -53,10 +54,10 @@ class LogOutput {
   std::uint64_t droppedLines() const;
 
  private:
-  // A line; or (line empty) a run of dropped lines to report, or a switch to another fd.
+  // A line; or (line empty) the place to report the lines dropped so far
+  // (fd < 0), or a switch to another fd.
   struct Entry {
     std::string line;
-    std::uint64_t dropped = 0;
     int fd = -1;
   };
   void run();
@@ -70,8 +71,8 @@ class LogOutput {
   std::condition_variable wake_;  // the writer: work queued or stop
   std::condition_variable idle_;  // flush(): the writer wrote what it took
   std::deque<Entry> queue_;
-  static constexpr std::size_t kNoMarker = static_cast<std::size_t>(-1);
-  std::size_t marker_ = kNoMarker;  // queue_ index of the entry counting drops
+  bool reportQueued_ = false;    // a report entry is queued or taken, not yet written
+  std::uint64_t unreported_ = 0; // dropped lines no report has counted yet
   std::size_t bytes_ = 0;        // queued or being written
   bool writing_ = false;         // the writer holds a batch
   bool stop_ = false;

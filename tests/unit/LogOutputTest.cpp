@@ -101,7 +101,8 @@ TEST(LogOutput, BlockedOutputDropsWhatDoesNotFitAndReportsItOnceWhenItFlowsAgain
   EXPECT_LT(dropped, 195u);
   EXPECT_FALSE(out.flush(50ms)) << "flushed although nobody reads the pipe";
 
-  const std::string got = pipe.readUntil("DROPPED", 5s);
+  // The whole report line: a pipe read may end inside it ("DROPPED 1" + "90\n").
+  const std::string got = pipe.readUntil(report(dropped), 5s);
   ASSERT_NE(got.find("DROPPED " + std::to_string(dropped) + "\n"), std::string::npos) << got;
   // What was written came whole and in order (no line cut, none twice), and the report comes after it.
   std::vector<int> ids;

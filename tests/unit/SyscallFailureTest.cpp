@@ -106,7 +106,9 @@ TEST(SyscallFailure, TimerfdThatCannotBeArmedIsLoggedAndTheNextTimerRearmsIt) {
   std::atomic<int> fired{0};
   failNextTimerfdSettime = true;
   ASSERT_TRUE(loop.runAndWait([&] { loop.callLater(1ms, [&] { ++fired; }); }));
-  EXPECT_FALSE(failNextTimerfdSettime.load()) << "adding a timer did not arm the timerfd";
+  // A timer added by posted work is armed once the loop's housekeeping ends,
+  // which may be just after runAndWait returned: wait for the arm, not assume it.
+  EXPECT_TRUE(waitUntil([&] { return !failNextTimerfdSettime.load(); }, 10s)) << "adding a timer did not arm the timerfd";
   EXPECT_TRUE(log.waitFor("[thread=fault-loop] timerfd_settime: Invalid argument")) << log.text();
   // The next timer arms the timerfd for the earliest one, the one whose arm failed.
   ASSERT_TRUE(loop.runAndWait([&] { loop.callLater(5ms, [&] { ++fired; }); }));
