@@ -202,6 +202,9 @@ void Connection::pluginFailed(const char* hook, const std::string& what) {
 }
 
 void Connection::onReadable() {
+  // A whenReadingResumed request that is ready fires before the next read (a
+  // line protocol holds lines until it runs): settle() drops the interest soon.
+  if (resumed_) return;
   if (readOnce()) readMore();
 }
 
@@ -222,7 +225,7 @@ inline bool Connection::readOnce() {
 
 void Connection::readMore() {
   for (int i = 1; i < kMaxReadsPerEvent; ++i) {
-    if (finished_ || closing_ || pausedByProtocol_ || pausedByBackpressure_) return;
+    if (!wantsInput()) return;
     if (!readOnce()) return;
   }
 }
@@ -438,7 +441,7 @@ void Connection::fireRequests() {
 }
 
 void Connection::updateInterest() {
-  bool wantRead = !finished_ && !closing_ && !eof_ && !pausedByProtocol_ && !pausedByBackpressure_;
+  bool wantRead = wantsInput();
   bool wantWrite = !finished_ && !out_.empty();
   // Writable interest only while output is pending: a level-triggered EPOLLOUT
   // left armed on an idle socket spins the loop (the shape of Poco bug #2966).

@@ -130,6 +130,12 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   /// Whether the whenDrained / whenReadingResumed request may fire now.
   bool drainedReady() const { return drained_ && out_.size() <= drainedAt_ && !closing_; }
   bool resumedReady() const { return resumed_ && !pausedByProtocol_ && !pausedByBackpressure_ && !closing_; }
+  /// Whether to read: not paused, and no whenReadingResumed request waiting
+  /// (it fires first, so a protocol that holds input gets it back before more
+  /// input or the EOF arrives).
+  bool wantsInput() const {
+    return !finished_ && !closing_ && !eof_ && !pausedByProtocol_ && !pausedByBackpressure_ && !resumed_;
+  }
   /// Fires the requests that are (still) ready; queued by settle().
   void fireRequests();
   /// Settles now if no call into this connection is on the stack, else after it.

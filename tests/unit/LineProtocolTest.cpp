@@ -305,6 +305,93 @@ TEST(LineProtocolPause, HeldLinesAreDroppedOnceTheConnectionCloses) {
   EXPECT_EQ(p.lines, Lines{"a"});
 }
 
+// A transport that reads the EOF while lines are held (the host did, when it
+// read before it fired the resume): the default readEnded closed at once and
+// the held lines were never delivered. Input handed over chunk by chunk, as
+// such a transport would, in every chunk size.
+TEST(LineProtocolPause, AnEofWhileLinesAreHeldWaitsForThemInEveryChunkSize) {
+  const std::string input = "one\ntwo\r\nthree\n";
+  for (std::size_t chunk = 1; chunk <= input.size(); ++chunk) {
+    SCOPED_TRACE("chunk size " + std::to_string(chunk));
+    MemoryTransport t;
+    PausingLines p("\n", 100);
+    t.connect(p);
+    for (std::size_t at = 0; at < input.size(); at += chunk) p.dataReceived(std::string_view(input).substr(at, chunk));
+    p.readEnded();
+    EXPECT_FALSE(t.closed()) << "closed with lines held";
+    for (int resumes = 0; resumes < 3 && !t.closed(); ++resumes) resume(t);
+    EXPECT_EQ(p.lines, (Lines{"one", "two", "three"}));
+    EXPECT_TRUE(t.closed()) << "the EOF is acted on once the held lines are delivered";
+    EXPECT_EQ(p.bufferedBytes(), 0u);
+  }
+}
+
+// The same through the test kit, which (like the host) holds the EOF behind
+// the input it holds: every line is delivered, then the connection closes.
+TEST(LineProtocolPause, AnEofFedBehindHeldInputComesAfterEveryLine) {
+  chunkfeeder::forEveryChunkSize(
+      "a\nb\nc\n", [] { return std::make_unique<PausingLines>("\n", 100); },
+      [](std::size_t chunk, PausingLines& p, MemoryTransport& t) {
+        SCOPED_TRACE("chunk size " + std::to_string(chunk));
+        t.feedEof(p);
+        EXPECT_FALSE(t.closed());
+        for (int resumes = 0; resumes < 4 && !t.closed(); ++resumes) resume(t);
+        EXPECT_EQ(p.lines, (Lines{"a", "b", "c"}));
+        EXPECT_TRUE(t.closed());
+      });
+}
+
+// Input that arrives while lines wait for a resume used to be handed over
+// first, so each pause/resume cycle appended a chunk behind the held lines
+// and took one line off: what a protocol held grew towards the whole stream.
+// Now (as in the host) the resume runs first and the input waits.
+TEST(LineProtocolPause, HeldInputStaysWithinOneChunkAcrossPauses) {
+  std::string input;
+  for (int i = 0; i < 100; ++i) input += "ab\n";
+  chunkfeeder::forEveryChunkSize(
+      input, [] { return std::make_unique<PausingLines>("\n", 100); },
+      [&](std::size_t chunk, PausingLines& p, MemoryTransport& t) {
+        SCOPED_TRACE("chunk size " + std::to_string(chunk));
+        std::size_t most = p.bufferedBytes();
+        for (int resumes = 0; resumes < 100 && p.lines.size() < 100; ++resumes) {
+          resume(t);
+          most = std::max(most, p.bufferedBytes());
+        }
+        EXPECT_EQ(p.lines.size(), 100u);
+        EXPECT_LE(most, chunk + 2) << "held by the protocol at most: one chunk and a partial line";
+      },
+      64);
+}
+
+// A pause the transport reports for backed-up output (the host's
+// pause_reading_above; the kit's setPauseThreshold) holds the lines until the
+// output drains to the low mark.
+TEST(LineProtocolPause, OutputPastThePauseThresholdHoldsLinesUntilItDrains) {
+  MemoryTransport t;
+  t.setPauseThreshold(100, 50);
+  struct Answering : RecordingLines {
+    using RecordingLines::RecordingLines;
+    void lineReceived(std::string_view line) override {
+      RecordingLines::lineReceived(line);
+      auto& mt = static_cast<MemoryTransport&>(transport());
+      mt.setPendingBytes(mt.pendingBytes() + 60);
+    }
+  } p("\n", 100);
+  t.connect(p);
+  t.feed(p, "a\nb\nc\nd\n");
+  EXPECT_EQ(p.lines, (Lines{"a", "b"})) << "120 bytes pending after the second: paused";
+  EXPECT_TRUE(t.readingPaused());
+  t.setPendingBytes(60);  // above the low mark: still paused
+  t.manualReactor().runPending();
+  EXPECT_EQ(p.lines.size(), 2u);
+  t.setPendingBytes(50);
+  t.manualReactor().runPending();
+  EXPECT_EQ(p.lines, (Lines{"a", "b", "c"})) << "50 + 60 pending: paused again";
+  t.setPendingBytes(0);
+  t.manualReactor().runPending();
+  EXPECT_EQ(p.lines, (Lines{"a", "b", "c", "d"}));
+}
+
 // ---- line deadline (setLineTimeout), on the transport's manual clock ----
 
 TEST(LineProtocolTimeout, PartialLineTimesOutAfterTheDeadline) {

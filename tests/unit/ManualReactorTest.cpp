@@ -342,3 +342,58 @@ TEST(MemoryTransport, WhenReadingResumedFiresLaterAndOnlyWhileNotPaused) {
   EXPECT_EQ(fired, 11);
   EXPECT_FALSE(t.resumeRequested());
 }
+
+// The host also pauses reading while a connection's output is past
+// pause_reading_above, until it is down to half; the kit paused only on
+// pauseReading(), so protocols were tested under other rules.
+TEST(MemoryTransport, APauseThresholdPausesWhilePendingIsAboveItAndResumesAtTheLowMark) {
+  MemoryTransport t;
+  Recorder p;
+  t.connect(p);
+  t.setPauseThreshold(100, 50);
+  int resumed = 0;
+  t.setPendingBytes(100);
+  EXPECT_FALSE(t.readingPaused()) << "at the threshold: not above it";
+  t.setPendingBytes(101);
+  EXPECT_TRUE(t.readingPaused());
+  t.whenReadingResumed([&] { ++resumed; });
+  t.feed(p, "ab");
+  t.manualReactor().runPending();
+  EXPECT_EQ(p.got, "");
+  EXPECT_EQ(t.heldBytes(), 2u);
+  t.setPendingBytes(51);
+  EXPECT_TRUE(t.readingPaused()) << "above the low mark: still paused";
+  t.manualReactor().runPending();
+  EXPECT_EQ(resumed, 0);
+  t.setPendingBytes(50);
+  EXPECT_FALSE(t.readingPaused());
+  EXPECT_EQ(resumed, 0) << "never from inside the call";
+  t.manualReactor().runPending();
+  EXPECT_EQ(resumed, 1);
+  EXPECT_EQ(p.got, "ab|");
+  t.pauseReading();
+  t.setPendingBytes(0);
+  EXPECT_TRUE(t.readingPaused()) << "the protocol's own pause stays";
+}
+
+// As in the host: a whenReadingResumed request runs before more input (or
+// the EOF) is handed over.
+TEST(MemoryTransport, AResumeRequestRunsBeforeHeldInputAndTheEof) {
+  MemoryTransport t;
+  struct Ending : Recorder {
+    void readEnded() override { got += "EOF|"; }
+  } p;
+  t.connect(p);
+  t.pauseReading();
+  t.feed(p, "ab");
+  t.feedEof(p);
+  t.whenReadingResumed([&] { p.got += "resumed|"; });
+  t.resumeReading();
+  t.manualReactor().runPending();
+  EXPECT_EQ(p.got, "resumed|ab|EOF|");
+  t.whenReadingResumed([&] { p.got += "again|"; });
+  t.feed(p, "c");
+  EXPECT_EQ(p.got, "resumed|ab|EOF|") << "held while the request waits";
+  t.manualReactor().runPending();
+  EXPECT_EQ(p.got, "resumed|ab|EOF|again|c|");
+}

@@ -27,6 +27,10 @@ namespace protohost {
 /// output backed up past pause_reading_above) it delivers no further line and
 /// keeps the rest; the held lines follow, in order, once reading resumes
 /// (Transport::whenReadingResumed, which LineProtocol therefore uses itself).
+/// An EOF (readEnded) that comes while lines are held waits for them. Held
+/// input is bounded by the transport: the host (and MemoryTransport) hands
+/// over no input while a whenReadingResumed request waits, so at most one read
+/// (64 KiB in the host) is held; input handed over anyway is appended unbounded.
 class LineProtocol : public Protocol {
  public:
   explicit LineProtocol(std::string delimiter = "\n", std::size_t maxLineLength = 16384)
@@ -54,6 +58,16 @@ class LineProtocol : public Protocol {
       if (!transport().readingPaused()) frameHeld();
     }
     afterFraming();
+  }
+
+  /// The peer shut down its sending side. Lines a pause holds are delivered
+  /// first: the EOF waits for them, then readEnded() is called again (it is
+  /// virtual) with nothing held. Default: close after flushing what was
+  /// written. An override that wants that order starts with
+  /// `if (deferReadEnded()) return;`.
+  void readEnded() override {
+    if (deferReadEnded()) return;
+    transport().loseConnection();
   }
 
   /// Bytes received and not yet delivered: a partial line, plus what a pause holds back.
@@ -114,6 +128,12 @@ class LineProtocol : public Protocol {
       heldPos_ = 0;
     } else {
       heldPos_ = held_.size() - unframed;
+      // Drop the delivered prefix once it is most of the string (amortised
+      // O(1) per byte; otherwise input appended behind held lines kept it all).
+      if (heldPos_ > held_.size() / 2) {
+        held_.erase(0, heldPos_);
+        heldPos_ = 0;
+      }
     }
   }
 
@@ -127,6 +147,19 @@ class LineProtocol : public Protocol {
         frameHeld();
         afterFraming();
       });
+    else if (eofHeld_ && !transport().isClosing()) {
+      eofHeld_ = false;
+      readEnded();  // the EOF came behind the lines just delivered
+    }
+  }
+
+ protected:
+  /// True while lines are held back by a pause: the EOF is then remembered and
+  /// readEnded() called again once they are delivered (see readEnded).
+  bool deferReadEnded() {
+    if (held_.empty() || overflowed_ || transport().isClosing()) return false;
+    eofHeld_ = true;
+    return true;
   }
 
  public:
@@ -202,6 +235,7 @@ class LineProtocol : public Protocol {
   std::size_t heldPos_ = 0;
   std::size_t boundaryCarry_ = 0;
   bool overflowed_ = false;
+  bool eofHeld_ = false;     // readEnded came while lines were held
   std::chrono::milliseconds lineTimeout_{0};
   TimerId lineTimer_ = 0;
   std::uint64_t completedLines_ = 0;

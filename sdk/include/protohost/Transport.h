@@ -81,7 +81,8 @@ class __attribute__((visibility("default"))) Transport {
   /// this call), when reading is not paused (soon if it is not paused now).
   /// Replaces an earlier request; an empty @p fn cancels. Not called once the
   /// connection is closing. LineProtocol makes this request while it holds
-  /// lines back, so its subclasses leave it to LineProtocol. Since SDK 1.3
+  /// lines back, so its subclasses leave it to LineProtocol. While a request
+  /// waits the host reads nothing (no input, no EOF): it fires first. Since SDK 1.3
   /// (appended: older plugins never call it).
   virtual void whenReadingResumed(std::function<void()> fn) = 0;
 };

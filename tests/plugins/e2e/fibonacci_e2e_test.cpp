@@ -488,6 +488,38 @@ TEST(FibonacciE2e, AClientThatNeverReadsTakesOnlyWhatItsOutputBoundAllowsAndGets
   EXPECT_GT(lines, consumed);
 }
 
+// A pipelining client that half-closes (nc -N): one write of many requests,
+// shutdown(SHUT_WR), then it reads to the end. With a small output bound every
+// few answers pause reading; the host used to read on before it fired the
+// resume (and read the EOF then, which closed the connection with requests
+// still held, or appended a whole read to the held lines per pause).
+TEST(FibonacciE2e, APipeliningClientThatHalfClosesGetsExactlyOneAnswerPerRequest) {
+  constexpr std::size_t kRequests = 20000;  // the last answer has some 4,200 digits
+  HostProcess host;
+  host.startWithConfig(fibIni(host.dir() + "/fib.state", {{"max_output_bytes", "16384"}}, "1").text());
+  const auto port = host.port("fib", kWait);
+  const std::vector<std::string> expected = fibAnswers(kRequests);
+  LineClient client(port, kWait);
+  // The requests (700 KB: many full 64 KiB reads) from another thread, so that
+  // the client reads while the host takes them.
+  std::thread writer([&] {
+    std::string requests;
+    for (std::size_t i = 0; i < kRequests; ++i) requests += "NEXT please, and one more after it\n";
+    if (client.send(requests)) client.raw().shutdownWrite();
+  });
+  std::size_t answers = 0, wrong = 0;
+  LineClient::Read r;
+  while ((r = client.readLine()).status == LineClient::Status::Line) {
+    if (answers >= kRequests || r.line != expected[answers]) ++wrong;
+    ++answers;
+  }
+  writer.join();
+  EXPECT_EQ(r.status, LineClient::Status::Eof);
+  EXPECT_EQ(answers, kRequests) << "one answer per request";
+  EXPECT_EQ(wrong, 0u) << "answers out of the sequence's order";
+  EXPECT_EQ(client.partial(), "");
+}
+
 // ---------------------------------------------------------------------------
 // 10. T35: the end of the sequence, and the first answer above 2^64.
 TEST(FibonacciE2e, MaxIndexEndsWithExhaustedErrorsNeverAWrappedValue) {

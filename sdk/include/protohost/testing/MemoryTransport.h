@@ -11,7 +11,9 @@
 ///
 /// Like the host it calls no hook from inside a Transport call: what
 /// resumeReading, whenDrained and whenReadingResumed set off runs from the
-/// reactor's posted work (ManualReactor::runPending, or advance).
+/// reactor's posted work (ManualReactor::runPending, or advance). Like the
+/// host it hands over no input (and no EOF) while reading is paused or a
+/// whenReadingResumed request waits: that request fires first.
 
 #include <algorithm>
 #include <deque>
@@ -57,17 +59,18 @@ class MemoryTransport : public Transport {
   bool isClosing() const override { return closing_; }
   std::size_t pendingBytes() const override { return pending_; }
   void pauseReading() override { paused_ = true; }
-  /// Delivers the input feed() held while paused, then a whenReadingResumed
-  /// request, from the reactor's posted work (as the host does after the call).
+  /// Fires a whenReadingResumed request, then delivers the input feed() held,
+  /// from the reactor's posted work (as the host does after the call).
   void resumeReading() override {
     if (!paused_) return;
     paused_ = false;
-    reactor().post([this] { deliverHeld(); });
+    if (!readingPaused()) reactor().post([this] { deliverHeld(); });
   }
-  bool readingPaused() const override { return paused_; }
+  /// Paused by the protocol, or by simulated unsent output (setPauseThreshold).
+  bool readingPaused() const override { return paused_ || backpressured_; }
   void whenReadingResumed(std::function<void()> fn) override {
     resumed_ = std::move(fn);
-    if (resumed_ && !paused_) reactor().post([this] { deliverHeld(); });
+    if (resumed_ && !readingPaused()) reactor().post([this] { deliverHeld(); });
   }
   Address peerAddress() const override { return peer_; }
   Address localAddress() const override { return local_; }
@@ -88,19 +91,27 @@ class MemoryTransport : public Transport {
     protocol.connectionMade();
   }
   /// Delivers @p data in chunks of at most @p chunk bytes (down to 1), stopping
-  /// once the protocol closes, as the host would. While reading is paused the
-  /// chunks are held (the host does not read), and delivered in order once
-  /// reading resumes (see resumeReading); nothing is delivered once closing.
+  /// once the protocol closes, as the host would. While reading is paused or a
+  /// whenReadingResumed request waits the chunks are held (the host does not
+  /// read), and delivered in order once reading resumes and the request ran
+  /// (see resumeReading); nothing is delivered once closing.
   void feed(Protocol& protocol, std::string_view data, std::size_t chunk = SIZE_MAX) {
     protocol_ = &protocol;
     chunk = std::max<std::size_t>(chunk, 1);
     deliverInput();  // what was held comes first
     while (!data.empty() && !closing_) {
       const std::size_t n = std::min(chunk, data.size());
-      if (paused_ || !held_.empty()) held_.emplace_back(data.substr(0, n));
+      if (!takesInput() || !held_.empty() || eofHeld_) held_.emplace_back(data.substr(0, n));
       else protocol.dataReceived(data.substr(0, n));
       data.remove_prefix(n);
     }
+  }
+  /// The peer shuts down its sending side: readEnded, after the input fed
+  /// before it, and (like feed) held while reading is paused or a request waits.
+  void feedEof(Protocol& protocol) {
+    protocol_ = &protocol;
+    eofHeld_ = true;
+    deliverInput();
   }
   /// Calls connectionLost as the host does when the connection ends.
   void disconnect(Protocol& protocol,
@@ -128,9 +139,22 @@ class MemoryTransport : public Transport {
   bool resumeRequested() const { return static_cast<bool>(resumed_); }
   /// Simulates unsent output, as a slow peer would cause; lowering it calls a
   /// whenDrained request that it satisfies, as the host does when the peer reads.
+  /// With setPauseThreshold it also pauses and resumes reading as the host does.
   void setPendingBytes(std::size_t n) {
     pending_ = n;
+    const bool wasPaused = readingPaused();
+    if (pending_ > pauseAbove_) backpressured_ = true;
+    else if (pending_ <= resumeAtOrBelow_) backpressured_ = false;
+    if (wasPaused && !readingPaused()) reactor().post([this] { deliverHeld(); });
     fireDrained();
+  }
+  /// The host's pause_reading_above: reading pauses while more than @p above
+  /// bytes are pending (setPendingBytes) and resumes once at most
+  /// @p resumeAtOrBelow are (the host uses above / 2). Default: never.
+  void setPauseThreshold(std::size_t above, std::size_t resumeAtOrBelow) {
+    pauseAbove_ = above;
+    resumeAtOrBelow_ = std::min(resumeAtOrBelow, above);
+    setPendingBytes(pending_);
   }
   /// Whether a whenDrained request is waiting.
   bool drainRequested() const { return static_cast<bool>(drained_); }
@@ -148,21 +172,29 @@ class MemoryTransport : public Transport {
     auto fn = std::exchange(drained_, nullptr);
     fn();
   }
-  // Delivers held chunks in order until reading pauses or the protocol closes.
+  // Input is handed over while not paused and no whenReadingResumed request waits.
+  bool takesInput() const { return !readingPaused() && !resumed_ && !closing_; }
+  // Delivers held chunks, then a held EOF, in order until input is not taken.
   void deliverInput() {
-    while (!held_.empty() && !paused_ && !closing_) {
+    while (!held_.empty() && takesInput()) {
       const std::string chunk = std::move(held_.front());
       held_.pop_front();
       protocol_->dataReceived(chunk);
     }
+    if (held_.empty() && eofHeld_ && takesInput()) {
+      eofHeld_ = false;
+      protocol_->readEnded();
+    }
     if (closing_) held_.clear();
   }
-  // After a resume: the held input first (it came first), then a whenReadingResumed request.
+  // After a resume: a whenReadingResumed request first (as in the host, it
+  // runs before the next read), then the held input.
   void deliverHeld() {
+    if (resumed_ && !readingPaused() && !closing_) {
+      auto fn = std::exchange(resumed_, nullptr);
+      fn();
+    }
     if (protocol_) deliverInput();
-    if (!resumed_ || paused_ || closing_) return;
-    auto fn = std::exchange(resumed_, nullptr);
-    fn();
   }
 
   std::size_t pending_ = 0;
@@ -171,6 +203,10 @@ class MemoryTransport : public Transport {
   bool closing_ = false;
   bool aborted_ = false;
   bool paused_ = false;
+  bool backpressured_ = false;      // pending_ passed pauseAbove_ (not yet down to resumeAtOrBelow_)
+  std::size_t pauseAbove_ = SIZE_MAX;
+  std::size_t resumeAtOrBelow_ = SIZE_MAX;
+  bool eofHeld_ = false;            // feedEof behind held input
   Protocol* protocol_ = nullptr;    // the last one connected or fed
   std::deque<std::string> held_;    // chunks fed while paused
   std::function<void()> resumed_;   // Transport::whenReadingResumed request
