@@ -79,46 +79,59 @@ PluginLibrary::FileId PluginLibrary::fileId(const std::string& path) {
 }
 
 namespace {
-// A name never used before for the same file: the dynamic loader matches
-// already-loaded objects by name first, so a replaced plugin needs a fresh one.
-// A private directory per load (mkdtemp: 0700, ours, unpredictable) holds one
-// symlink; both are removed as soon as the library is mapped.
-class FreshAlias {
+// An open file, closed at scope exit.
+class FileDescriptor {
  public:
-  explicit FreshAlias(const std::string& abs) {
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  ~FileDescriptor() { ::close(fd_); }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// The name the library is dlopened by: a symlink to /proc/PID/fd/FD, the very
+// file whose ABI record was checked (a file put at the plugin's path since
+// then is not what gets mapped, nor are its static constructors run). The name
+// is new for every load, because the dynamic loader matches already-loaded
+// objects by name first (an fd number, and so a /proc path, is reused; a
+// replaced plugin needs a fresh mapping); it still hands back an object
+// already loaded from the same file (same device and inode). A private
+// directory per load (mkdtemp: 0700, ours, unpredictable) holds the symlink,
+// named like the plugin; both are removed as soon as the library is mapped.
+class LoadAlias {
+ public:
+  LoadAlias(const std::string& abs, int fd) {
     std::string pattern = (fs::temp_directory_path() / "protohost-load-XXXXXX").string();
     if (!::mkdtemp(pattern.data()))
-      throw PluginError(abs + ": cannot create a private directory to load a fresh copy: " + std::strerror(errno));
+      throw PluginError(abs + ": cannot create a private directory to load it from: " + std::strerror(errno));
     dir_ = pattern;
     link_ = dir_ + "/" + fs::path(abs).filename().string();
-    if (::symlink(abs.c_str(), link_.c_str()) != 0) {
+    const std::string target = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(fd);
+    if (::symlink(target.c_str(), link_.c_str()) != 0) {
       int err = errno;
       ::rmdir(dir_.c_str());
-      throw PluginError(abs + ": cannot link " + link_ + " to load a fresh copy: " + std::strerror(err));
+      throw PluginError(abs + ": cannot link " + link_ + " to " + target + " to load it: " + std::strerror(err));
     }
   }
-  ~FreshAlias() {
+  ~LoadAlias() {
     ::unlink(link_.c_str());
     ::rmdir(dir_.c_str());
   }
-  FreshAlias(const FreshAlias&) = delete;
-  FreshAlias& operator=(const FreshAlias&) = delete;
+  LoadAlias(const LoadAlias&) = delete;
+  LoadAlias& operator=(const LoadAlias&) = delete;
   const std::string& path() const { return link_; }
 
  private:
   std::string dir_, link_;
 };
 
-// Reads and checks the ABI record from the file's bytes (PluginElf.h): nothing
-// of the plugin runs before it passed. Returns the file's identity, read from
-// the same open file.
-PluginLibrary::FileId checkFileBeforeLoading(const std::string& abs, std::vector<std::string>& uniqueSymbols) {
-  const int fd = ::open(abs.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw PluginError(abs + ": cannot load: " + std::strerror(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+// Reads and checks the ABI record from the bytes of the open file @p fd
+// (PluginElf.h): nothing of the plugin runs before it passed. Returns the
+// file's identity, read from the same open file.
+PluginLibrary::FileId checkFileBeforeLoading(const std::string& abs, int fd, std::vector<std::string>& uniqueSymbols) {
   PluginElfInfo elf;
   if (std::optional<PluginElfError> error = readPluginElf(FileSource(fd), elf))
     throw PluginError(abs + (error->kind == PluginElfError::Kind::NotLoadable ? ": cannot load: " : ": ") + error->text);
@@ -131,12 +144,12 @@ PluginLibrary::FileId checkFileBeforeLoading(const std::string& abs, std::vector
 }
 }  // namespace
 
-std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string& path, bool fresh) {
+std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string& path) {
   std::error_code ec;
   std::string abs = fs::absolute(path, ec).lexically_normal().string();
   if (!fs::exists(abs, ec)) throw PluginError(abs + ": plugin file not found");
   try {
-    return loadChecked(abs, fresh);
+    return loadChecked(abs);
   } catch (const PluginError&) {
     throw;
   } catch (...) {  // std::filesystem_error, std::bad_alloc, or a static constructor that threw out of dlopen
@@ -144,12 +157,13 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string& path, bool
   }
 }
 
-std::shared_ptr<PluginLibrary> PluginLibrary::loadChecked(const std::string& abs, bool fresh) {
+std::shared_ptr<PluginLibrary> PluginLibrary::loadChecked(const std::string& abs) {
+  const FileDescriptor file(::open(abs.c_str(), O_RDONLY | O_CLOEXEC));
+  if (file.get() < 0) throw PluginError(abs + ": cannot load: " + std::strerror(errno));
   std::vector<std::string> uniqueSymbols;
-  const FileId id = checkFileBeforeLoading(abs, uniqueSymbols);
-  std::optional<FreshAlias> alias;
-  if (fresh) alias.emplace(abs);
-  const std::string loadPath = alias ? alias->path() : abs;
+  const FileId id = checkFileBeforeLoading(abs, file.get(), uniqueSymbols);
+  const LoadAlias alias(abs, file.get());  // both live until Boost.DLL has the library mapped
+  const std::string& loadPath = alias.path();
   // Probe with dlopen first: Boost.DLL's error codes lose dlerror()'s text.
   // RTLD_NOW makes a missing symbol fail here instead of killing the process later.
   void* probe = ::dlopen(loadPath.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -157,7 +171,7 @@ std::shared_ptr<PluginLibrary> PluginLibrary::loadChecked(const std::string& abs
     const char* why = ::dlerror();
     throw PluginError(abs + ": cannot load: " + (why ? why : "unknown dlopen error"));
   }
-  // The mapped record again: the file may have been replaced since it was checked.
+  // The record as mapped, checked once more (defence in depth).
   auto* info = static_cast<const ProtohostPluginInfo*>(::dlsym(probe, kPluginInfoSymbol));
   std::string why = info ? checkPluginAbi(*info) : "changed while loading (no protohost_plugin_info record any more)";
   if (!why.empty()) {

@@ -1,7 +1,7 @@
 #pragma once
-// One plugin shared library, loaded with Boost.DLL (RTLD_NOW | RTLD_LOCAL, by
-// absolute path) after its ABI record was read from the file and checked
-// (PluginElf.h), so a foreign or stale plugin is refused before any of its
+// One plugin shared library, loaded with Boost.DLL (RTLD_NOW | RTLD_LOCAL,
+// through the descriptor it was checked from) after its ABI record was read
+// from the file and checked (PluginElf.h), so a foreign or stale plugin is refused before any of its
 // code (static constructors included) runs. Shared ownership: every
 // factory and connection made from the library holds a reference, so the code
 // stays mapped until the last object it made is gone.
@@ -31,14 +31,14 @@ class PluginError : public std::runtime_error {
 
 class PluginLibrary {
  public:
-  /// Loads @p path (made absolute): reads and checks its ABI record from the
-  /// file, and only then dlopens it. Throws PluginError with the reason (the
-  /// file's format, the ABI mismatch, or the loader's own text, dlerror).
-  /// With @p fresh, the file is mapped anew even when an older copy from the
-  /// same path is still loaded (the dynamic loader would otherwise hand back
-  /// the old one): used when a plugin file was replaced on disk and the config
-  /// is reloaded. Thread: main thread.
-  static std::shared_ptr<PluginLibrary> load(const std::string& path, bool fresh = false);
+  /// Loads @p path (made absolute): opens it, reads and checks its ABI record
+  /// from the open file, and only then dlopens that same open file (through
+  /// /proc/PID/fd), so a file put at the path in between is never mapped.
+  /// Throws PluginError with the reason (the file's format, the ABI mismatch,
+  /// or the loader's own text, dlerror). A file replaced on disk since an
+  /// older copy was loaded from the same path is mapped anew; an unchanged
+  /// file gives the mapping already there. Thread: main thread.
+  static std::shared_ptr<PluginLibrary> load(const std::string& path);
 
   /// Identity of the file as loaded (device, inode, size, mtime): a changed
   /// identity at the same path means the plugin was replaced.
@@ -72,7 +72,7 @@ class PluginLibrary {
  private:
   PluginLibrary() = default;
   /// load() for an absolute path that exists; may throw more than PluginError.
-  static std::shared_ptr<PluginLibrary> loadChecked(const std::string& abs, bool fresh);
+  static std::shared_ptr<PluginLibrary> loadChecked(const std::string& abs);
   std::string path_;
   FileId fileId_;
   std::vector<std::string> uniqueSymbols_;

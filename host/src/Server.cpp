@@ -122,7 +122,7 @@ std::shared_ptr<PluginLibrary> Server::libraryFor(const std::string& path,
     const unsigned serviceUid = config_.identity.user.empty() ? ::geteuid() : config_.identity.uid;
     if (std::string why = checkPluginFileSafety(path, serviceUid); !why.empty()) throw PluginError(why);
     // A file replaced since it was loaded gets a fresh mapping; old connections keep the old one.
-    lib = PluginLibrary::load(path, old != libraries_.end());
+    lib = PluginLibrary::load(path);
     if (!lib->uniqueSymbols().empty())
       Log::instance().write(LogLevel::Warning, "", "plugin " + lib->path() + " has GNU unique symbols (" +
                                                        lib->uniqueSymbols().front() +

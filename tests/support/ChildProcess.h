@@ -6,7 +6,9 @@
 /// systemd-socket-activate or the host with LISTEN_* variables and inherited
 /// descriptors with it directly.
 ///
-/// Header-only, standard library + POSIX only (no GoogleTest).
+/// Header-only, standard library + POSIX, and GoogleTest for one thing: the
+/// destructor fails the running test (ADD_FAILURE) when the child's stderr
+/// holds a sanitizer report (SanitizerReport.h), whatever the test checked.
 ///
 /// What every child gets: stdin from /dev/null; stdout and stderr into pipes of
 /// this process; default signal dispositions and an empty signal mask, whatever
@@ -17,6 +19,10 @@
 /// One reader thread per child collects stdout and stderr (stderr as lines)
 /// and reaps the child once both pipes reach EOF, under the mutex, so signal()
 /// never targets a recycled pid. Every wait is a condition wait with a timeout.
+///
+/// A child still running at destruction gets SIGTERM, and SIGKILL only when it
+/// has not exited kStopGrace later: the host's own shutdown then runs after
+/// every test that leaves it running, so the sanitizer builds see its races.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -42,6 +48,10 @@
 #include <utility>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include "SanitizerReport.h"
+
 extern char** environ;
 
 namespace protohost::testsupport {
@@ -55,6 +65,8 @@ class ChildProcess {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr std::chrono::milliseconds kDefaultTimeout{10000};
+  /// How long the destructor waits after SIGTERM before it sends SIGKILL.
+  static constexpr std::chrono::milliseconds kStopGrace{2000};
 
   /// (Every member has a default, "= {}" included, so that designated
   /// initializers may leave any of them out without a warning.)
@@ -77,6 +89,7 @@ class ChildProcess {
   /// such program). Call from any thread; the object is shared only after this returns.
   explicit ChildProcess(Options options) : echoLabel_(std::move(options.echoLabel)) {
     if (options.argv.empty()) throw std::invalid_argument("ChildProcess: empty argv");
+    for (const auto& arg : options.argv) command_ += (command_.empty() ? "" : " ") + arg;
     int outPipe[2], errPipe[2];
     if (::pipe2(wakePipe_, O_CLOEXEC | O_NONBLOCK) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
     if (::pipe2(outPipe, O_CLOEXEC) != 0) {
@@ -135,17 +148,25 @@ class ChildProcess {
     reader_ = std::thread([this, out = outPipe[0], err = errPipe[0]] { readLoop(out, err); });
   }
 
-  /// SIGKILLs the child when it is still running, then waits for the reader
-  /// thread (which reaps it). Must not overlap with any other call.
+  /// Ends a child still running (SIGTERM; SIGKILL when it has not exited
+  /// kStopGrace later), then waits for the reader thread (which reaps it).
+  /// When the child's stderr holds a sanitizer report, fails the current test
+  /// with it (ADD_FAILURE, on the destroying thread). Must not overlap with any
+  /// other call.
   ~ChildProcess() {
     {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!exited_) ::kill(pid_, SIGKILL);  // not reaped yet: the pid is still ours
-      stderrPaused_ = false;                // the reader must see stderr's EOF
+      std::unique_lock<std::mutex> lock(mutex_);
+      stderrPaused_ = false;  // the reader must see stderr's EOF
+      wakeReader();
+      if (!exited_) {
+        ::kill(pid_, SIGTERM);  // not reaped yet: the pid is still ours
+        if (!cv_.wait_for(lock, kStopGrace, [this] { return exited_; })) ::kill(pid_, SIGKILL);
+      }
     }
-    wakeReader();
     if (reader_.joinable()) reader_.join();
     closeBoth(wakePipe_);
+    if (std::string report = findSanitizerReport(lines_); !report.empty())
+      ADD_FAILURE() << "child " << pid_ << " (" << command_ << ") reported a sanitizer error on stderr:\n" << report;
   }
 
   /// Stops (true) or resumes (false) reading the child's stderr: while paused,
@@ -325,6 +346,7 @@ class ChildProcess {
   }
 
   const std::string echoLabel_;
+  std::string command_;  // argv joined with spaces, for the sanitizer failure message
   pid_t pid_ = -1;
   int wakePipe_[2] = {-1, -1};  // pauseStderr and the destructor wake the reader's poll
   std::thread reader_;

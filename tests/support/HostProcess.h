@@ -2,8 +2,8 @@
 /// @file HostProcess.h
 /// End-to-end test harness: runs the real `host` binary as a child process.
 ///
-/// Header-only, standard library + POSIX only (no GoogleTest), so any test
-/// binary can use it. Typical use:
+/// Header-only, standard library + POSIX (and GoogleTest through
+/// ChildProcess.h, for its sanitizer-report check). Typical use:
 ///
 ///     protohost::e2e::HostIni ini;                       // [host] plugins_dir = build/plugins
 ///     ini.listener("echo", "echo");                      // tcp:0:interface=127.0.0.1
@@ -16,9 +16,10 @@
 ///
 /// The host runs as a ChildProcess (ChildProcess.h): every wait is a condition
 /// wait with a timeout; its stdout and stderr are read by one thread, which
-/// also reaps it once both pipes hit EOF. The destructor SIGKILLs a host that
-/// is still running and removes the temporary directory (config, plugin links,
-/// anything written with writeFile).
+/// also reaps it once both pipes hit EOF. The destructor ends a host that is
+/// still running (SIGTERM, then SIGKILL after ChildProcess::kStopGrace), fails
+/// the test when the host's stderr holds a sanitizer report, and removes the
+/// temporary directory (config, plugin links, anything written with writeFile).
 ///
 /// Paths come from the compile definitions of the CMake target
 /// protohost_test_support: PROTOHOST_HOST_BINARY, PROTOHOST_PLUGIN_DIR,
@@ -153,8 +154,9 @@ class HostProcess {
     echoLog_ = echo && *echo && std::string(echo) != "0";
   }
 
-  /// SIGKILLs a host that is still running, then removes dir(). Must not
-  /// overlap with any other call.
+  /// Ends a host that is still running (see ~ChildProcess: SIGTERM, SIGKILL
+  /// when that does not end it in time; a sanitizer report on its stderr fails
+  /// the test), then removes dir(). Must not overlap with any other call.
   ~HostProcess() {
     child_.reset();
     std::error_code ec;

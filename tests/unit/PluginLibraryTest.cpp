@@ -8,11 +8,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "PluginLibrary.h"
@@ -119,17 +122,67 @@ TEST(PluginLibrary, RelativePathIsMadeAbsolute) {
   EXPECT_EQ(lib->path(), fs::absolute(rel).lexically_normal().string());
 }
 
-TEST(PluginLibrary, FreshLoadWorksAndLeavesNoAlias) {
-  auto first = PluginLibrary::load(kEcho);
-  auto fresh = PluginLibrary::load(kEcho, true);
-  EXPECT_EQ(fresh->path(), first->path());
-  EXPECT_EQ(fresh->factoryNames(), std::vector<std::string>{"echo"});
-  auto factory = fresh->createFactory("echo");
-  EXPECT_NE(factory->buildProtocol(), nullptr);
-  fs::path aliasDir = fs::temp_directory_path() / ("protohost-" + std::to_string(::getpid()));
+// Every load goes through a private directory holding a symlink to the
+// checked descriptor (PluginLibrary.cpp): none may be left behind.
+std::vector<std::string> loadAliasDirs() {
+  std::vector<std::string> dirs;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(aliasDir, ec))
-    ADD_FAILURE() << "alias left behind: " << entry.path();
+  for (const auto& entry : fs::directory_iterator(fs::temp_directory_path(), ec))
+    if (entry.path().filename().string().rfind("protohost-load-", 0) == 0) dirs.push_back(entry.path().string());
+  return dirs;
+}
+
+TEST(PluginLibrary, SecondLoadWorksAndLeavesNoAlias) {
+  const std::vector<std::string> before = loadAliasDirs();
+  auto first = PluginLibrary::load(kEcho);
+  auto second = PluginLibrary::load(kEcho);
+  EXPECT_EQ(second->path(), first->path());
+  EXPECT_EQ(second->factoryNames(), std::vector<std::string>{"echo"});
+  auto factory = second->createFactory("echo");
+  EXPECT_NE(factory->buildProtocol(), nullptr);
+  EXPECT_EQ(loadAliasDirs(), before);
+}
+
+// The ABI check and the dlopen read the same file: a thread keeps swapping the
+// plugin path between echo.so and bad_abi.so (stale ABI, whose static
+// constructor creates $PROTOHOST_TEST_CONSTRUCTOR_TRACE) while loads run.
+// Loading by path again after the check would, now and then, map and so
+// initialise the bad_abi.so put there after echo.so passed.
+TEST(PluginLibrary, FileSwappedAfterTheCheckIsNotWhatGetsLoaded) {
+  TempDir dir;
+  const std::string path = dir.file("plugin.so"), trace = dir.file("constructor-ran");
+  ASSERT_EQ(::symlink(fs::absolute(kEcho).c_str(), dir.file("good").c_str()), 0);
+  ASSERT_EQ(::symlink(fs::absolute(kBadAbi).c_str(), dir.file("stale").c_str()), 0);
+  ASSERT_EQ(::setenv("PROTOHOST_TEST_CONSTRUCTOR_TRACE", trace.c_str(), 1), 0);
+  std::atomic<bool> stop{false};
+  std::thread swapper([&] {
+    // rename() replaces the path atomically, as an install would.
+    for (bool good = true; !stop.load(); good = !good) {
+      const std::string next = dir.file(good ? "next-good" : "next-stale");
+      std::error_code ec;
+      fs::remove(next, ec);
+      fs::create_symlink(fs::absolute(good ? kEcho : kBadAbi), next, ec);
+      ::rename(next.c_str(), path.c_str());
+    }
+  });
+  int loaded = 0, refused = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline && !fs::exists(trace)) {
+    try {
+      auto lib = PluginLibrary::load(path);  // released at once: the next load maps the file anew
+      EXPECT_EQ(lib->info().sdk_major, PROTOHOST_SDK_VERSION_MAJOR);
+      ++loaded;
+    } catch (const PluginError&) {
+      ++refused;
+    }
+  }
+  stop = true;
+  swapper.join();
+  ::unsetenv("PROTOHOST_TEST_CONSTRUCTOR_TRACE");
+  EXPECT_FALSE(fs::exists(trace)) << "a stale plugin's static constructor ran after " << loaded << " loads and "
+                                  << refused << " refusals";
+  EXPECT_GT(loaded, 0);
+  EXPECT_GT(refused, 0);
 }
 
 TEST(PluginLibrary, StaleAbiIsRefusedNamingBothVersions) {
