@@ -436,6 +436,10 @@ void Connection::fireRequests() {
   }
   if (!finished_ && resumedReady()) {
     auto fn = std::exchange(resumed_, nullptr);
+    // No read while the request waited (wantsInput): settle after the callback
+    // re-arms reading even when the callback changes nothing else (its writes
+    // all sent at once), or the connection would never read again.
+    dirty_ = true;
     callPlugin("whenReadingResumed", fn);
   }
 }

@@ -104,7 +104,9 @@ class FileDescriptor {
 class LoadAlias {
  public:
   LoadAlias(const std::string& abs, int fd) {
-    std::string pattern = (fs::temp_directory_path() / "protohost-load-XXXXXX").string();
+    // The pid in the name tells whose it is (a test counts only its own process's).
+    std::string pattern =
+        (fs::temp_directory_path() / ("protohost-load-" + std::to_string(::getpid()) + "-XXXXXX")).string();
     if (!::mkdtemp(pattern.data()))
       throw PluginError(abs + ": cannot create a private directory to load it from: " + std::strerror(errno));
     dir_ = pattern;

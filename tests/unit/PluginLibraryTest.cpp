@@ -128,7 +128,9 @@ std::vector<std::string> loadAliasDirs() {
   std::vector<std::string> dirs;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(fs::temp_directory_path(), ec))
-    if (entry.path().filename().string().rfind("protohost-load-", 0) == 0) dirs.push_back(entry.path().string());
+    // This process's only: other tests (ctest -j) and hosts load plugins meanwhile.
+    if (entry.path().filename().string().rfind("protohost-load-" + std::to_string(::getpid()) + "-", 0) == 0)
+      dirs.push_back(entry.path().string());
   return dirs;
 }
 
