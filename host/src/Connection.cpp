@@ -157,12 +157,8 @@ void Connection::proxyHeaderFailed(DisconnectReason::Kind kind, const std::strin
 
 bool Connection::startProtocol() {
   ++depth_;
-  std::optional<std::string> failure;
-  {
-    PluginCallScope scope(loop_, listener_.get());
-    failure = invokeGuarded([&] { protocol_ = listener_->factory->buildProtocol(); });
-  }
-  if (failure) pluginFailed("buildProtocol", *failure);
+  if (auto failure = invokePluginCode(loop_, listener_.get(), [&] { protocol_ = listener_->factory->buildProtocol(); }))
+    pluginFailed("buildProtocol", *failure);
   --depth_;
   if (!protocol_) {
     if (!pendingFinish_) pendingFinish_ = DisconnectReason{DisconnectReason::Kind::ClosedLocally, "factory refused the connection"};
@@ -179,12 +175,7 @@ bool Connection::startProtocol() {
 template <class F>
 [[gnu::always_inline]] inline void Connection::callPlugin(const char* hook, F&& fn) {
   ++depth_;
-  std::optional<std::string> failure;
-  {
-    PluginCallScope scope(loop_, listener_.get());
-    failure = invokeGuarded(std::forward<F>(fn));
-  }
-  if (failure) pluginFailed(hook, *failure);
+  if (auto failure = invokePluginCode(loop_, listener_.get(), std::forward<F>(fn))) pluginFailed(hook, *failure);
   --depth_;
   if (depth_ == 0 && dirty_) settle();
 }
@@ -473,12 +464,8 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   fd_ = -1;
   if (protocol_) {
     ++depth_;
-    std::optional<std::string> failure;
-    {
-      PluginCallScope scope(loop_, listener_.get());
-      failure = invokeGuarded([&] { protocol_->connectionLost(reason); });
-    }
-    if (failure) pluginFailed("connectionLost", *failure);
+    if (auto failure = invokePluginCode(loop_, listener_.get(), [&] { protocol_->connectionLost(reason); }))
+      pluginFailed("connectionLost", *failure);
     --depth_;
   }
   listener_->stats.closed[static_cast<std::size_t>(reason.kind)].fetch_add(1, std::memory_order_relaxed);

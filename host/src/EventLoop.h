@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "PluginCall.h"
 #include "TimerQueue.h"
 #include "protohost/Protocol.h"
 #include "protohost/Reactor.h"
@@ -198,5 +199,14 @@ class PluginCallScope {
   EventLoop& loop_;
   const ListenerRuntime* outer_;
 };
+
+/// Runs @p fn (plugin code of @p runtime) on @p loop's thread inside the
+/// exception boundary, marked as that listener's code for the stop deadline.
+/// The mark ends before this returns, so the caller handles a failure outside it.
+template <class Fn>
+std::optional<std::string> invokePluginCode(EventLoop& loop, const ListenerRuntime* runtime, Fn&& fn) {
+  PluginCallScope scope(loop, runtime);
+  return invokeGuarded(std::forward<Fn>(fn));
+}
 
 }  // namespace protohost::host

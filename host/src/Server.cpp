@@ -36,12 +36,7 @@ class FactoryContextImpl final : public FactoryContext {
   static TrackedReactor::Guard guardFor(ListenerRuntime& runtime, EventLoop& loop) {
     return [&runtime, &loop](Reactor::Callback fn) -> Reactor::Callback {
       return [&runtime, &loop, fn = std::move(fn)] {
-        std::optional<std::string> failure;
-        {
-          PluginCallScope scope(loop, &runtime);
-          failure = invokeGuarded(fn);
-        }
-        if (failure) callbackFailed(runtime, *failure);
+        if (auto failure = invokePluginCode(loop, &runtime, fn)) callbackFailed(runtime, *failure);
       };
     };
   }
@@ -241,8 +236,7 @@ void Server::startFactory(Slot& slot) {
   const std::string where = config_.where(spec.line, "[listener." + spec.name + "]");
   std::optional<std::string> failure, stateError;
   runOn(*loops_[0], running_, [&] {
-    PluginCallScope scope(*loops_[0], slot.runtime.get());
-    failure = invokeGuarded([&] {
+    failure = invokePluginCode(*loops_[0], slot.runtime.get(), [&] {
       try {
         slot.runtime->factory->start(*slot.context);
       } catch (const StateError& e) {
