@@ -75,6 +75,12 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   /// passes pause_reading_above within a call, before settle() records it.
   bool readingPaused() const override;
   void whenReadingResumed(std::function<void()> fn) override;
+  // SDK 1.3 stubs (issue 10 replaces them).
+  void shutdownWrite() override {}
+  void writeSequence(std::span<const std::string_view> pieces) override {
+    for (std::string_view piece : pieces) write(piece);
+  }
+  ConnectionHandle handle() override { return {}; }
 
   const ListenerRuntime& listener() const { return *listener_; }
 

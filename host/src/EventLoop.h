@@ -73,6 +73,16 @@ class EventLoop final : public protohost::Reactor {
   void post(Callback fn) override;
   WatchId watchReadable(int fd, Callback fn) override;
   bool unwatch(WatchId id) override;
+  // SDK 1.3 stubs (issue 10 replaces them): nothing is watched, connected or run.
+  WatchId watchFd(int, FdInterest, std::function<void(FdEvents)>) override { return {}; }
+  bool modifyWatch(WatchId, FdInterest) override { return false; }
+  ConnectId connect(std::string_view, std::unique_ptr<Protocol>, std::function<void(const ConnectError&)>) override {
+    return {};
+  }
+  bool cancelConnect(ConnectId) override { return false; }
+  WorkStatus deferToThread(std::function<void()>, std::function<void(std::exception_ptr)>) override {
+    return WorkStatus::ShuttingDown;
+  }
 
   /// Runs @p fn on this thread after the current dispatch round (loop thread only).
   void runSoon(Callback fn);

@@ -29,6 +29,7 @@ class FactoryContextImpl final : public FactoryContext {
   const std::string& listenerName() const override { return runtime_.name; }
   Reactor& reactor() override { return reactor_; }
   Logger& logger() override { return logger_; }
+  FactoryHandle handle() override { return {}; }  // SDK 1.3 stub (issue 10 replaces it)
   /// Cancels every timer and watch the factory left. Thread: the first reactor's (or main while stopped).
   void cancelTimers() { reactor_.cancelAll(); }
 

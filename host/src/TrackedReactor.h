@@ -40,6 +40,16 @@ class TrackedReactor final : public Reactor {
   WatchId watchReadable(int fd, Callback fn) override;
   /// False for an id this reactor did not hand out.
   bool unwatch(WatchId id) override;
+  // SDK 1.3 stubs (issue 10 replaces them): nothing is watched, connected or run.
+  WatchId watchFd(int, FdInterest, std::function<void(FdEvents)>) override { return {}; }
+  bool modifyWatch(WatchId, FdInterest) override { return false; }
+  ConnectId connect(std::string_view, std::unique_ptr<Protocol>, std::function<void(const ConnectError&)>) override {
+    return {};
+  }
+  bool cancelConnect(ConnectId) override { return false; }
+  WorkStatus deferToThread(std::function<void()>, std::function<void(std::exception_ptr)>) override {
+    return WorkStatus::ShuttingDown;
+  }
 
   /// Cancels every timer and watch still tracked; later calls schedule nothing
   /// (callLater/callEvery return 0, watchReadable an empty WatchId).

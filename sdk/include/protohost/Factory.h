@@ -8,6 +8,7 @@
 #include <string>
 
 #include "protohost/ConfigView.h"
+#include "protohost/Handles.h"
 #include "protohost/Logger.h"
 #include "protohost/Protocol.h"
 #include "protohost/Reactor.h"
@@ -29,10 +30,15 @@ class __attribute__((visibility("default"))) FactoryContext {
   /// The listener's name, e.g. "echo" for [listener.echo].
   virtual const std::string& listenerName() const = 0;
   /// The reactor that runs this factory's own timers (the host's first reactor).
-  /// Connections may run on other reactors: reach them with their transport's reactor().post().
+  /// Connections may run on other reactors: reach them through their
+  /// transport's handle() (Handles.h), which is safe after they are gone.
+  /// Its connect() and deferToThread() belong to the factory: they end with it.
   virtual Reactor& reactor() = 0;
   /// The host's log, tagged with the listener name.
   virtual Logger& logger() = 0;
+  /// A token that reaches this factory's reactor from any thread until the
+  /// factory stops (see Handles.h). Since SDK 1.3 (appended).
+  virtual FactoryHandle handle() = 0;
 };
 
 /// Lifecycle: configure (main thread) -> start -> buildProtocol* (reactor

@@ -37,8 +37,9 @@ class __attribute__((visibility("default"))) Protocol {
   virtual void connectionMade() {}
 
   /// Bytes arrived. @p data is only valid during the call: copy what you keep.
-  /// Data may arrive split or coalesced anywhere.
-  virtual void dataReceived(std::string_view data) = 0;
+  /// Data may arrive split or coalesced anywhere. Default (since SDK 1.3, the
+  /// same vtable slot): ignore it, for a protocol that only writes.
+  virtual void dataReceived(std::string_view data) { (void)data; }
 
   /// The peer shut down its sending side (EOF). Default: close after flushing
   /// what was written, as RFC 862 and most request/response protocols want.

@@ -5,8 +5,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
+
+#include "protohost/Handles.h"
 
 namespace protohost {
 
@@ -85,6 +88,19 @@ class __attribute__((visibility("default"))) Transport {
   /// waits the host reads nothing (no input, no EOF): it fires first. Since SDK 1.3
   /// (appended: older plugins never call it).
   virtual void whenReadingResumed(std::function<void()> fn) = 0;
+
+  // ---- Since SDK 1.3 (appended), continued ----
+
+  /// Half-close (Twisted's loseWriteConnection): sends everything written so
+  /// far, then shuts down the sending side (FIN); reading goes on until the
+  /// peer closes. Later writes are ignored. Thread: the connection's.
+  virtual void shutdownWrite() = 0;
+  /// Queues several pieces in order as one write (one writev when they go out
+  /// at once): the same as write() of each, without joining them first.
+  virtual void writeSequence(std::span<const std::string_view> pieces) = 0;
+  /// A token that reaches this connection from any thread, safely after it is
+  /// gone (see Handles.h). Thread: the connection's (the handle: any).
+  virtual ConnectionHandle handle() = 0;
 };
 
 }  // namespace protohost

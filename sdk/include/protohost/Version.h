@@ -7,7 +7,10 @@
 /// 1.2: Transport::whenDrained (appended: 1.0 and 1.1 plugins still load).
 /// 1.3: Transport::readingPaused / whenReadingResumed (appended), used by
 ///      LineProtocol to stop at a pause within a chunk; Reactor's watch ids are
-///      WatchId instead of TimerId (a source change only: same binary interface).
+///      WatchId instead of TimerId (a source change only: same binary interface);
+///      Reactor::watchFd / modifyWatch / connect / cancelConnect / deferToThread,
+///      Transport::shutdownWrite / writeSequence / handle, FactoryContext::handle
+///      (all appended), Protocol::dataReceived no longer pure (same slot).
 
 #define PROTOHOST_SDK_VERSION_MAJOR 1
 #define PROTOHOST_SDK_VERSION_MINOR 3

@@ -156,6 +156,7 @@ class TestContext : public protohost::FactoryContext {
   const std::string& listenerName() const override { return name_; }
   protohost::Reactor& reactor() override { return reactor_; }
   protohost::Logger& logger() override { return logger_; }
+  protohost::FactoryHandle handle() override { return {}; }
   protohost::testing::MemoryLogger& memoryLogger() { return logger_; }
 
   std::size_t count(protohost::LogLevel level, std::string_view containing = {}) const {

@@ -32,6 +32,16 @@ class ManualReactor : public Reactor {
     return id;
   }
   bool unwatch(WatchId id) override { return watches_.erase(id.value) != 0; }
+  // SDK 1.3 stubs (issue 10 replaces them): nothing is watched, connected or run.
+  WatchId watchFd(int, FdInterest, std::function<void(FdEvents)>) override { return {}; }
+  bool modifyWatch(WatchId, FdInterest) override { return false; }
+  ConnectId connect(std::string_view, std::unique_ptr<Protocol>, std::function<void(const ConnectError&)>) override {
+    return {};
+  }
+  bool cancelConnect(ConnectId) override { return false; }
+  WorkStatus deferToThread(std::function<void()>, std::function<void(std::exception_ptr)>) override {
+    return WorkStatus::ShuttingDown;
+  }
 
   /// Test-only: calls the watch callbacks of @p fd, as the host does when it is
   /// readable. A callback may unwatch its own or another watch (one unwatched

@@ -74,6 +74,12 @@ class MemoryTransport : public Transport {
   }
   Address peerAddress() const override { return peer_; }
   Address localAddress() const override { return local_; }
+  // SDK 1.3 stubs (issue 10 replaces them).
+  void shutdownWrite() override {}
+  void writeSequence(std::span<const std::string_view> pieces) override {
+    for (std::string_view piece : pieces) write(piece);
+  }
+  ConnectionHandle handle() override { return {}; }
   Reactor& reactor() override { return reactor_ ? *reactor_ : ownReactor_; }
   Logger& logger() override { return logger_; }
   void whenDrained(std::size_t bytes, std::function<void()> fn) override {
