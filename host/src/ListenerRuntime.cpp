@@ -19,6 +19,12 @@ const char* closeKindName(std::size_t kind) {
   return kind < kCloseKinds ? names[kind] : "unknown";
 }
 
+const char* connectErrorKindName(std::size_t kind) {
+  static const char* const names[kConnectErrorKinds] = {"bad_endpoint", "unresolvable", "refused", "timeout",
+                                                        "error",        "cancelled",    "shutdown"};
+  return kind < kConnectErrorKinds ? names[kind] : "unknown";
+}
+
 Refusal ListenerRuntime::admit(const std::string& ip) {
   if (host) {
     const std::size_t hostMax = host->maxConnections.load(std::memory_order_relaxed);

@@ -26,6 +26,19 @@ const char* refusalName(Refusal r);
 inline constexpr std::size_t kCloseKinds = 7;
 const char* closeKindName(std::size_t kind);
 
+/// Why an outbound connect failed (mirrors ConnectError::Kind).
+inline constexpr std::size_t kConnectErrorKinds = 7;
+const char* connectErrorKindName(std::size_t kind);
+
+/// Outbound connections (Reactor::connect) made by one listener's plugin code:
+/// its protocols' and its factory's. Shown with direction="out" in /metrics.
+struct OutboundStats {
+  std::atomic<std::uint64_t> opened{0};  // connects that succeeded
+  std::atomic<std::uint64_t> active{0};  // connected and not yet closed
+  std::array<std::atomic<std::uint64_t>, kConnectErrorKinds> failed{};
+  std::array<std::atomic<std::uint64_t>, kCloseKinds> closed{};
+};
+
 /// Counters and admission counts of one listener NAME. Shared by every
 /// generation of that listener across reloads, so counters never go back.
 struct ListenerStats {
@@ -39,6 +52,7 @@ struct ListenerStats {
   std::atomic<std::int64_t> lastProxyErrorLogMs{0};  // steady-clock ms of the last logged one (rate limit)
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(Refusal::Count)> refused{};
   std::array<std::atomic<std::uint64_t>, kCloseKinds> closed{};
+  OutboundStats outbound;  // not part of the counters above, nor of the limits
 
   std::mutex ipMutex;
   std::unordered_map<std::string, std::size_t> perIp;
@@ -63,6 +77,9 @@ struct ListenerRuntime {
   std::shared_ptr<ListenerStats> statsPtr;
   ListenerStats& stats;
   std::shared_ptr<HostCounters> host;
+  /// Outbound Connection objects holding this runtime (any thread): a retired
+  /// runtime held only by its factory's own outbound connections is released.
+  std::atomic<std::size_t> outboundHolders{0};
 
   /// Counts a new connection from @p ip against the limits; on Refusal::None the
   /// caller owns one admission and must call release(ip) exactly once. Any thread.

@@ -24,13 +24,13 @@ namespace protohost::host {
 // and a retired factory's leftovers can be cancelled before its library is unloaded.
 class FactoryContextImpl final : public FactoryContext {
  public:
-  FactoryContextImpl(ListenerRuntime& runtime, EventLoop& loop)
-      : runtime_(runtime), reactor_(loop, guardFor(runtime, loop)), logger_("listener=" + runtime.name) {}
+  FactoryContextImpl(const std::shared_ptr<ListenerRuntime>& runtime, EventLoop& loop)
+      : runtime_(*runtime), reactor_(loop, guardFor(*runtime, loop), runtime), logger_("listener=" + runtime->name) {}
   const std::string& listenerName() const override { return runtime_.name; }
   Reactor& reactor() override { return reactor_; }
   Logger& logger() override { return logger_; }
   FactoryHandle handle() override { return {}; }  // SDK 1.3 stub (issue 10 replaces it)
-  /// Cancels every timer and watch the factory left. Thread: the first reactor's (or main while stopped).
+  /// Cancels every timer and watch the factory left and closes its outbound connections. Thread: the first reactor's (or main while stopped).
   void cancelTimers() { reactor_.cancelAll(); }
 
  private:
@@ -232,7 +232,7 @@ EventLoop& Server::acceptLoop() { return acceptLoop_ ? *acceptLoop_ : *loops_[0]
 void Server::load() { slots_ = buildSlots(config_, nullptr); }
 
 void Server::startFactory(Slot& slot) {
-  slot.context = std::make_unique<FactoryContextImpl>(*slot.runtime, *loops_[0]);
+  slot.context = std::make_unique<FactoryContextImpl>(slot.runtime, *loops_[0]);
   const auto& spec = slot.spec;
   const std::string where = config_.where(spec.line, "[listener." + spec.name + "]");
   std::optional<std::string> failure, stateError;
@@ -438,8 +438,10 @@ void Server::reload(HostConfig next) {
 
 void Server::collectRetired() {
   for (auto it = retired_.begin(); it != retired_.end();) {
-    // Only this list holds it: every connection made with it has ended.
-    if (it->runtime.use_count() > 1) {
+    // Only this list holds it: every connection made with it has ended, but
+    // for outbound ones, which its factory's (closed below) may be.
+    // (Conservative: a holder counts in use_count before outboundHolders.)
+    if (it->runtime.use_count() > 1 + static_cast<long>(it->runtime->outboundHolders.load())) {
       ++it;
       continue;
     }

@@ -48,6 +48,7 @@ void TrackedReactor::cancelAll() {
   timers_.clear();
   for (WatchId id : watches_) loop_.unwatch(id);
   watches_.clear();
+  outbound_.closeAll();
 }
 
 }  // namespace protohost::host

@@ -2,10 +2,12 @@
 // The Reactor lent to plugin code: by a Connection to its protocol, by the
 // Server to a listener's factory. It forwards to one EventLoop, runs every
 // callback it is given through its owner's exception boundary, and keeps the
-// ids of the timers and fd watches made through it. cancel() and unwatch()
+// ids of the timers and fd watches made through it, and the outbound
+// connections (connect) made through it (OutboundConnections.h). cancel() and unwatch()
 // act only on those: an id it did not hand out (a connection's PROXY deadline,
 // the idle sweep, another plugin's timer) is refused. cancelAll() drops what
-// is left when the owner ends; from then on nothing new is scheduled.
+// is left when the owner ends and closes its outbound connections; from then
+// on nothing new is scheduled or connected.
 //
 // Ownership: held by its owner, which calls cancelAll() before the plugin's
 // code may go away. Threading: the loop's thread (cancelAll also from main
@@ -16,6 +18,8 @@
 #include <unordered_set>
 
 #include "EventLoop.h"
+#include "ListenerRuntime.h"
+#include "OutboundConnections.h"
 #include "protohost/Reactor.h"
 
 namespace protohost::host {
@@ -27,7 +31,15 @@ class TrackedReactor final : public Reactor {
   /// work is not tracked, so it may run after the owner ended).
   using Guard = std::function<Callback(Callback fn)>;
 
-  TrackedReactor(EventLoop& loop, Guard guard) : loop_(loop), guard_(std::move(guard)) {}
+  /// @p runtime: the owner's listener, which outbound connections hold (so
+  /// its library stays mapped); empty: connect fails with Shutdown.
+  TrackedReactor(EventLoop& loop, Guard guard, std::weak_ptr<ListenerRuntime> runtime = {})
+      : loop_(loop),
+        guard_(std::move(guard)),
+        outbound_(loop, std::move(runtime), guard_,
+                  [this](std::function<void()> work, std::function<void(std::exception_ptr)> done) {
+                    return deferToThread(std::move(work), std::move(done));
+                  }) {}
   TrackedReactor(const TrackedReactor&) = delete;
   TrackedReactor& operator=(const TrackedReactor&) = delete;
 
@@ -43,16 +55,21 @@ class TrackedReactor final : public Reactor {
   // SDK 1.3 stubs (issue 10 replaces them): nothing is watched, connected or run.
   WatchId watchFd(int, FdInterest, std::function<void(FdEvents)>) override { return {}; }
   bool modifyWatch(WatchId, FdInterest) override { return false; }
-  ConnectId connect(std::string_view, std::unique_ptr<Protocol>, std::function<void(const ConnectError&)>) override {
-    return {};
+  /// Reactor::connect; the connection is closed by cancelAll(). Names are
+  /// resolved through this reactor's deferToThread.
+  ConnectId connect(std::string_view endpoint, std::unique_ptr<Protocol> protocol,
+                    std::function<void(const ConnectError&)> onFailed) override {
+    return outbound_.connect(endpoint, std::move(protocol), std::move(onFailed));
   }
-  bool cancelConnect(ConnectId) override { return false; }
+  bool cancelConnect(ConnectId id) override { return outbound_.cancel(id); }
   WorkStatus deferToThread(std::function<void()>, std::function<void(std::exception_ptr)>) override {
     return WorkStatus::ShuttingDown;
   }
 
-  /// Cancels every timer and watch still tracked; later calls schedule nothing
-  /// (callLater/callEvery return 0, watchReadable an empty WatchId).
+  /// Cancels every timer and watch still tracked, drops the connects in
+  /// progress (no onFailed) and closes the outbound connections (Shutdown);
+  /// later calls schedule nothing (callLater/callEvery return 0, watchReadable
+  /// an empty WatchId, connect an empty ConnectId).
   void cancelAll();
 
  private:
@@ -61,6 +78,7 @@ class TrackedReactor final : public Reactor {
   std::unordered_set<TimerId> timers_;
   std::unordered_set<WatchId, WatchId::Hash> watches_;
   bool ended_ = false;
+  OutboundConnections outbound_;  // last: closed before the rest goes
 };
 
 }  // namespace protohost::host
