@@ -7,13 +7,13 @@
 #include <optional>
 #include <thread>
 
-#include "AdminService.h"
-#include "ExitCodes.h"
-#include "Log.h"
-#include "PluginCall.h"
-#include "ServiceUserAccess.h"
-#include "SocketActivation.h"
-#include "TrackedReactor.h"
+#include "ops/AdminService.h"
+#include "base/ExitCodes.h"
+#include "base/Log.h"
+#include "base/PluginCall.h"
+#include "ops/ServiceUserAccess.h"
+#include "net/SocketActivation.h"
+#include "reactor/TrackedReactor.h"
 
 namespace protohost::host {
 

@@ -1,0 +1,66 @@
+#pragma once
+// The Reactor lent to plugin code: by a Connection to its protocol, by the
+// Server to a listener's factory. It forwards to one EventLoop, runs every
+// callback it is given through its owner's exception boundary, and keeps the
+// ids of the timers and fd watches made through it. cancel() and unwatch()
+// act only on those: an id it did not hand out (a connection's PROXY deadline,
+// the idle sweep, another plugin's timer) is refused. cancelAll() drops what
+// is left when the owner ends; from then on nothing new is scheduled.
+//
+// Ownership: held by its owner, which calls cancelAll() before the plugin's
+// code may go away. Threading: the loop's thread (cancelAll also from main
+// once the loop has stopped).
+
+#include <chrono>
+#include <functional>
+#include <unordered_set>
+
+#include "reactor/EventLoop.h"
+#include "protohost/Reactor.h"
+
+namespace protohost::host {
+
+class TrackedReactor final : public Reactor {
+ public:
+  /// Wraps a plugin callback for the loop: the result runs @p fn inside the
+  /// owner's exception boundary, and not at all once the owner is gone (posted
+  /// work is not tracked, so it may run after the owner ended).
+  using Guard = std::function<Callback(Callback fn)>;
+
+  TrackedReactor(EventLoop& loop, Guard guard) : loop_(loop), guard_(std::move(guard)) {}
+  TrackedReactor(const TrackedReactor&) = delete;
+  TrackedReactor& operator=(const TrackedReactor&) = delete;
+
+  TimerId callLater(std::chrono::milliseconds delay, Callback fn) override;
+  TimerId callEvery(std::chrono::milliseconds interval, Callback fn) override;
+  /// False for an id this reactor did not hand out, or that already ran.
+  bool cancel(TimerId id) override;
+  Clock::time_point now() const override { return loop_.now(); }
+  void post(Callback fn) override { loop_.post(guard_(std::move(fn))); }
+  WatchId watchReadable(int fd, Callback fn) override;
+  /// False for an id this reactor did not hand out.
+  bool unwatch(WatchId id) override;
+  // SDK 1.3 stubs (issue 10 replaces them): nothing is watched, connected or run.
+  WatchId watchFd(int, FdInterest, std::function<void(FdEvents)>) override { return {}; }
+  bool modifyWatch(WatchId, FdInterest) override { return false; }
+  ConnectId connect(std::string_view, std::unique_ptr<Protocol>, std::function<void(const ConnectError&)>) override {
+    return {};
+  }
+  bool cancelConnect(ConnectId) override { return false; }
+  WorkStatus deferToThread(std::function<void()>, std::function<void(std::exception_ptr)>) override {
+    return WorkStatus::ShuttingDown;
+  }
+
+  /// Cancels every timer and watch still tracked; later calls schedule nothing
+  /// (callLater/callEvery return 0, watchReadable an empty WatchId).
+  void cancelAll();
+
+ private:
+  EventLoop& loop_;
+  Guard guard_;
+  std::unordered_set<TimerId> timers_;
+  std::unordered_set<WatchId, WatchId::Hash> watches_;
+  bool ended_ = false;
+};
+
+}  // namespace protohost::host
