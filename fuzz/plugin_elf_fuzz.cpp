@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "PluginElf.h"
+#include "plugin/PluginElf.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace protohost::host;

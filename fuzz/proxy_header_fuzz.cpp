@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "ProxyHeader.h"
+#include "net/ProxyHeader.h"
 
 namespace {
 using protohost::host::ProxyHeader;

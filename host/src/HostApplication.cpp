@@ -14,14 +14,14 @@
 #include <iostream>
 #include <optional>
 
-#include "ExitCodes.h"
-#include "HostConfig.h"
-#include "Log.h"
-#include "PluginCall.h"
-#include "PluginLibrary.h"
+#include "base/ExitCodes.h"
+#include "config/HostConfig.h"
+#include "base/Log.h"
+#include "base/PluginCall.h"
+#include "plugin/PluginLibrary.h"
 #include "Server.h"
-#include "SignalThread.h"
-#include "StopDeadline.h"
+#include "ops/SignalThread.h"
+#include "ops/StopDeadline.h"
 #include "protohost/Version.h"
 
 #ifndef PROTOHOST_VERSION

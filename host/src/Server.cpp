@@ -7,13 +7,13 @@
 #include <optional>
 #include <thread>
 
-#include "AdminService.h"
-#include "ExitCodes.h"
-#include "Log.h"
-#include "PluginCall.h"
-#include "ServiceUserAccess.h"
-#include "SocketActivation.h"
-#include "TrackedReactor.h"
+#include "ops/AdminService.h"
+#include "base/ExitCodes.h"
+#include "base/Log.h"
+#include "base/PluginCall.h"
+#include "ops/ServiceUserAccess.h"
+#include "net/SocketActivation.h"
+#include "reactor/TrackedReactor.h"
 
 namespace protohost::host {
 
@@ -24,8 +24,10 @@ namespace protohost::host {
 // and a retired factory's leftovers can be cancelled before its library is unloaded.
 class FactoryContextImpl final : public FactoryContext {
  public:
-  FactoryContextImpl(const std::shared_ptr<ListenerRuntime>& runtime, EventLoop& loop)
-      : runtime_(*runtime), reactor_(loop, guardFor(*runtime, loop), runtime), logger_("listener=" + runtime->name) {}
+  FactoryContextImpl(ListenerRuntime& runtime, EventLoop& loop)
+      : runtime_(runtime), reactor_(loop, guardFor(runtime, loop)), logger_("listener=" + runtime.name) {
+    reactor_.setOutboundProvider(&runtime);  // the runtime outlives its context (Slot, Retired)
+  }
   const std::string& listenerName() const override { return runtime_.name; }
   Reactor& reactor() override { return reactor_; }
   Logger& logger() override { return logger_; }
@@ -232,7 +234,7 @@ EventLoop& Server::acceptLoop() { return acceptLoop_ ? *acceptLoop_ : *loops_[0]
 void Server::load() { slots_ = buildSlots(config_, nullptr); }
 
 void Server::startFactory(Slot& slot) {
-  slot.context = std::make_unique<FactoryContextImpl>(slot.runtime, *loops_[0]);
+  slot.context = std::make_unique<FactoryContextImpl>(*slot.runtime, *loops_[0]);
   const auto& spec = slot.spec;
   const std::string where = config_.where(spec.line, "[listener." + spec.name + "]");
   std::optional<std::string> failure, stateError;

@@ -29,13 +29,13 @@
 #include <string>
 #include <vector>
 
-#include "EventLoop.h"
-#include "HostConfig.h"
-#include "Listener.h"
-#include "ListenerRuntime.h"
-#include "Metrics.h"
-#include "PluginLibrary.h"
-#include "Watchdog.h"
+#include "reactor/EventLoop.h"
+#include "config/HostConfig.h"
+#include "net/Listener.h"
+#include "plugin/ListenerRuntime.h"
+#include "ops/Metrics.h"
+#include "plugin/PluginLibrary.h"
+#include "ops/Watchdog.h"
 
 namespace protohost::host {
 

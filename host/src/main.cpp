@@ -8,9 +8,9 @@
 #include <climits>
 #include <iostream>
 
-#include "ExitCodes.h"
+#include "base/ExitCodes.h"
 #include "HostApplication.h"
-#include "Log.h"
+#include "base/Log.h"
 
 namespace {
 constexpr std::chrono::milliseconds kFinalLogFlush{500};

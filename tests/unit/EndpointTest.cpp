@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "Endpoint.h"
+#include "net/Endpoint.h"
 
 using protohost::host::Endpoint;
 using protohost::host::parseEndpoint;

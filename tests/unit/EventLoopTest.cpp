@@ -3,7 +3,7 @@
 // and "soon" work, including timers that must still fire while every round
 // has soon work queued (the loop then polls without waiting).
 
-#include "EventLoop.h"
+#include "reactor/EventLoop.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// The host's configuration (host/src/HostConfig.h): one test per error, each
+// The host's configuration (host/src/config/HostConfig.h): one test per error, each
 // asserting the "host.ini:LINE: KEY: " prefix the operator sees.
 
 #include <gtest/gtest.h>
@@ -12,7 +12,7 @@
 
 #include <unistd.h>
 
-#include "HostConfig.h"
+#include "config/HostConfig.h"
 
 using protohost::host::ConfigInvalid;
 using protohost::host::ConfigUnreadable;

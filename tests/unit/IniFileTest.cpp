@@ -1,11 +1,11 @@
-// The strict INI reader (host/src/IniFile.h): every problem as "FILE:LINE: KEY: what".
+// The strict INI reader (host/src/config/IniFile.h): every problem as "FILE:LINE: KEY: what".
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "IniFile.h"
+#include "config/IniFile.h"
 
 using protohost::host::IniFile;
 using protohost::host::parseIni;

@@ -1,4 +1,4 @@
-// The log's output (host/src/LogOutput.h): synchronous before the writer
+// The log's output (host/src/base/LogOutput.h): synchronous before the writer
 // thread starts; after, a bounded queue that never makes a caller wait for a
 // blocked output, drops and counts what does not fit, and reports the drops
 // once the output takes lines again. Driven through a pipe this test reads (or
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "LogOutput.h"
+#include "base/LogOutput.h"
 #include "WaitUntil.h"
 
 using protohost::host::LogOutput;

@@ -11,7 +11,7 @@
 #include <new>
 #include <string>
 
-#include "OutputBuffer.h"
+#include "net/OutputBuffer.h"
 
 namespace {
 std::atomic<long> gLiveBlocks{0};

@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "PluginElf.h"
+#include "plugin/PluginElf.h"
 
 namespace fs = std::filesystem;
 using protohost::host::FileSource;

@@ -1,4 +1,4 @@
-// Loading plugins (host/src/PluginLibrary.h) against real shared objects:
+// Loading plugins (host/src/plugin/PluginLibrary.h) against real shared objects:
 // build/plugins/echo.so, the test-only fixtures in build/test-plugins
 // (bad_abi.so, unresolved.so) and a text file named notelf.so made here.
 // The ELF reader itself: PluginElfTest.cpp.
@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "PluginLibrary.h"
+#include "plugin/PluginLibrary.h"
 #include "protohost/testing/MemoryTransport.h"
 
 namespace fs = std::filesystem;

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "ChunkFeeder.h"
-#include "ProxyHeader.h"
+#include "net/ProxyHeader.h"
 #include "ProxyHeaders.h"
 
 using protohost::host::ProxyHeader;

@@ -1,4 +1,4 @@
-// StopDeadline (host/src/StopDeadline.h) and the decision it leaves to
+// StopDeadline (host/src/ops/StopDeadline.h) and the decision it leaves to
 // Server::freezeStop: a stop that finished as the deadline passed does not end
 // the process; one that did not ends it with the exit code and a log line.
 
@@ -10,9 +10,9 @@
 #include <string>
 #include <thread>
 
-#include "HostConfig.h"
+#include "config/HostConfig.h"
 #include "Server.h"
-#include "StopDeadline.h"
+#include "ops/StopDeadline.h"
 
 namespace protohost::host {
 namespace {

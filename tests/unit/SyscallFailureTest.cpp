@@ -27,10 +27,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "EventLoop.h"
-#include "Listener.h"
-#include "ListenerRuntime.h"
-#include "Log.h"
+#include "reactor/EventLoop.h"
+#include "net/Listener.h"
+#include "plugin/ListenerRuntime.h"
+#include "base/Log.h"
 #include "WaitUntil.h"
 
 namespace {

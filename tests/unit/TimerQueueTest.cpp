@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "TimerQueue.h"
+#include "reactor/TimerQueue.h"
 
 using protohost::host::TimerQueue;
 using namespace std::chrono_literals;

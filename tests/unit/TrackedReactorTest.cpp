@@ -4,7 +4,7 @@
 // callbacks through its owner's guard, and schedules nothing after cancelAll.
 // Also: a watch id no longer passes for a timer id, or the other way round.
 
-#include "TrackedReactor.h"
+#include "reactor/TrackedReactor.h"
 
 #include <gtest/gtest.h>
 #include <sys/eventfd.h>

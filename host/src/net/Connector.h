@@ -16,9 +16,9 @@
 #include <memory>
 #include <vector>
 
-#include "EventLoop.h"
 #include "net/ConnectEndpoint.h"
 #include "net/Resolver.h"
+#include "reactor/EventLoop.h"
 #include "protohost/Reactor.h"
 
 namespace protohost::host {

@@ -1,0 +1,532 @@
+#include "net/Connection.h"
+
+#include <sys/epoll.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+#include "reactor/EventLoop.h"
+#include "base/Log.h"
+#include "base/PluginCall.h"
+
+namespace protohost::host {
+namespace {
+
+Address toAddress(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+    ::inet_ntop(AF_INET, &a.sin_addr, buf, sizeof buf);
+    return {buf, ntohs(a.sin_port)};
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+    ::inet_ntop(AF_INET6, &a.sin6_addr, buf, sizeof buf);
+    return {buf, ntohs(a.sin6_port)};
+  }
+  return {"?", 0};
+}
+
+Address localSocketAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (fd < 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {"?", 0};
+  return toAddress(ss);
+}
+
+// Reads per readable event before yielding to other connections (fairness).
+constexpr int kMaxReadsPerEvent = 4;
+
+}  // namespace
+
+Connection::Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, std::string ip,
+                       const sockaddr_storage& peer)
+    : loop_(loop),
+      listener_(std::move(listener)),
+      fd_(fd),
+      ip_(std::move(ip)),
+      lastActivity_(std::chrono::steady_clock::now()),
+      tracksActivity_(listener_->limits.idleTimeoutMs > 0) {
+  static_assert(sizeof(sockaddr_in6) >= sizeof(sockaddr_in));
+  reactorFacade_.setOutboundProvider(listener_.get());
+  std::memcpy(&peer_, &peer, peer.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+}
+
+Connection::Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, const sockaddr_storage& peer,
+                       std::unique_ptr<Protocol> protocol, std::string target)
+    : loop_(loop),
+      listener_(std::move(listener)),
+      fd_(fd),
+      protocol_(std::move(protocol)),
+      outTarget_(std::move(target)),
+      tracksActivity_(false) {
+  reactorFacade_.setOutboundProvider(listener_.get());
+  std::memcpy(&peer_, &peer, peer.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+  listener_->outboundHolders.fetch_add(1, std::memory_order_relaxed);
+  listener_->stats.outbound.active.fetch_add(1, std::memory_order_relaxed);
+}
+
+Connection::~Connection() {
+  if (!outTarget_.empty()) listener_->outboundHolders.fetch_sub(1, std::memory_order_relaxed);
+  // Normally finished already (unregistered, closed); this covers a connection
+  // dropped before open().
+  if (fd_ >= 0) {
+    loop_.ioUpdate(fd_, this, registered_, 0);
+    ::close(fd_);
+  }
+}
+
+void Connection::onIoEvent(std::uint32_t events) {
+  if (finished_) return;
+  // No keep-alive reference needed: a connection that closes during this call
+  // is released through EventLoop::runSoon, after the dispatch round.
+  if (events == EPOLLIN) {  // the common case, kept to a test and a tail call
+    if (registered_ & EPOLLIN) onReadable();
+    return;
+  }
+  onOtherIoEvent(events);
+}
+
+void Connection::onOtherIoEvent(std::uint32_t events) {
+  if ((events & EPOLLERR) && !(events & EPOLLIN)) {
+    onError();
+    return;
+  }
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) && (registered_ & EPOLLIN)) onReadable();
+  if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && !finished_ && (registered_ & EPOLLOUT)) onWritable();
+}
+
+std::string Connection::context() const {
+  if (!outTarget_.empty()) return "listener=" + listener_->name + " out=" + outTarget_;
+  return "listener=" + listener_->name + " peer=" + peerAddress().toString();
+}
+
+Address Connection::peerAddress() const {
+  if (proxiedPeer_) return *proxiedPeer_;
+  sockaddr_storage ss{};
+  std::memcpy(&ss, &peer_, sizeof peer_);
+  return toAddress(ss);
+}
+Address Connection::localAddress() const { return proxiedLocal_ ? *proxiedLocal_ : localSocketAddress(fd_); }
+
+bool Connection::open() {
+  opened_ = true;
+  if (!listener_->limits.proxyProtocol || !outTarget_.empty()) return startProtocol();
+  // The header comes first: no plugin code (not even buildProtocol) runs
+  // before it is complete and valid.
+  proxyParser_ = std::make_unique<ProxyHeaderParser>();
+  const int ms = listener_->limits.proxyProtocolTimeoutMs;
+  proxyTimer_ = loop_.callLater(std::chrono::milliseconds(ms), [weak = weak_from_this(), ms] {
+    auto self = weak.lock();
+    if (!self || self->finished_) return;
+    self->proxyTimer_ = 0;
+    self->proxyHeaderFailed(DisconnectReason::Kind::Timeout,
+                            "no complete PROXY header within proxy_protocol_timeout_ms = " + std::to_string(ms));
+  });
+  updateInterest();
+  return true;
+}
+
+bool Connection::takeProxyHeader(std::string_view& data) {
+  const ProxyHeaderParser::Result r = proxyParser_->feed(data);
+  if (r.status == ProxyHeaderParser::Status::NeedMore) return false;
+  if (r.status == ProxyHeaderParser::Status::Error) {
+    proxyHeaderFailed(DisconnectReason::Kind::Error, "invalid PROXY header: " + proxyParser_->error());
+    return false;
+  }
+  const ProxyHeader& h = proxyParser_->header();
+  const Address socketPeer = peerAddress();
+  if (h.hasAddresses) {
+    proxiedPeer_ = Address{h.source.address, h.source.port};
+    proxiedLocal_ = Address{h.destination.address, h.destination.port};
+  }
+  if (Log::instance().enabled(LogLevel::Debug))
+    logger_.log(LogLevel::Debug, "PROXY v" + std::to_string(h.version) + " header from " + socketPeer.toString() +
+                                     (h.hasAddresses ? "" : h.local ? " (LOCAL: real endpoints)" : " (no addresses: real endpoints)"));
+  proxyParser_.reset();
+  if (proxyTimer_) loop_.cancel(std::exchange(proxyTimer_, 0));
+  data.remove_prefix(r.consumed);
+  if (!startProtocol() || data.empty() || closing_) return false;
+  if (pausedByProtocol_) {
+    heldInput_.assign(data);  // delivered by settle() once reading resumes
+    return false;
+  }
+  return true;
+}
+
+void Connection::proxyHeaderFailed(DisconnectReason::Kind kind, const std::string& why) {
+  auto& stats = listener_->stats;
+  stats.proxyHeaderErrors.fetch_add(1, std::memory_order_relaxed);
+  // At most one line per second per listener at info level (a scanner must not
+  // flood the log); every one shows at debug level as "closed: WHY".
+  const std::int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::int64_t last = stats.lastProxyErrorLogMs.load(std::memory_order_relaxed);
+  if (nowMs - last >= 1000 && stats.lastProxyErrorLogMs.compare_exchange_strong(last, nowMs))
+    logger_.log(LogLevel::Info, why + "; closing (protohost_proxy_header_errors_total counts every one)");
+  finish(DisconnectReason{kind, why});
+}
+
+bool Connection::startProtocol() {
+  if (!protocol_) {  // an outbound connection came with its protocol
+    ++depth_;
+    if (auto failure = invokePluginCode(loop_, listener_.get(), [&] { protocol_ = listener_->factory->buildProtocol(); }))
+      pluginFailed("buildProtocol", *failure);
+    --depth_;
+  }
+  if (!protocol_) {
+    if (!pendingFinish_) pendingFinish_ = DisconnectReason{DisconnectReason::Kind::ClosedLocally, "factory refused the connection"};
+    finish(*pendingFinish_);
+    return false;
+  }
+  protocol_->attachTransport(this);
+  updateInterest();
+  dirty_ = true;  // settle after connectionMade whatever it did
+  callPlugin("connectionMade", [&] { protocol_->connectionMade(); });
+  return !finished_;
+}
+
+template <class F>
+[[gnu::always_inline]] inline void Connection::callPlugin(const char* hook, F&& fn) {
+  ++depth_;
+  if (auto failure = invokePluginCode(loop_, listener_.get(), std::forward<F>(fn))) pluginFailed(hook, *failure);
+  --depth_;
+  if (depth_ == 0 && dirty_) settle();
+}
+
+void Connection::pluginFailed(const char* hook, const std::string& what) {
+  listener_->stats.pluginErrors.fetch_add(1, std::memory_order_relaxed);
+  logger_.log(LogLevel::Error, "plugin " + listener_->pluginName + " " + hook + " threw: " + what +
+                                   "; closing this connection");
+  if (!finished_) {
+    closing_ = true;
+    dirty_ = true;
+    out_.release();  // do not send half of a failed response
+    if (!pendingFinish_) pendingFinish_ = DisconnectReason{DisconnectReason::Kind::PluginError, what};
+  }
+}
+
+void Connection::onReadable() {
+  // A whenReadingResumed request that is ready fires before the next read (a
+  // line protocol holds lines until it runs): settle() drops the interest soon.
+  if (resumed_) return;
+  if (readOnce()) readMore();
+}
+
+inline bool Connection::readOnce() {
+  char* buf = loop_.readBuffer();
+  const ssize_t n = ::recv(fd_, buf, EventLoop::kReadBufferSize, 0);
+  if (n <= 0) {
+    readFailed(n < 0 ? errno : 0);
+    return false;
+  }
+  if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
+  listener_->stats.bytesIn.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+  const std::string_view data(buf, static_cast<std::size_t>(n));
+  if (proxyParser_) receivedBeforeProtocol(data);
+  else callPlugin("dataReceived", [this, data] { protocol_->dataReceived(data); });
+  return static_cast<std::size_t>(n) == EventLoop::kReadBufferSize;
+}
+
+void Connection::readMore() {
+  for (int i = 1; i < kMaxReadsPerEvent; ++i) {
+    if (!wantsInput()) return;
+    if (!readOnce()) return;
+  }
+}
+
+void Connection::receivedBeforeProtocol(std::string_view data) {
+  if (takeProxyHeader(data)) callPlugin("dataReceived", [&] { protocol_->dataReceived(data); });
+}
+
+void Connection::readFailed(int err) {
+  // Nothing to read (or a signal): level-triggered epoll reports the socket again.
+  if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return;
+  if (err != 0) {
+    finish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(err)});
+    return;
+  }
+  eof_ = true;
+  if (proxyParser_) {
+    proxyHeaderFailed(DisconnectReason::Kind::ClosedByPeer,
+                      "peer closed after " + std::to_string(proxyParser_->bytesSeen()) + " bytes of a PROXY header");
+    return;
+  }
+  updateInterest();
+  callPlugin("readEnded", [&] { protocol_->readEnded(); });
+}
+
+void Connection::onWritable() {
+  if (flush()) settle();
+  else if (pendingFinish_) finish(*pendingFinish_);
+}
+
+void Connection::onError() {
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+  finish(DisconnectReason{DisconnectReason::Kind::Error, err ? std::strerror(err) : "socket error"});
+}
+
+bool Connection::flush() {
+  while (!out_.empty()) {
+    std::string_view chunk = out_.front();
+    const ssize_t n = ::send(fd_, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
+      listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      out_.consume(static_cast<std::size_t>(n));
+      continue;
+    }
+    const int err = n < 0 ? errno : 0;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) return true;
+    out_.release();
+    if (!pendingFinish_)
+      pendingFinish_ = DisconnectReason{DisconnectReason::Kind::Error,
+                                        err ? std::strerror(err) : "send returned 0"};
+    closing_ = true;
+    return false;
+  }
+  return true;
+}
+
+void Connection::write(std::string_view bytes) {
+  // The fast path, taken by every reply that the socket accepts whole: one
+  // send, a counter, no copy, nothing left for settle() to do. (finish()
+  // sets closing_ too; an empty write sends 0 bytes, which changes nothing.)
+  if (out_.empty() && !closing_) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == static_cast<ssize_t>(bytes.size())) {
+      if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();  // output progress
+      listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      return;
+    }
+    writeRest(bytes, n, n < 0 ? errno : 0);
+    return;
+  }
+  writeRest(bytes, 0, 0);
+}
+
+void Connection::writeRest(std::string_view bytes, ssize_t sent, int err) {
+  if (closing_ || finished_) return;
+  if (sent > 0) {
+    if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
+    listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(sent), std::memory_order_relaxed);
+    bytes.remove_prefix(static_cast<std::size_t>(sent));
+  } else if (sent < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+    // Also for an empty write: a send of 0 bytes reports (and clears) a pending socket error.
+    requestFinish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(err)});
+    return;
+  }
+  if (bytes.empty()) return;
+  out_.append(bytes);
+  if (out_.size() > listener_->limits.maxOutputBytes) {
+    out_.release();
+    requestFinish(DisconnectReason{DisconnectReason::Kind::Overflow,
+                                   "unsent output exceeded " + std::to_string(listener_->limits.maxOutputBytes) + " bytes"});
+    return;
+  }
+  settleSoon();
+}
+
+void Connection::loseConnection() {
+  if (closing_ || finished_) return;
+  closing_ = true;
+  settleSoon();
+}
+
+void Connection::abortConnection() {
+  if (finished_) return;
+  closing_ = true;
+  out_.release();
+  requestFinish(DisconnectReason{DisconnectReason::Kind::ClosedLocally, "aborted"});
+}
+
+void Connection::whenDrained(std::size_t bytes, std::function<void()> fn) {
+  if (finished_) return;
+  drainedAt_ = bytes;
+  drained_ = std::move(fn);
+  if (drained_) settleSoon();  // fires from settle(), never inside this call
+}
+
+void Connection::whenReadingResumed(std::function<void()> fn) {
+  if (finished_) return;
+  resumed_ = std::move(fn);
+  if (resumed_) settleSoon();  // fires from settle(), never inside this call
+}
+
+bool Connection::readingPaused() const {
+  return pausedByProtocol_ || pausedByBackpressure_ || out_.size() > listener_->limits.pauseReadingAbove;
+}
+
+void Connection::pauseReading() {
+  if (pausedByProtocol_) return;
+  pausedByProtocol_ = true;
+  settleSoon();
+}
+
+void Connection::resumeReading() {
+  if (!pausedByProtocol_) return;
+  pausedByProtocol_ = false;
+  settleSoon();
+}
+
+void Connection::requestFinish(DisconnectReason reason) {
+  closing_ = true;
+  if (!pendingFinish_) pendingFinish_ = std::move(reason);
+  settleSoon();
+}
+
+void Connection::settleSoon() {
+  dirty_ = true;
+  if (depth_ > 0 || !opened_) return;  // the running call settles on return
+  if (settleScheduled_) return;
+  settleScheduled_ = true;
+  // Not inline: the caller may be another protocol iterating its own lists.
+  loop_.runSoon([weak = weak_from_this()] {
+    if (auto self = weak.lock()) {
+      self->settleScheduled_ = false;
+      self->settle();
+    }
+  });
+}
+
+void Connection::settle() {
+  dirty_ = false;
+  if (finished_) return;
+  if (pendingFinish_) {
+    finish(*pendingFinish_);
+    return;
+  }
+  if (!out_.empty() && !flush()) {
+    finish(*pendingFinish_);
+    return;
+  }
+  if (closing_ && out_.empty()) {
+    finish(DisconnectReason{eof_ ? DisconnectReason::Kind::ClosedByPeer : DisconnectReason::Kind::ClosedLocally,
+                            eof_ ? "peer closed" : "closed by protocol"},
+           true);
+    return;
+  }
+  if (!heldInput_.empty() && !pausedByProtocol_ && !closing_) {
+    // Bytes that came with the PROXY header while connectionMade paused reading.
+    std::string held = std::exchange(heldInput_, {});
+    dirty_ = true;  // settle again on return: interest, drain and back-pressure are still to do
+    callPlugin("dataReceived", [&] { protocol_->dataReceived(held); });
+    return;
+  }
+  const auto& limits = listener_->limits;
+  if (!pausedByBackpressure_ && out_.size() > limits.pauseReadingAbove) pausedByBackpressure_ = true;
+  else if (pausedByBackpressure_ && out_.size() <= limits.pauseReadingAbove / 2) pausedByBackpressure_ = false;
+  if (!requestCheckScheduled_ && (drainedReady() || resumedReady())) {
+    // Through the loop, not inline: a protocol that writes its next piece from
+    // the callback and asks again would otherwise recurse once per piece. A
+    // request is taken only when the check runs, so a cancel or a replacement
+    // made meanwhile wins, and the output and the pause are looked at again.
+    requestCheckScheduled_ = true;
+    loop_.runSoon([weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->fireRequests();
+    });
+  }
+  updateInterest();
+}
+
+void Connection::fireRequests() {
+  requestCheckScheduled_ = false;
+  if (finished_) return;
+  if (drainedReady()) {
+    auto fn = std::exchange(drained_, nullptr);
+    callPlugin("whenDrained", fn);
+  }
+  if (!finished_ && resumedReady()) {
+    auto fn = std::exchange(resumed_, nullptr);
+    // No read while the request waited (wantsInput): settle after the callback
+    // re-arms reading even when the callback changes nothing else (its writes
+    // all sent at once), or the connection would never read again.
+    dirty_ = true;
+    callPlugin("whenReadingResumed", fn);
+  }
+}
+
+void Connection::updateInterest() {
+  bool wantRead = wantsInput();
+  bool wantWrite = !finished_ && !out_.empty();
+  // Writable interest only while output is pending: a level-triggered EPOLLOUT
+  // left armed on an idle socket spins the loop (the shape of Poco bug #2966).
+  std::uint32_t want = (wantRead ? EPOLLIN | EPOLLRDHUP : 0u) | (wantWrite ? EPOLLOUT : 0u);
+  if (want == registered_) return;  // the common case: no epoll_ctl, no call
+  loop_.ioUpdate(fd_, this, registered_, want);
+  registered_ = want;
+}
+
+void Connection::finish(DisconnectReason reason, bool graceful) {
+  if (finished_) return;
+  finished_ = true;
+  closing_ = true;
+  reactorFacade_.cancelAll();
+  drained_ = nullptr;
+  resumed_ = nullptr;
+  if (proxyTimer_) loop_.cancel(std::exchange(proxyTimer_, 0));
+  heldInput_.clear();
+  updateInterest();  // unregister before close
+  out_.release();
+  // After EOF nothing is left unread, so a plain close sends FIN. Otherwise a
+  // graceful close lingers, so that unread input cannot turn it into an RST.
+  if (graceful && !eof_) loop_.lingerClose(fd_);
+  else ::close(fd_);
+  fd_ = -1;
+  if (protocol_) {
+    ++depth_;
+    if (auto failure = invokePluginCode(loop_, listener_.get(), [&] { protocol_->connectionLost(reason); }))
+      pluginFailed("connectionLost", *failure);
+    --depth_;
+  }
+  if (outTarget_.empty()) {
+    listener_->stats.closed[static_cast<std::size_t>(reason.kind)].fetch_add(1, std::memory_order_relaxed);
+    listener_->release(ip_);
+  } else {
+    listener_->stats.outbound.closed[static_cast<std::size_t>(reason.kind)].fetch_add(1, std::memory_order_relaxed);
+    listener_->stats.outbound.active.fetch_sub(1, std::memory_order_relaxed);
+  }
+  if (Log::instance().enabled(LogLevel::Debug))
+    logger_.log(LogLevel::Debug, "closed: " + reason.detail);
+  loop_.removeConnectionSoon(this);
+}
+
+void Connection::requestStop() {
+  if (!finished_ && proxyParser_) {
+    finish(DisconnectReason{DisconnectReason::Kind::Shutdown, "stopping before the PROXY header was complete"});
+    return;
+  }
+  if (finished_ || !protocol_) return;
+  callPlugin("stopRequested", [&] { protocol_->stopRequested(); });
+}
+
+bool Connection::closeIfIdle(std::chrono::steady_clock::time_point now) {
+  const int timeout = outTarget_.empty() ? listener_->limits.idleTimeoutMs : 0;  // outbound: no idle timeout
+  if (finished_ || timeout <= 0 || now - lastActivity_ < std::chrono::milliseconds(timeout)) return false;
+  auto self = shared_from_this();
+  finish(DisconnectReason{DisconnectReason::Kind::Timeout, "idle for " + std::to_string(timeout) + " ms"});
+  return true;
+}
+
+Reactor::Callback Connection::guarded(Reactor::Callback fn) {
+  return [weak = weak_from_this(), fn = std::move(fn)] {
+    auto self = weak.lock();
+    if (!self || self->finished_) return;
+    self->callPlugin("timer", fn);
+  };
+}
+
+void Connection::ConnectionLogger::log(LogLevel level, std::string_view message) {
+  if (!Log::instance().enabled(level)) return;
+  Log::instance().write(level, c_.context(), message);
+}
+
+}  // namespace protohost::host

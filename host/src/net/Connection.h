@@ -1,0 +1,203 @@
+#pragma once
+// One accepted TCP connection: its registration in the loop's connection set,
+// the output queue and flow control, and the exception boundary around every
+// call into its Protocol. Implements the SDK Transport the protocol writes through.
+//
+// On a proxy_protocol = required listener it first reads the PROXY header
+// (ProxyHeader.h) under its own deadline; the protocol is built only once the
+// header is complete and valid, and never for a connection whose header is not.
+//
+// Ownership: the EventLoop owns it (shared_ptr); it owns its Protocol and holds
+// its ListenerRuntime (factory + library) so that code outlives the protocol.
+// Threading: everything runs on its EventLoop's thread.
+
+#include <netinet/in.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <optional>
+
+#include "reactor/EventLoop.h"
+#include "plugin/ListenerRuntime.h"
+#include "net/OutputBuffer.h"
+#include "net/ProxyHeader.h"
+#include "reactor/TrackedReactor.h"
+#include "protohost/Logger.h"
+#include "protohost/Protocol.h"
+#include "protohost/Reactor.h"
+#include "protohost/Transport.h"
+
+namespace protohost::host {
+
+class Connection final : public Transport, public IoHandler, public std::enable_shared_from_this<Connection> {
+ public:
+  /// Takes ownership of the connected, non-blocking socket @p fd and of one
+  /// admission of @p listener (released when the connection finishes).
+  /// @p ip is the admission key for the per-IP limit.
+  Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, std::string ip,
+             const sockaddr_storage& peer);
+  /// An outbound connection (Reactor::connect, OutboundConnections.h): @p fd
+  /// is connected and @p protocol is the caller's. No admission, no PROXY
+  /// header, no idle timeout; counted in the listener's outbound stats and
+  /// tagged out=@p target (HOST:PORT) in its log lines.
+  Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, const sockaddr_storage& peer,
+             std::unique_ptr<Protocol> protocol, std::string target);
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Builds the protocol, registers with the reactor and calls connectionMade;
+  /// with proxy_protocol = required it first waits for the PROXY header.
+  /// Returns false when the connection was refused or closed during it.
+  bool open();
+
+  /// Closes now (host shutdown): pending output is dropped.
+  void shutdown(DisconnectReason reason) { finish(std::move(reason)); }
+  /// The host is draining: asks the protocol to finish (Protocol::stopRequested).
+  void requestStop();
+  /// Closes the connection if it has been idle (no input, no output progress)
+  /// for its listener's idle_timeout_ms. Returns true when it closed.
+  bool closeIfIdle(std::chrono::steady_clock::time_point now);
+
+  // Transport
+  void write(std::string_view bytes) override;
+  void loseConnection() override;
+  void abortConnection() override;
+  bool isClosing() const override { return closing_ || finished_; }
+  std::size_t pendingBytes() const override { return out_.size(); }
+  void pauseReading() override;
+  void resumeReading() override;
+  /// The client as the PROXY header names it when there is one with
+  /// addresses, else the socket's peer. (Limits use the socket's peer.)
+  Address peerAddress() const override;
+  /// Likewise: the PROXY header's destination, else the socket's own address.
+  Address localAddress() const override;
+  Reactor& reactor() override { return reactorFacade_; }
+  Logger& logger() override { return logger_; }
+  void whenDrained(std::size_t bytes, std::function<void()> fn) override;
+  /// Paused by the protocol, or by back-pressure: also as soon as the output
+  /// passes pause_reading_above within a call, before settle() records it.
+  bool readingPaused() const override;
+  void whenReadingResumed(std::function<void()> fn) override;
+  // SDK 1.3 stubs (issue 10 replaces them).
+  void shutdownWrite() override {}
+  void writeSequence(std::span<const std::string_view> pieces) override {
+    for (std::string_view piece : pieces) write(piece);
+  }
+  ConnectionHandle handle() override { return {}; }
+
+  const ListenerRuntime& listener() const { return *listener_; }
+
+ private:
+  class ConnectionLogger final : public Logger {
+   public:
+    explicit ConnectionLogger(Connection& c) : c_(c) {}
+    void log(LogLevel level, std::string_view message) override;
+
+   private:
+    Connection& c_;
+  };
+
+  /// The protocol's timers, posts and watches: through callPlugin, never after finish.
+  Reactor::Callback guarded(Reactor::Callback fn);
+
+  void onIoEvent(std::uint32_t events) override;
+  /// Every event but a plain EPOLLIN: errors, hang-ups, writability.
+  [[gnu::noinline]] void onOtherIoEvent(std::uint32_t events);
+  /// One recv(), then more while each fills the read buffer (at most kMaxReadsPerEvent).
+  void onReadable();
+  /// One recv() and its delivery; true when it filled the buffer (more may be waiting).
+  bool readOnce();
+  [[gnu::noinline]] void readMore();
+  /// Input while the PROXY header is incomplete: to the parser, the rest to the protocol.
+  [[gnu::noinline]] void receivedBeforeProtocol(std::string_view data);
+  /// recv() returned 0 (@p err = 0: EOF, ends the input) or failed with
+  /// @p err (EAGAIN/EINTR: nothing; anything else closes).
+  void readFailed(int err);
+  void onWritable();
+  void onError();
+  /// Builds the protocol and calls connectionMade; false when that closed it.
+  bool startProtocol();
+  /// Feeds @p data to the PROXY header parser. Once the header is complete it
+  /// starts the protocol and leaves in @p data the bytes after the header.
+  /// Returns true when @p data should be delivered to the protocol now.
+  bool takeProxyHeader(std::string_view& data);
+  /// Counts, logs (rate-limited) and closes: no plugin code has run.
+  void proxyHeaderFailed(DisconnectReason::Kind kind, const std::string& why);
+
+  /// Runs @p fn (plugin code) inside the exception boundary, then settles if
+  /// it changed anything settle() acts on (dirty_).
+  template <class F>
+  void callPlugin(const char* hook, F&& fn);
+  void pluginFailed(const char* hook, const std::string& what);
+  /// write() beyond its fast path: @p sent is what a first send() returned (0: none
+  /// tried), @p err its errno when it failed.
+  [[gnu::noinline]] void writeRest(std::string_view bytes, ssize_t sent, int err);
+  /// Sends queued output; false when the socket failed (finish already requested).
+  bool flush();
+  /// Applies deferred state: pending close, flow control, reactor interest.
+  void settle();
+  /// Whether the whenDrained / whenReadingResumed request may fire now.
+  bool drainedReady() const { return drained_ && out_.size() <= drainedAt_ && !closing_; }
+  bool resumedReady() const { return resumed_ && !pausedByProtocol_ && !pausedByBackpressure_ && !closing_; }
+  /// Whether to read: not paused, and no whenReadingResumed request waiting
+  /// (it fires first, so a protocol that holds input gets it back before more
+  /// input or the EOF arrives).
+  bool wantsInput() const {
+    return !finished_ && !closing_ && !eof_ && !pausedByProtocol_ && !pausedByBackpressure_ && !resumed_;
+  }
+  /// Fires the requests that are (still) ready; queued by settle().
+  void fireRequests();
+  /// Settles now if no call into this connection is on the stack, else after it.
+  void settleSoon();
+  void updateInterest();
+  void requestFinish(DisconnectReason reason);
+  /// @p graceful: all output was flushed after loseConnection; the socket is
+  /// closed with a lingering close (no RST from unread input).
+  void finish(DisconnectReason reason, bool graceful = false);
+  std::string context() const;
+
+  EventLoop& loop_;
+  std::shared_ptr<ListenerRuntime> listener_;  // before protocol_: destroyed after it
+  int fd_;
+  std::unique_ptr<Protocol> protocol_;
+  OutputBuffer out_;
+  TrackedReactor reactorFacade_{loop_, [this](Reactor::Callback fn) { return guarded(std::move(fn)); }};
+  ConnectionLogger logger_{*this};
+  std::optional<DisconnectReason> pendingFinish_;
+  std::string ip_;
+  std::string outTarget_;  // outbound only: HOST:PORT it connected to (empty: accepted)
+  sockaddr_in6 peer_{};  // large enough for sockaddr_in too; kept for logs after close
+  std::unique_ptr<ProxyHeaderParser> proxyParser_;  // while waiting for the PROXY header
+  TimerId proxyTimer_ = 0;                          // its deadline
+  std::optional<Address> proxiedPeer_;   // from a PROXY header with addresses
+  std::optional<Address> proxiedLocal_;
+  std::string heldInput_;  // bytes after the header, held while connectionMade paused reading
+  // Last input received or output sent (by any send: write()'s own, writeRest's
+  // or flush's): what idle_timeout_ms measures from.
+  std::chrono::steady_clock::time_point lastActivity_;
+  // Whether lastActivity_ is kept: only with idle_timeout_ms (a clock read per
+  // recv/send costs as much as the rest of an echo's bookkeeping).
+  const bool tracksActivity_;
+  int depth_ = 0;             // calls into this connection on the stack
+  bool opened_ = false;
+  bool closing_ = false;      // loseConnection: finish once output is flushed
+  bool finished_ = false;     // connectionLost delivered, socket closed
+  bool eof_ = false;          // peer shut down its sending side
+  bool pausedByProtocol_ = false;
+  bool pausedByBackpressure_ = false;
+  bool settleScheduled_ = false;
+  // Something settle() acts on changed since it last ran (output queued, close,
+  // pause/resume, whenDrained, a plugin failure): every such change goes
+  // through settleSoon() or sets it. Lets an echo's write, sent whole, skip settle().
+  bool dirty_ = false;
+  std::function<void()> drained_;  // Transport::whenDrained request, fired from settle()
+  std::size_t drainedAt_ = 0;
+  std::function<void()> resumed_;  // Transport::whenReadingResumed request, fired from settle()
+  bool requestCheckScheduled_ = false;  // settle() queued fireRequests()
+  std::uint32_t registered_ = 0;  // epoll events currently registered (EPOLLIN/EPOLLOUT)
+};
+
+}  // namespace protohost::host

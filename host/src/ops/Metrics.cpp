@@ -1,0 +1,164 @@
+#include "ops/Metrics.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "base/Log.h"
+#include "protohost/Protocol.h"
+
+namespace protohost::host {
+namespace {
+
+class Page {
+ public:
+  void family(const char* name, const char* type, const char* help) {
+    out_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  }
+  template <class V>
+  void sample(const char* name, const std::string& labels, V value) {
+    out_ << name;
+    if (!labels.empty()) out_ << "{" << labels << "}";
+    out_ << " " << value << "\n";
+  }
+  std::string str() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+};
+
+std::string label(const char* key, const std::string& value) {
+  std::string v;
+  for (char c : value) {
+    if (c == '\\' || c == '"') v.push_back('\\');
+    if (c == '\n') {
+      v += "\\n";
+      continue;
+    }
+    v.push_back(c);
+  }
+  return std::string(key) + "=\"" + v + "\"";
+}
+
+struct ProcessFigures {
+  double cpuSeconds = 0, startTime = 0;
+  long rssBytes = 0, vsizeBytes = 0, openFds = 0;
+};
+
+ProcessFigures readProcess() {
+  ProcessFigures f;
+  std::ifstream stat("/proc/self/stat");
+  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = content.rfind(')');
+  if (close != std::string::npos) {
+    std::istringstream fields(content.substr(close + 2));
+    std::vector<std::string> v;
+    for (std::string t; fields >> t;) v.push_back(t);
+    // Fields after "(comm)": index 0 = state (field 3); utime = field 14, stime 15, starttime 22, vsize 23, rss 24.
+    const long tick = ::sysconf(_SC_CLK_TCK);
+    if (v.size() > 22) {
+      f.cpuSeconds = (std::stod(v[11]) + std::stod(v[12])) / static_cast<double>(tick);
+      double bootTime = 0;
+      std::ifstream procStat("/proc/stat");
+      for (std::string line; std::getline(procStat, line);)
+        if (line.rfind("btime ", 0) == 0) bootTime = std::stod(line.substr(6));
+      f.startTime = bootTime + std::stod(v[19]) / static_cast<double>(tick);
+      f.vsizeBytes = std::stol(v[20]);
+      f.rssBytes = std::stol(v[21]) * ::sysconf(_SC_PAGESIZE);
+    }
+  }
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.') ++f.openFds;
+    ::closedir(d);
+    --f.openFds;  // the directory stream itself
+  }
+  return f;
+}
+
+}  // namespace
+
+std::string renderMetrics(const std::vector<std::shared_ptr<ListenerRuntime>>& listeners, const HostStats& host) {
+  Page p;
+  auto perListener = [&](const char* name, const char* type, const char* help, auto get) {
+    p.family(name, type, help);
+    for (const auto& l : listeners) p.sample(name, label("listener", l->name), get(*l));
+  };
+  perListener("protohost_connections_open", "gauge", "Connections currently open.",
+              [](const ListenerRuntime& l) { return l.stats.open.load(); });
+  perListener("protohost_connections_accepted_total", "counter", "Connections accepted (before limits).",
+              [](const ListenerRuntime& l) { return l.stats.accepted.load(); });
+  p.family("protohost_connections_refused_total", "counter", "Connections refused at accept, by limit.");
+  for (const auto& l : listeners)
+    for (auto r : {Refusal::HostMaxConnections, Refusal::MaxConnections, Refusal::MaxConnectionsPerIp})
+      p.sample("protohost_connections_refused_total", label("listener", l->name) + "," + label("reason", refusalName(r)),
+               l->stats.refused[static_cast<std::size_t>(r)].load());
+  p.family("protohost_connections_closed_total", "counter", "Connections closed, by reason.");
+  for (const auto& l : listeners)
+    for (std::size_t k = 0; k < kCloseKinds; ++k)
+      p.sample("protohost_connections_closed_total", label("listener", l->name) + "," + label("reason", closeKindName(k)),
+               l->stats.closed[k].load());
+  // Outbound connections (Reactor::connect) of each listener's plugin code;
+  // the families above count accepted connections only.
+  const std::string out = label("direction", "out");
+  p.family("protohost_connections_opened_total", "counter", "Outbound connections made (connect succeeded).");
+  for (const auto& l : listeners)
+    p.sample("protohost_connections_opened_total", label("listener", l->name) + "," + out, l->stats.outbound.opened.load());
+  p.family("protohost_connections_active", "gauge", "Outbound connections currently open.");
+  for (const auto& l : listeners)
+    p.sample("protohost_connections_active", label("listener", l->name) + "," + out, l->stats.outbound.active.load());
+  p.family("protohost_connections_failed_total", "counter", "Outbound connects that failed, by reason.");
+  for (const auto& l : listeners)
+    for (std::size_t k = 0; k < kConnectErrorKinds; ++k)
+      p.sample("protohost_connections_failed_total",
+               label("listener", l->name) + "," + out + "," + label("reason", connectErrorKindName(k)),
+               l->stats.outbound.failed[k].load());
+  p.family("protohost_connections_ended_total", "counter", "Outbound connections closed, by reason.");
+  for (const auto& l : listeners)
+    for (std::size_t k = 0; k < kCloseKinds; ++k)
+      p.sample("protohost_connections_ended_total",
+               label("listener", l->name) + "," + out + "," + label("reason", closeKindName(k)),
+               l->stats.outbound.closed[k].load());
+  perListener("protohost_received_bytes_total", "counter", "Bytes received from clients.",
+              [](const ListenerRuntime& l) { return l.stats.bytesIn.load(); });
+  perListener("protohost_sent_bytes_total", "counter", "Bytes sent to clients.",
+              [](const ListenerRuntime& l) { return l.stats.bytesOut.load(); });
+  p.family("protohost_plugin_errors_total", "counter", "Exceptions thrown by plugin code.");
+  for (const auto& l : listeners)
+    p.sample("protohost_plugin_errors_total", label("listener", l->name) + "," + label("plugin", l->pluginName),
+             l->stats.pluginErrors.load());
+  perListener("protohost_accept_errors_total", "counter", "accept() failures (EMFILE and others).",
+              [](const ListenerRuntime& l) { return l.stats.acceptErrors.load(); });
+  perListener("protohost_proxy_header_errors_total", "counter",
+              "Connections closed for a malformed, missing or late PROXY protocol header.",
+              [](const ListenerRuntime& l) { return l.stats.proxyHeaderErrors.load(); });
+  perListener("protohost_listener_ready", "gauge", "1 when the listener's factory reports ready.",
+              [](const ListenerRuntime& l) { return l.factoryReady() ? 1 : 0; });
+  p.family("protohost_config_reloads_total", "counter", "Successful configuration reloads (SIGHUP).");
+  p.sample("protohost_config_reloads_total", "", host.reloads.load());
+  p.family("protohost_config_reload_failures_total", "counter", "Rejected configuration reloads.");
+  p.sample("protohost_config_reload_failures_total", "", host.reloadFailures.load());
+  p.family("protohost_config_last_reload_success", "gauge", "1 when the last reload succeeded (or none was tried).");
+  p.sample("protohost_config_last_reload_success", "", host.lastReloadOk.load() ? 1 : 0);
+  p.family("protohost_watchdog_misses_total", "counter", "Reactor loops found blocked by the watchdog.");
+  p.sample("protohost_watchdog_misses_total", "", host.watchdogMisses.load());
+  p.family("protohost_log_lines_dropped_total", "counter", "Log lines dropped because the log output was blocked.");
+  p.sample("protohost_log_lines_dropped_total", "", Log::instance().droppedLines());
+
+  ProcessFigures f = readProcess();
+  p.family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+  p.sample("process_cpu_seconds_total", "", f.cpuSeconds);
+  p.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  p.sample("process_resident_memory_bytes", "", f.rssBytes);
+  p.family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+  p.sample("process_virtual_memory_bytes", "", f.vsizeBytes);
+  p.family("process_open_fds", "gauge", "Number of open file descriptors.");
+  p.sample("process_open_fds", "", f.openFds);
+  p.family("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+  p.sample("process_start_time_seconds", "", static_cast<long long>(f.startTime));
+  return p.str();
+}
+
+}  // namespace protohost::host

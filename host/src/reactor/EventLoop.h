@@ -1,0 +1,222 @@
+#pragma once
+// One reactor thread: a direct epoll loop with timers that fire also while
+// the loop is busy (a timerfd), cross-thread post() with a real wake-up (an
+// eventfd), "soon" work run after the current dispatch, and a connection set.
+//
+// Every fd the loop serves — connections, listeners, plugin fd watches, the
+// wake eventfd and the timerfd — is in one level-triggered epoll set of the
+// loop's own, dispatched with one direct call per event; its interest is
+// changed with EPOLL_CTL_MOD/DEL. (The host once ran Poco 1.11's SocketReactor
+// here: ~2,000 instructions per poll round, 25 times an epoll echo's cost per
+// message; see docs/performance.md.)
+//
+// Threading: run() on the loop's own thread; post(), stopAndJoin() and wake()
+// from any thread; everything else on the loop thread only.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/PluginCall.h"
+#include "reactor/TimerQueue.h"
+#include "protohost/Protocol.h"
+#include "protohost/Reactor.h"
+
+namespace protohost::host {
+
+class Connection;
+struct ListenerRuntime;
+
+/// Receives readiness of one fd registered in an EventLoop's connection set.
+class IoHandler {
+ public:
+  /// @p events: EPOLLIN/EPOLLOUT/EPOLLERR/EPOLLHUP/EPOLLRDHUP bits. Loop thread.
+  virtual void onIoEvent(std::uint32_t events) = 0;
+
+ protected:
+  ~IoHandler() = default;
+};
+
+class EventLoop final : public protohost::Reactor {
+ public:
+  /// @param index position among the host's reactors (used in logs and thread names).
+  /// @param name thread name, e.g. "reactor-0" or "acceptor".
+  EventLoop(unsigned index, std::string name);
+  ~EventLoop() override;
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  unsigned index() const { return index_; }
+
+  /// Starts the loop thread, which runs run(). Thread: main.
+  void startThread();
+  /// The loop: waits on the epoll set (no longer than the next timer), calls
+  /// the ready handlers, then runs posted work, due timers and soon work.
+  /// Returns once stopAndJoin() was called. Thread: the loop's own.
+  void run();
+  /// Asks the loop to stop and joins its thread. Thread: any but the loop's.
+  void stopAndJoin();
+  /// True on this loop's thread.
+  bool inLoopThread() const { return std::this_thread::get_id() == threadId_.load(); }
+
+  // protohost::Reactor
+  TimerId callLater(std::chrono::milliseconds delay, Callback fn) override;
+  TimerId callEvery(std::chrono::milliseconds interval, Callback fn) override;
+  bool cancel(TimerId id) override;
+  Clock::time_point now() const override { return Clock::now(); }
+  void post(Callback fn) override;
+  WatchId watchReadable(int fd, Callback fn) override;
+  bool unwatch(WatchId id) override;
+  // SDK 1.3 stubs (issue 10 replaces them): nothing is watched, connected or run.
+  WatchId watchFd(int, FdInterest, std::function<void(FdEvents)>) override { return {}; }
+  bool modifyWatch(WatchId, FdInterest) override { return false; }
+  ConnectId connect(std::string_view, std::unique_ptr<Protocol>, std::function<void(const ConnectError&)>) override {
+    return {};
+  }
+  bool cancelConnect(ConnectId) override { return false; }
+  WorkStatus deferToThread(std::function<void()>, std::function<void(std::exception_ptr)>) override {
+    return WorkStatus::ShuttingDown;
+  }
+
+  /// Runs @p fn on this thread after the current dispatch round (loop thread only).
+  void runSoon(Callback fn);
+
+  /// Posts @p fn and waits until it ran. Returns false, without waiting
+  /// longer, when the loop exited (or its callbacks were cleared) before
+  /// running it. Thread: not the loop's (it would wait for itself).
+  bool runAndWait(Callback fn);
+
+  /// Drops all pending timers and posted work without running them, so that no
+  /// callback made by a plugin outlives the plugin's library. Thread: main, after stopAndJoin.
+  void clearCallbacks();
+
+  /// The connection set (see above). Loop thread only. @p events is
+  /// EPOLLIN and/or EPOLLOUT; 0 removes the fd (a registered fd always reports
+  /// EPOLLERR/EPOLLHUP, which would spin while its owner does not want to read).
+  void ioUpdate(int fd, IoHandler* handler, std::uint32_t oldEvents, std::uint32_t newEvents);
+
+  /// Closes a connection's socket gracefully (nginx's lingering close): sends
+  /// FIN, then reads and discards what the peer still sends until its EOF or a
+  /// deadline, and only then closes. Closing with unread input would make the
+  /// kernel send RST and drop the output the peer has not received yet.
+  /// Takes ownership of @p fd. Loop thread only.
+  void lingerClose(int fd);
+  /// Sockets in lingering close; any thread.
+  std::size_t lingerCount() const { return lingerCount_.load(std::memory_order_relaxed); }
+
+  /// Connections owned by this loop. Loop thread only.
+  void addConnection(std::shared_ptr<Connection> connection);
+  /// Releases the loop's reference after the current dispatch round.
+  void removeConnectionSoon(Connection* connection);
+  /// Asks the protocol of every connection whose listener runtime matches
+  /// @p which to finish (drain, or its listener was removed). Loop thread only.
+  void requestStopWhere(const std::function<bool(const ListenerRuntime&)>& which);
+  /// Closes every connection with @p reason (host shutdown). Loop thread only.
+  void closeAllConnections(const DisconnectReason& reason);
+  /// Set by the watchdog while this loop is blocked: new connections go elsewhere.
+  bool stalled() const { return stalled_.load(std::memory_order_relaxed); }
+  void setStalled(bool s) { stalled_.store(s, std::memory_order_relaxed); }
+
+  /// The listener whose plugin code this loop's thread runs at this moment,
+  /// or null (PluginCallScope marks every such call). Any thread: says which
+  /// listener blocks a reactor when a stop does not finish in time. Only the
+  /// pointer is read: the runtime outlives the call.
+  const ListenerRuntime* runningPlugin() const { return runningPlugin_.load(std::memory_order_acquire); }
+  /// The thread name, e.g. "reactor-0" or "acceptor".
+  const std::string& name() const { return name_; }
+
+  /// Connections currently owned by this loop; readable from any thread.
+  std::size_t connectionCount() const { return connectionCount_.load(std::memory_order_relaxed); }
+
+  /// Scratch space for one recv(): shared by all connections of this loop, so
+  /// an idle connection owns no input buffer. Loop thread only.
+  char* readBuffer() { return readBuffer_.get(); }
+  static constexpr std::size_t kReadBufferSize = 64 * 1024;
+
+ private:
+  void runHousekeeping();
+  void sweepIdleConnections();
+  void runGuarded(const char* what, Callback& fn);
+  /// Programs the timerfd to fire at @p due (time_point::max(): disarmed); on
+  /// failure logs an error and leaves it disarmed (timerFdFailed_).
+  void armTimerFd(Clock::time_point due);
+  /// Keeps the timerfd at the earliest deadline when a timer is added.
+  void timerAdded(Clock::time_point due);
+  void wake();
+
+  unsigned index_;
+  std::string name_;
+  std::thread thread_;
+  std::atomic<std::thread::id> threadId_{};
+  int wakeFd_ = -1;
+  int ioFd_ = -1;  // the loop's epoll set
+  int timerFd_ = -1;  // fires at the earliest timer's deadline
+  struct Waker;
+  std::unique_ptr<Waker> waker_;       // wakeFd_'s handler in the set
+  std::unique_ptr<Waker> timerWaker_;  // timerFd_'s handler: sets timersDue_
+  bool timersDue_ = false;              // the timerfd fired in this round
+  // runHousekeeping() has work after this round: soon work, a fired timerfd,
+  // or a wake (posted work; every post() whose work is not yet taken is
+  // followed by a wake, see post()). One flag, so a busy round tests one byte.
+  bool housekeepingDue_ = false;
+  bool rearmAfterHousekeeping_ = false;  // timers ran or were added during housekeeping
+  Clock::time_point armedDue_ = Clock::time_point::max();  // what timerFd_ is set to
+  bool timerFdFailed_ = false;  // the last timerfd_settime failed: the next added timer retries
+  std::atomic<bool> stopping_{false};
+  TimerQueue timers_;
+  std::vector<Callback> soon_;
+  std::mutex postedMutex_;
+  std::vector<Callback> posted_;
+  bool wakePending_ = false;  // guarded by postedMutex_
+  bool exited_ = false;       // run() returned: post() drops work; guarded by postedMutex_
+  std::atomic<bool> hasPosted_{false};  // posted_ is (probably) not empty: lets a round skip the mutex
+  bool inHousekeeping_ = false;
+  std::unique_ptr<char[]> readBuffer_{new char[kReadBufferSize]};
+  std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
+  std::atomic<std::size_t> connectionCount_{0};
+  TimerId idleSweepTimer_ = 0;
+  std::atomic<bool> stalled_{false};
+  std::atomic<const ListenerRuntime*> runningPlugin_{nullptr};
+  friend class PluginCallScope;
+  struct FdWatch;
+  struct Lingerer;
+  void endLinger(Lingerer* l);
+  std::unordered_map<Lingerer*, std::unique_ptr<Lingerer>> lingerers_;
+  std::atomic<std::size_t> lingerCount_{0};
+  std::unordered_map<WatchId, std::unique_ptr<FdWatch>, WatchId::Hash> watches_;
+  std::uint64_t lastWatchId_ = 0;  // watches are numbered apart from timers (their own id type)
+};
+
+/// Marks a call into @p runtime's plugin code on @p loop's thread for the
+/// scope's lifetime (EventLoop::runningPlugin). Costs two stores and a load.
+class PluginCallScope {
+ public:
+  PluginCallScope(EventLoop& loop, const ListenerRuntime* runtime)
+      : loop_(loop), outer_(loop.runningPlugin_.load(std::memory_order_relaxed)) {
+    loop.runningPlugin_.store(runtime, std::memory_order_release);
+  }
+  ~PluginCallScope() { loop_.runningPlugin_.store(outer_, std::memory_order_release); }
+  PluginCallScope(const PluginCallScope&) = delete;
+  PluginCallScope& operator=(const PluginCallScope&) = delete;
+
+ private:
+  EventLoop& loop_;
+  const ListenerRuntime* outer_;
+};
+
+/// Runs @p fn (plugin code of @p runtime) on @p loop's thread inside the
+/// exception boundary, marked as that listener's code for the stop deadline.
+/// The mark ends before this returns, so the caller handles a failure outside it.
+template <class Fn>
+std::optional<std::string> invokePluginCode(EventLoop& loop, const ListenerRuntime* runtime, Fn&& fn) {
+  PluginCallScope scope(loop, runtime);
+  return invokeGuarded(std::forward<Fn>(fn));
+}
+
+}  // namespace protohost::host

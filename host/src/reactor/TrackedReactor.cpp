@@ -1,0 +1,66 @@
+#include "reactor/TrackedReactor.h"
+
+#include <memory>
+#include <utility>
+
+namespace protohost::host {
+
+TimerId TrackedReactor::callLater(std::chrono::milliseconds delay, Callback fn) {
+  if (ended_) return 0;
+  // The id is known only once scheduled; the guard keeps the erase from running after the owner.
+  auto id = std::make_shared<TimerId>(0);
+  const TimerId made = loop_.callLater(delay, guard_([this, id, fn = std::move(fn)] {
+    timers_.erase(*id);  // ran: no longer this reactor's to cancel
+    fn();
+  }));
+  *id = made;
+  timers_.insert(made);
+  return made;
+}
+
+TimerId TrackedReactor::callEvery(std::chrono::milliseconds interval, Callback fn) {
+  if (ended_) return 0;
+  const TimerId id = loop_.callEvery(interval, guard_(std::move(fn)));
+  timers_.insert(id);
+  return id;
+}
+
+bool TrackedReactor::cancel(TimerId id) {
+  if (!timers_.erase(id)) return false;
+  return loop_.cancel(id);
+}
+
+WatchId TrackedReactor::watchReadable(int fd, Callback fn) {
+  if (ended_) return {};
+  const WatchId id = loop_.watchReadable(fd, guard_(std::move(fn)));
+  if (id) watches_.insert(id);
+  return id;
+}
+
+bool TrackedReactor::unwatch(WatchId id) {
+  if (!watches_.erase(id)) return false;
+  return loop_.unwatch(id);
+}
+
+ConnectId TrackedReactor::connect(std::string_view endpoint, std::unique_ptr<Protocol> protocol,
+                                  std::function<void(const ConnectError&)> onFailed) {
+  if (!outbound_ && provider_ && !ended_) outbound_ = provider_->outboundFor(loop_, *this);
+  if (outbound_) return outbound_->connect(endpoint, std::move(protocol), std::move(onFailed));
+  protocol.reset();  // never started: no hook
+  if (ended_ || !onFailed) return {};
+  loop_.runSoon(guard_([onFailed = std::move(onFailed)] {
+    onFailed(ConnectError{ConnectError::Kind::Shutdown, "this reactor cannot connect out"});
+  }));
+  return {};
+}
+
+void TrackedReactor::cancelAll() {
+  ended_ = true;
+  for (TimerId id : timers_) loop_.cancel(id);
+  timers_.clear();
+  for (WatchId id : watches_) loop_.unwatch(id);
+  watches_.clear();
+  if (outbound_) outbound_->closeAll();
+}
+
+}  // namespace protohost::host
