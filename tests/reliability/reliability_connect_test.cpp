@@ -260,6 +260,7 @@ TEST(ReliabilityConnect, CancelReportsCancelledOnceAndOwnerEndDropsOnFailed) {
   EXPECT_TRUE(h.metricBecomes("protohost_connections_failed_total", {{"reason", "cancelled"}}, 1));
   // A connect in progress when its owner ends: dropped, onFailed never runs
   // (the plugin's callback would write to a connection that is gone).
+  ASSERT_TRUE(h.host.waitForLog(std::regex("onFailed cancelled"), 5s));  // logged by its own thread
   const std::size_t since = h.host.logLineCount();
   {
     TestClient c = TestClient::connect(h.client);
@@ -271,6 +272,8 @@ TEST(ReliabilityConnect, CancelReportsCancelledOnceAndOwnerEndDropsOnFailed) {
   TestClient later = TestClient::connect(h.client);
   startConnect(later, full.endpoint(300));
   EXPECT_TRUE(later.readLine().rfind("failed timeout ", 0) == 0);
+  // The log is written by its own thread: wait for the later line before counting.
+  EXPECT_TRUE(h.host.waitForLog(std::regex("onFailed timeout"), 5s, since));
   const std::string log = h.host.stderrText();
   EXPECT_EQ(countMatches(log, std::regex("onFailed ")), 2u) << log;  // "cancelled" and the later "timeout"
   EXPECT_FALSE(h.host.waitForLog(std::regex("onFailed cancelled"), 0ms, since));

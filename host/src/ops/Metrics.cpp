@@ -103,24 +103,25 @@ std::string renderMetrics(const std::vector<std::shared_ptr<ListenerRuntime>>& l
   // Outbound connections (Reactor::connect) of each listener's plugin code;
   // the families above count accepted connections only.
   const std::string out = label("direction", "out");
-  p.family("protohost_connections_opened_total", "counter", "Outbound connections made (connect succeeded).");
-  for (const auto& l : listeners)
-    p.sample("protohost_connections_opened_total", label("listener", l->name) + "," + out, l->stats.outbound.opened.load());
-  p.family("protohost_connections_active", "gauge", "Outbound connections currently open.");
-  for (const auto& l : listeners)
-    p.sample("protohost_connections_active", label("listener", l->name) + "," + out, l->stats.outbound.active.load());
-  p.family("protohost_connections_failed_total", "counter", "Outbound connects that failed, by reason.");
-  for (const auto& l : listeners)
-    for (std::size_t k = 0; k < kConnectErrorKinds; ++k)
-      p.sample("protohost_connections_failed_total",
-               label("listener", l->name) + "," + out + "," + label("reason", connectErrorKindName(k)),
-               l->stats.outbound.failed[k].load());
-  p.family("protohost_connections_ended_total", "counter", "Outbound connections closed, by reason.");
-  for (const auto& l : listeners)
-    for (std::size_t k = 0; k < kCloseKinds; ++k)
-      p.sample("protohost_connections_ended_total",
-               label("listener", l->name) + "," + out + "," + label("reason", closeKindName(k)),
-               l->stats.outbound.closed[k].load());
+  auto outbound = [&](const char* name, const char* type, const char* help, auto get) {
+    p.family(name, type, help);
+    for (const auto& l : listeners) p.sample(name, label("listener", l->name) + "," + out, get(l->stats.outbound));
+  };
+  auto outboundByReason = [&](const char* name, const char* help, const auto& counts, auto reasonName) {
+    p.family(name, "counter", help);
+    for (const auto& l : listeners)
+      for (std::size_t k = 0; k < std::size(counts(l->stats.outbound)); ++k)
+        p.sample(name, label("listener", l->name) + "," + out + "," + label("reason", reasonName(k)),
+                 counts(l->stats.outbound)[k].load());
+  };
+  outbound("protohost_connections_opened_total", "counter", "Outbound connections made (connect succeeded).",
+           [](const OutboundStats& o) { return o.opened.load(); });
+  outbound("protohost_connections_active", "gauge", "Outbound connections currently open.",
+           [](const OutboundStats& o) { return o.active.load(); });
+  outboundByReason("protohost_connections_failed_total", "Outbound connects that failed, by reason.",
+                   [](const OutboundStats& o) -> const auto& { return o.failed; }, connectErrorKindName);
+  outboundByReason("protohost_connections_ended_total", "Outbound connections closed, by reason.",
+                   [](const OutboundStats& o) -> const auto& { return o.closed; }, closeKindName);
   perListener("protohost_received_bytes_total", "counter", "Bytes received from clients.",
               [](const ListenerRuntime& l) { return l.stats.bytesIn.load(); });
   perListener("protohost_sent_bytes_total", "counter", "Bytes sent to clients.",

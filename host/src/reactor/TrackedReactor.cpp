@@ -44,10 +44,11 @@ bool TrackedReactor::unwatch(WatchId id) {
 
 ConnectId TrackedReactor::connect(std::string_view endpoint, std::unique_ptr<Protocol> protocol,
                                   std::function<void(const ConnectError&)> onFailed) {
-  if (!outbound_ && provider_ && !ended_) outbound_ = provider_->outboundFor(loop_, *this);
+  if (ended_) return {};  // the owner ended: nothing is connected or called (protocol dropped)
+  if (!outbound_ && provider_) outbound_ = provider_->outboundFor(loop_, *this);
   if (outbound_) return outbound_->connect(endpoint, std::move(protocol), std::move(onFailed));
   protocol.reset();  // never started: no hook
-  if (ended_ || !onFailed) return {};
+  if (!onFailed) return {};
   loop_.runSoon(guard_([onFailed = std::move(onFailed)] {
     onFailed(ConnectError{ConnectError::Kind::Shutdown, "this reactor cannot connect out"});
   }));
