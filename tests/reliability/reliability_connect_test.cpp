@@ -152,13 +152,20 @@ void startConnect(TestClient& c, const std::string& endpoint) {
   ASSERT_TRUE(std::regex_match(id, std::regex("id [1-9][0-9]*"))) << id;
 }
 
+// A client of @p h whose protocol connected out to @p upstream (the kernel
+// completes the handshake before the test accepts).
+TestClient clientConnectedTo(ConnectHost& h, const LocalListener& upstream) {
+  TestClient c = TestClient::connect(h.client);
+  startConnect(c, "tcp:127.0.0.1:" + std::to_string(upstream.port()));
+  EXPECT_EQ(c.readLine(), "connected");
+  return c;
+}
+
 TEST(ReliabilityConnect, ProtocolConnectsOutDataBothWaysThenOwnerEndsFirst) {
   ConnectHost h;
   LocalListener upstream;
-  TestClient c = TestClient::connect(h.client);
-  startConnect(c, "tcp:127.0.0.1:" + std::to_string(upstream.port()));
+  TestClient c = clientConnectedTo(h, upstream);
   Accepted server(upstream.fd());
-  EXPECT_EQ(c.readLine(), "connected");
   c.sendAll("send hello upstream\n");
   EXPECT_EQ(server.readLine(), "hello upstream");
   server.send("hello client\n");
@@ -183,12 +190,8 @@ TEST(ReliabilityConnect, ProtocolConnectsOutDataBothWaysThenOwnerEndsFirst) {
 TEST(ReliabilityConnect, UpstreamClosingFirstReachesTheProtocol) {
   ConnectHost h;
   LocalListener upstream;
-  TestClient c = TestClient::connect(h.client);
-  startConnect(c, "tcp:127.0.0.1:" + std::to_string(upstream.port()));
-  {
-    Accepted server(upstream.fd());
-    EXPECT_EQ(c.readLine(), "connected");
-  }  // closed by the upstream
+  TestClient c = clientConnectedTo(h, upstream);
+  { Accepted server(upstream.fd()); }  // closed by the upstream
   EXPECT_EQ(c.readLine(), "upstream lost peer");
   EXPECT_TRUE(h.metricBecomes("protohost_connections_ended_total", {{"reason", "peer"}}, 1));
   EXPECT_EQ(h.metric("protohost_connections_active", {}), 0);
