@@ -25,12 +25,14 @@ namespace protohost::host {
 class FactoryContextImpl final : public FactoryContext {
  public:
   FactoryContextImpl(ListenerRuntime& runtime, EventLoop& loop)
-      : runtime_(runtime), reactor_(loop, guardFor(runtime, loop)), logger_("listener=" + runtime.name) {}
+      : runtime_(runtime), reactor_(loop, guardFor(runtime, loop)), logger_("listener=" + runtime.name) {
+    reactor_.setOutboundProvider(&runtime);  // the runtime outlives its context (Slot, Retired)
+  }
   const std::string& listenerName() const override { return runtime_.name; }
   Reactor& reactor() override { return reactor_; }
   Logger& logger() override { return logger_; }
   FactoryHandle handle() override { return {}; }  // SDK 1.3 stub (issue 10 replaces it)
-  /// Cancels every timer and watch the factory left. Thread: the first reactor's (or main while stopped).
+  /// Cancels every timer and watch the factory left and closes its outbound connections. Thread: the first reactor's (or main while stopped).
   void cancelTimers() { reactor_.cancelAll(); }
 
  private:
@@ -438,8 +440,10 @@ void Server::reload(HostConfig next) {
 
 void Server::collectRetired() {
   for (auto it = retired_.begin(); it != retired_.end();) {
-    // Only this list holds it: every connection made with it has ended.
-    if (it->runtime.use_count() > 1) {
+    // Only this list holds it: every connection made with it has ended, but
+    // for outbound ones, which its factory's (closed below) may be.
+    // (Conservative: a holder counts in use_count before outboundHolders.)
+    if (it->runtime.use_count() > 1 + static_cast<long>(it->runtime->outboundHolders.load())) {
       ++it;
       continue;
     }

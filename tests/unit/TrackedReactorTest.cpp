@@ -158,3 +158,72 @@ TEST_F(TrackedReactorTest, CancelAllEndsOnlyItsOwnAndSchedulesNothingAfterwards)
 
 }  // namespace
 }  // namespace protohost::host
+
+namespace protohost::host {
+namespace {
+
+// What connect/cancelConnect forward to: counts the calls it gets.
+struct RecordingOutbound final : OutboundService {
+  int& connects;
+  int& closes;
+  RecordingOutbound(int& c, int& x) : connects(c), closes(x) {}
+  ConnectId connect(std::string_view, std::unique_ptr<Protocol>, std::function<void(const ConnectError&)>) override {
+    return ConnectId{static_cast<std::uint64_t>(++connects)};
+  }
+  bool cancel(ConnectId id) override { return id.value == 1; }
+  void closeAll() override { ++closes; }
+};
+struct CountingProvider final : OutboundProvider {
+  int made = 0, connects = 0, closes = 0;
+  std::unique_ptr<OutboundService> outboundFor(EventLoop&, TrackedReactor&) override {
+    ++made;
+    return std::make_unique<RecordingOutbound>(connects, closes);
+  }
+};
+
+TEST_F(TrackedReactorTest, ConnectMakesTheOwnersOutboundServiceOnFirstUseAndCancelAllClosesIt) {
+  CountingProvider provider;
+  mine.setOutboundProvider(&provider);
+  ConnectId first, second, afterEnd{99};
+  bool cancelled = false, cancelledUnknown = true;
+  ASSERT_TRUE(loop.runAndWait([&] {
+    EXPECT_FALSE(mine.cancelConnect(ConnectId{1}));  // nothing made yet
+    EXPECT_EQ(provider.made, 0) << "an owner that never connects must not pay for the service";
+    first = mine.connect("tcp:127.0.0.1:1", std::make_unique<Protocol>(), nullptr);
+    second = mine.connect("tcp:127.0.0.1:1", std::make_unique<Protocol>(), nullptr);
+    cancelled = mine.cancelConnect(first);
+    cancelledUnknown = mine.cancelConnect(ConnectId{7});
+    mine.cancelAll();
+    afterEnd = mine.connect("tcp:127.0.0.1:1", std::make_unique<Protocol>(), [](const ConnectError&) { FAIL(); });
+  }));
+  EXPECT_EQ(provider.made, 1);
+  EXPECT_EQ(first.value, 1u);
+  EXPECT_EQ(second.value, 2u);
+  EXPECT_TRUE(cancelled);
+  EXPECT_FALSE(cancelledUnknown);
+  EXPECT_EQ(provider.closes, 1) << "cancelAll must close the owner's outbound connections";
+  EXPECT_EQ(provider.connects, 2) << "a connect after cancelAll reached the service";
+  EXPECT_FALSE(afterEnd);
+}
+
+TEST_F(TrackedReactorTest, WithoutAProviderConnectFailsWithShutdownLaterThroughTheGuard) {
+  std::promise<ConnectError> failed;
+  bool calledInside = false;
+  ASSERT_TRUE(loop.runAndWait([&] {
+    bool inside = true;
+    const ConnectId id = mine.connect("tcp:127.0.0.1:1", std::make_unique<Protocol>(), [&](const ConnectError& e) {
+      calledInside = inside;
+      failed.set_value(e);
+    });
+    EXPECT_FALSE(id);
+    inside = false;
+  }));
+  auto future = failed.get_future();
+  ASSERT_EQ(future.wait_for(kWithin), std::future_status::ready);
+  EXPECT_EQ(future.get().kind, ConnectError::Kind::Shutdown);
+  EXPECT_FALSE(calledInside) << "onFailed ran from inside connect";
+  EXPECT_EQ(mineGuarded.load(), 1) << "onFailed did not go through the owner's guard";
+}
+
+}  // namespace
+}  // namespace protohost::host

@@ -53,10 +53,26 @@ Connection::Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listene
       lastActivity_(std::chrono::steady_clock::now()),
       tracksActivity_(listener_->limits.idleTimeoutMs > 0) {
   static_assert(sizeof(sockaddr_in6) >= sizeof(sockaddr_in));
+  reactorFacade_.setOutboundProvider(listener_.get());
   std::memcpy(&peer_, &peer, peer.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
 }
 
+Connection::Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, const sockaddr_storage& peer,
+                       std::unique_ptr<Protocol> protocol, std::string target)
+    : loop_(loop),
+      listener_(std::move(listener)),
+      fd_(fd),
+      protocol_(std::move(protocol)),
+      outTarget_(std::move(target)),
+      tracksActivity_(false) {
+  reactorFacade_.setOutboundProvider(listener_.get());
+  std::memcpy(&peer_, &peer, peer.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+  listener_->outboundHolders.fetch_add(1, std::memory_order_relaxed);
+  listener_->stats.outbound.active.fetch_add(1, std::memory_order_relaxed);
+}
+
 Connection::~Connection() {
+  if (!outTarget_.empty()) listener_->outboundHolders.fetch_sub(1, std::memory_order_relaxed);
   // Normally finished already (unregistered, closed); this covers a connection
   // dropped before open().
   if (fd_ >= 0) {
@@ -86,6 +102,7 @@ void Connection::onOtherIoEvent(std::uint32_t events) {
 }
 
 std::string Connection::context() const {
+  if (!outTarget_.empty()) return "listener=" + listener_->name + " out=" + outTarget_;
   return "listener=" + listener_->name + " peer=" + peerAddress().toString();
 }
 
@@ -99,7 +116,7 @@ Address Connection::localAddress() const { return proxiedLocal_ ? *proxiedLocal_
 
 bool Connection::open() {
   opened_ = true;
-  if (!listener_->limits.proxyProtocol) return startProtocol();
+  if (!listener_->limits.proxyProtocol || !outTarget_.empty()) return startProtocol();
   // The header comes first: no plugin code (not even buildProtocol) runs
   // before it is complete and valid.
   proxyParser_ = std::make_unique<ProxyHeaderParser>();
@@ -156,10 +173,12 @@ void Connection::proxyHeaderFailed(DisconnectReason::Kind kind, const std::strin
 }
 
 bool Connection::startProtocol() {
-  ++depth_;
-  if (auto failure = invokePluginCode(loop_, listener_.get(), [&] { protocol_ = listener_->factory->buildProtocol(); }))
-    pluginFailed("buildProtocol", *failure);
-  --depth_;
+  if (!protocol_) {  // an outbound connection came with its protocol
+    ++depth_;
+    if (auto failure = invokePluginCode(loop_, listener_.get(), [&] { protocol_ = listener_->factory->buildProtocol(); }))
+      pluginFailed("buildProtocol", *failure);
+    --depth_;
+  }
   if (!protocol_) {
     if (!pendingFinish_) pendingFinish_ = DisconnectReason{DisconnectReason::Kind::ClosedLocally, "factory refused the connection"};
     finish(*pendingFinish_);
@@ -468,8 +487,13 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
       pluginFailed("connectionLost", *failure);
     --depth_;
   }
-  listener_->stats.closed[static_cast<std::size_t>(reason.kind)].fetch_add(1, std::memory_order_relaxed);
-  listener_->release(ip_);
+  if (outTarget_.empty()) {
+    listener_->stats.closed[static_cast<std::size_t>(reason.kind)].fetch_add(1, std::memory_order_relaxed);
+    listener_->release(ip_);
+  } else {
+    listener_->stats.outbound.closed[static_cast<std::size_t>(reason.kind)].fetch_add(1, std::memory_order_relaxed);
+    listener_->stats.outbound.active.fetch_sub(1, std::memory_order_relaxed);
+  }
   if (Log::instance().enabled(LogLevel::Debug))
     logger_.log(LogLevel::Debug, "closed: " + reason.detail);
   loop_.removeConnectionSoon(this);
@@ -485,7 +509,7 @@ void Connection::requestStop() {
 }
 
 bool Connection::closeIfIdle(std::chrono::steady_clock::time_point now) {
-  const int timeout = listener_->limits.idleTimeoutMs;
+  const int timeout = outTarget_.empty() ? listener_->limits.idleTimeoutMs : 0;  // outbound: no idle timeout
   if (finished_ || timeout <= 0 || now - lastActivity_ < std::chrono::milliseconds(timeout)) return false;
   auto self = shared_from_this();
   finish(DisconnectReason{DisconnectReason::Kind::Timeout, "idle for " + std::to_string(timeout) + " ms"});

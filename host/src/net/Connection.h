@@ -38,6 +38,12 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   /// @p ip is the admission key for the per-IP limit.
   Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, std::string ip,
              const sockaddr_storage& peer);
+  /// An outbound connection (Reactor::connect, OutboundConnections.h): @p fd
+  /// is connected and @p protocol is the caller's. No admission, no PROXY
+  /// header, no idle timeout; counted in the listener's outbound stats and
+  /// tagged out=@p target (HOST:PORT) in its log lines.
+  Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, const sockaddr_storage& peer,
+             std::unique_ptr<Protocol> protocol, std::string target);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -162,6 +168,7 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   ConnectionLogger logger_{*this};
   std::optional<DisconnectReason> pendingFinish_;
   std::string ip_;
+  std::string outTarget_;  // outbound only: HOST:PORT it connected to (empty: accepted)
   sockaddr_in6 peer_{};  // large enough for sockaddr_in too; kept for logs after close
   std::unique_ptr<ProxyHeaderParser> proxyParser_;  // while waiting for the PROXY header
   TimerId proxyTimer_ = 0;                          // its deadline

@@ -100,6 +100,28 @@ std::string renderMetrics(const std::vector<std::shared_ptr<ListenerRuntime>>& l
     for (std::size_t k = 0; k < kCloseKinds; ++k)
       p.sample("protohost_connections_closed_total", label("listener", l->name) + "," + label("reason", closeKindName(k)),
                l->stats.closed[k].load());
+  // Outbound connections (Reactor::connect) of each listener's plugin code;
+  // the families above count accepted connections only.
+  const std::string out = label("direction", "out");
+  auto outbound = [&](const char* name, const char* type, const char* help, auto get) {
+    p.family(name, type, help);
+    for (const auto& l : listeners) p.sample(name, label("listener", l->name) + "," + out, get(l->stats.outbound));
+  };
+  auto outboundByReason = [&](const char* name, const char* help, const auto& counts, auto reasonName) {
+    p.family(name, "counter", help);
+    for (const auto& l : listeners)
+      for (std::size_t k = 0; k < std::size(counts(l->stats.outbound)); ++k)
+        p.sample(name, label("listener", l->name) + "," + out + "," + label("reason", reasonName(k)),
+                 counts(l->stats.outbound)[k].load());
+  };
+  outbound("protohost_connections_opened_total", "counter", "Outbound connections made (connect succeeded).",
+           [](const OutboundStats& o) { return o.opened.load(); });
+  outbound("protohost_connections_active", "gauge", "Outbound connections currently open.",
+           [](const OutboundStats& o) { return o.active.load(); });
+  outboundByReason("protohost_connections_failed_total", "Outbound connects that failed, by reason.",
+                   [](const OutboundStats& o) -> const auto& { return o.failed; }, connectErrorKindName);
+  outboundByReason("protohost_connections_ended_total", "Outbound connections closed, by reason.",
+                   [](const OutboundStats& o) -> const auto& { return o.closed; }, closeKindName);
   perListener("protohost_received_bytes_total", "counter", "Bytes received from clients.",
               [](const ListenerRuntime& l) { return l.stats.bytesIn.load(); });
   perListener("protohost_sent_bytes_total", "counter", "Bytes sent to clients.",

@@ -2,6 +2,7 @@
 
 #include "base/Log.h"
 #include "base/PluginCall.h"
+#include "plugin/OutboundConnections.h"
 
 namespace protohost::host {
 
@@ -17,6 +18,16 @@ const char* refusalName(Refusal r) {
 const char* closeKindName(std::size_t kind) {
   static const char* const names[kCloseKinds] = {"peer", "local", "error", "timeout", "overflow", "plugin_error", "shutdown"};
   return kind < kCloseKinds ? names[kind] : "unknown";
+}
+
+const char* connectErrorKindName(std::size_t kind) {
+  static const char* const names[kConnectErrorKinds] = {"bad_endpoint", "unresolvable", "refused", "timeout",
+                                                        "error",        "cancelled",    "shutdown"};
+  return kind < kConnectErrorKinds ? names[kind] : "unknown";
+}
+
+std::unique_ptr<OutboundService> ListenerRuntime::outboundFor(EventLoop& loop, TrackedReactor& reactor) {
+  return std::make_unique<OutboundConnections>(loop, weak_from_this(), reactor);
 }
 
 Refusal ListenerRuntime::admit(const std::string& ip) {

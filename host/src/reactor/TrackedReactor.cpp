@@ -42,12 +42,26 @@ bool TrackedReactor::unwatch(WatchId id) {
   return loop_.unwatch(id);
 }
 
+ConnectId TrackedReactor::connect(std::string_view endpoint, std::unique_ptr<Protocol> protocol,
+                                  std::function<void(const ConnectError&)> onFailed) {
+  if (ended_) return {};  // the owner ended: nothing is connected or called (protocol dropped)
+  if (!outbound_ && provider_) outbound_ = provider_->outboundFor(loop_, *this);
+  if (outbound_) return outbound_->connect(endpoint, std::move(protocol), std::move(onFailed));
+  protocol.reset();  // never started: no hook
+  if (!onFailed) return {};
+  loop_.runSoon(guard_([onFailed = std::move(onFailed)] {
+    onFailed(ConnectError{ConnectError::Kind::Shutdown, "this reactor cannot connect out"});
+  }));
+  return {};
+}
+
 void TrackedReactor::cancelAll() {
   ended_ = true;
   for (TimerId id : timers_) loop_.cancel(id);
   timers_.clear();
   for (WatchId id : watches_) loop_.unwatch(id);
   watches_.clear();
+  if (outbound_) outbound_->closeAll();
 }
 
 }  // namespace protohost::host

@@ -2,10 +2,12 @@
 // The Reactor lent to plugin code: by a Connection to its protocol, by the
 // Server to a listener's factory. It forwards to one EventLoop, runs every
 // callback it is given through its owner's exception boundary, and keeps the
-// ids of the timers and fd watches made through it. cancel() and unwatch()
+// ids of the timers and fd watches made through it; connect() and
+// cancelConnect() go to an OutboundService made by the owner's OutboundProvider. cancel() and unwatch()
 // act only on those: an id it did not hand out (a connection's PROXY deadline,
 // the idle sweep, another plugin's timer) is refused. cancelAll() drops what
-// is left when the owner ends; from then on nothing new is scheduled.
+// is left when the owner ends and closes its outbound connections; from then
+// on nothing new is scheduled or connected.
 //
 // Ownership: held by its owner, which calls cancelAll() before the plugin's
 // code may go away. Threading: the loop's thread (cancelAll also from main
@@ -16,6 +18,7 @@
 #include <unordered_set>
 
 #include "reactor/EventLoop.h"
+#include "reactor/OutboundService.h"
 #include "protohost/Reactor.h"
 
 namespace protohost::host {
@@ -43,17 +46,27 @@ class TrackedReactor final : public Reactor {
   // SDK 1.3 stubs (issue 10 replaces them): nothing is watched, connected or run.
   WatchId watchFd(int, FdInterest, std::function<void(FdEvents)>) override { return {}; }
   bool modifyWatch(WatchId, FdInterest) override { return false; }
-  ConnectId connect(std::string_view, std::unique_ptr<Protocol>, std::function<void(const ConnectError&)>) override {
-    return {};
-  }
-  bool cancelConnect(ConnectId) override { return false; }
+  /// Reactor::connect, through the OutboundService (made on the first call);
+  /// cancelAll() closes what it made. Without a provider (an owner that
+  /// cannot connect out) onFailed gets Shutdown, later.
+  ConnectId connect(std::string_view endpoint, std::unique_ptr<Protocol> protocol,
+                    std::function<void(const ConnectError&)> onFailed) override;
+  bool cancelConnect(ConnectId id) override { return outbound_ && outbound_->cancel(id); }
   WorkStatus deferToThread(std::function<void()>, std::function<void(std::exception_ptr)>) override {
     return WorkStatus::ShuttingDown;
   }
 
-  /// Cancels every timer and watch still tracked; later calls schedule nothing
-  /// (callLater/callEvery return 0, watchReadable an empty WatchId).
+  /// Cancels every timer and watch still tracked, drops the connects in
+  /// progress (no onFailed) and closes the outbound connections (Shutdown);
+  /// later calls schedule nothing (callLater/callEvery return 0, watchReadable
+  /// an empty WatchId, connect an empty ConnectId).
   void cancelAll();
+
+  /// Names what makes the service connect() forwards to; it must outlive this
+  /// reactor. Before plugin code may connect.
+  void setOutboundProvider(OutboundProvider* provider) { provider_ = provider; }
+  /// The owner's exception boundary (what every callback of this reactor runs in).
+  const Guard& guard() const { return guard_; }
 
  private:
   EventLoop& loop_;
@@ -61,6 +74,8 @@ class TrackedReactor final : public Reactor {
   std::unordered_set<TimerId> timers_;
   std::unordered_set<WatchId, WatchId::Hash> watches_;
   bool ended_ = false;
+  OutboundProvider* provider_ = nullptr;
+  std::unique_ptr<OutboundService> outbound_;  // last: closed before the rest goes
 };
 
 }  // namespace protohost::host
