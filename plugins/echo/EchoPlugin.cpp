@@ -2,4 +2,4 @@
 
 #include "protohost/Plugin.h"
 
-PROTOHOST_EXPORT_FACTORY(echo, protohost::plugins::echo::EchoFactory)
+PROTOHOST_EXPORT_PROTOCOL(echo, protohost::plugins::echo::EchoProtocol)

@@ -1,10 +1,8 @@
 #pragma once
 // RFC 862 Echo over TCP: every byte back, in order, until the client closes.
 
-#include <memory>
-
-#include "protohost/Factory.h"
 #include "protohost/Protocol.h"
+#include "protohost/SimpleFactory.h"
 
 namespace protohost::plugins::echo {
 
@@ -15,9 +13,6 @@ class EchoProtocol : public Protocol {
   // what is pending and close (half-close handling of RFC 862).
 };
 
-class EchoFactory : public Factory {
- public:
-  std::unique_ptr<Protocol> buildProtocol() override { return std::make_unique<EchoProtocol>(); }
-};
+using EchoFactory = SimpleFactory<EchoProtocol>;
 
 }  // namespace protohost::plugins::echo

@@ -461,3 +461,171 @@ TEST(LineProtocolTimeout, NoDeadlineRunsWhileLinesAreHeldByAPause) {
   EXPECT_EQ(p.timeouts, 1);
   EXPECT_TRUE(t.closed());
 }
+
+// ---- raw mode (setRawMode / setLineMode, Twisted's LineReceiver) and sendLine ----
+
+namespace {
+
+// "LEN n" switches to raw mode for an n-byte body, recorded as "[body]" in
+// lines; the bytes after the body go back to the lines through setLineMode(extra).
+class BodyLines : public RecordingLines {
+ public:
+  using RecordingLines::RecordingLines;
+  void lineReceived(std::string_view line) override {
+    RecordingLines::lineReceived(line);
+    if (pauseAfterLines) transport().pauseReading();
+    if (line.starts_with("LEN ")) {
+      remaining = std::stoul(std::string(line.substr(4)));
+      body.clear();
+      if (remaining == 0) lines.push_back("[]");
+      else setRawMode();
+    }
+  }
+  void rawDataReceived(std::string_view data) override {
+    ++rawCalls;
+    const std::size_t n = std::min(remaining, data.size());
+    body.append(data.substr(0, n));
+    remaining -= n;
+    if (remaining == 0) {
+      lines.push_back("[" + body + "]");
+      setLineMode(data.substr(n));
+    }
+  }
+  std::size_t remaining = 0;
+  std::string body;
+  int rawCalls = 0;
+  bool pauseAfterLines = false;
+};
+
+}  // namespace
+
+TEST(LineProtocolRaw, ABodyBetweenLinesInEveryChunkSize) {
+  // The body holds delimiters that are not lines; the line after it comes from
+  // the same chunk (setLineMode's extra) whatever the chunking.
+  const std::string input = "a\nLEN 6\nx\ny\r\nzb\nLEN 0\nc\nLEN 3\n12";
+  chunkfeeder::forEveryChunkSize(
+      input, [] { return std::make_unique<BodyLines>("\n", 100); },
+      [](std::size_t chunk, BodyLines& p, MemoryTransport& t) {
+        SCOPED_TRACE("chunk size " + std::to_string(chunk));
+        EXPECT_EQ(p.lines, (Lines{"a", "LEN 6", "[x\ny\r\nz]", "b", "LEN 0", "[]", "c", "LEN 3"}));
+        EXPECT_TRUE(p.isRawMode());
+        EXPECT_EQ(p.body, "12");
+        EXPECT_EQ(p.bufferedBytes(), 0u) << "raw bytes are the subclass's";
+        EXPECT_FALSE(t.closed());
+      });
+}
+
+TEST(LineProtocolRaw, TheRestOfTheSwitchingChunkGoesRawInOneCall) {
+  MemoryTransport t;
+  BodyLines p("\r\n", 100);
+  t.connect(p);
+  t.feed(p, "LEN 100\r\nbody\r\nmore");
+  EXPECT_EQ(p.rawCalls, 1);
+  EXPECT_EQ(p.body, "body\r\nmore");
+  t.feed(p, std::string(150, 'x'));  // no line limit in raw mode: 150 > 100
+  EXPECT_EQ(p.rawCalls, 2);
+  EXPECT_TRUE(p.exceeded.empty());
+  EXPECT_EQ(p.lines.back(), "[body\r\nmore" + std::string(90, 'x') + "]");
+  EXPECT_FALSE(p.isRawMode());
+  EXPECT_EQ(p.bufferedBytes(), 60u) << "the rest: a partial line again, under the limit";
+}
+
+TEST(LineProtocolRaw, APartialLineBufferedAtASwitchFromOutsideGoesRawFirst) {
+  MemoryTransport t;
+  BodyLines p("\n", 100);
+  t.connect(p);
+  t.feed(p, "par");
+  p.remaining = 5;
+  p.setRawMode();  // e.g. from a timer
+  t.feed(p, "tinext\n");
+  EXPECT_EQ(p.lines, (Lines{"[parti]", "next"}));
+}
+
+TEST(LineProtocolRaw, SetLineModeFromOutsideFramesItsExtraAtOnce) {
+  MemoryTransport t;
+  BodyLines p("\n", 100);
+  t.connect(p);
+  p.setRawMode();
+  p.setLineMode("one\ntw");
+  EXPECT_EQ(p.lines, Lines{"one"});
+  t.feed(p, "o\n");
+  EXPECT_EQ(p.lines, (Lines{"one", "two"}));
+}
+
+// A pause holds raw bytes too: a lineReceived that pauses and switches to raw
+// mode gets the rest of the chunk only after the resume, in every chunk size.
+TEST(LineProtocolRaw, SwitchingWhilePausedHoldsTheRawRestUntilTheResume) {
+  const std::string input = "a\nLEN 4\nwxyzb\nc\n";
+  chunkfeeder::forEveryChunkSize(
+      input,
+      [] {
+        auto p = std::make_unique<BodyLines>("\n", 100);
+        p->pauseAfterLines = true;
+        return p;
+      },
+      [](std::size_t chunk, BodyLines& p, MemoryTransport& t) {
+        SCOPED_TRACE("chunk size " + std::to_string(chunk));
+        EXPECT_EQ(p.lines, Lines{"a"});
+        resume(t);
+        EXPECT_EQ(p.lines, (Lines{"a", "LEN 4"}));
+        EXPECT_EQ(p.rawCalls, 0) << "raw bytes delivered while paused";
+        resume(t);  // the body, then "b", which pauses
+        EXPECT_EQ(p.lines, (Lines{"a", "LEN 4", "[wxyz]", "b"}));
+        resume(t);
+        EXPECT_EQ(p.lines, (Lines{"a", "LEN 4", "[wxyz]", "b", "c"}));
+        EXPECT_EQ(p.bufferedBytes(), 0u);
+      });
+}
+
+TEST(LineProtocolRaw, AnEofAfterRawBytesHeldByAPauseWaitsForThem) {
+  MemoryTransport t;
+  BodyLines p("\n", 100);
+  t.connect(p);
+  t.pauseReading();
+  p.setRawMode();
+  p.remaining = 3;
+  p.dataReceived("abcz\n");  // handed over while paused
+  p.readEnded();
+  EXPECT_FALSE(t.closed());
+  resume(t);
+  EXPECT_EQ(p.lines, (Lines{"[abc]", "z"}));
+  EXPECT_TRUE(t.closed());
+}
+
+TEST(LineProtocolSendLine, WritesLineAndDelimiterAsOneWrite) {
+  MemoryTransport t;
+  RecordingLines crlf("\r\n", 100);
+  t.connect(crlf);
+  crlf.sendLine("HELLO");
+  crlf.sendLine("");
+  EXPECT_EQ(t.value(), "HELLO\r\n\r\n");
+  EXPECT_EQ(t.writeCount(), 2u);
+  MemoryTransport lf;
+  RecordingLines p;
+  lf.connect(p);
+  p.sendLine("x");
+  EXPECT_EQ(lf.value(), "x\n");
+}
+
+// The held buffer drops its delivered prefix: input appended behind held
+// lines (a transport that hands it over while paused) did not keep the whole
+// stream in memory across many pause/resume cycles.
+TEST(LineProtocolPause, HeldStorageStaysBoundedAcrossALongRunOfHeldLines) {
+  struct Inspect : PausingLines {
+    using PausingLines::PausingLines;
+    using LineProtocol::heldStorageBytes;
+  };
+  MemoryTransport t;
+  Inspect p("\n", 100);
+  t.connect(p);
+  t.feed(p, "first\nab\nab\n");
+  std::size_t most = 0;
+  for (int i = 0; i < 2000; ++i) {
+    p.dataReceived("ab\n");  // one more line behind the held ones
+    resume(t);               // one line delivered
+    most = std::max(most, p.heldStorageBytes());
+  }
+  EXPECT_EQ(p.lines.size(), 2001u);
+  EXPECT_EQ(p.bufferedBytes(), 6u);
+  EXPECT_LE(most, 2 * p.bufferedBytes() + 3) << "the delivered prefix is kept";
+}

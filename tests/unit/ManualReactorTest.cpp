@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <exception>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -396,4 +398,158 @@ TEST(MemoryTransport, AResumeRequestRunsBeforeHeldInputAndTheEof) {
   EXPECT_EQ(p.got, "resumed|ab|EOF|") << "held while the request waits";
   t.manualReactor().runPending();
   EXPECT_EQ(p.got, "resumed|ab|EOF|again|c|");
+}
+
+// ---- SDK 1.3: shutdownWrite, writeSequence, handle ----
+
+TEST(MemoryTransport, ShutdownWriteIsRecordedAndLaterWritesAreIgnored) {
+  MemoryTransport t;
+  Recorder p;
+  t.connect(p);
+  t.write("before");
+  EXPECT_FALSE(t.writeShutDown());
+  t.shutdownWrite();
+  t.write("after");
+  const std::string_view pieces[] = {"x", "y"};
+  t.writeSequence(pieces);
+  EXPECT_TRUE(t.writeShutDown());
+  EXPECT_EQ(t.value(), "before");
+  EXPECT_FALSE(t.closed()) << "a half-close is not a close";
+  t.feed(p, "still read");
+  EXPECT_EQ(p.got, "still read|");
+}
+
+TEST(MemoryTransport, WriteSequenceWritesThePiecesInOrderAsOneWrite) {
+  MemoryTransport t;
+  Recorder p;
+  t.connect(p);
+  const std::string_view pieces[] = {"GET ", "", "/x", "\r\n"};
+  t.writeSequence(pieces);
+  t.write("!");
+  EXPECT_EQ(t.value(), "GET /x\r\n!");
+  EXPECT_EQ(t.writeCount(), 2u);
+  t.loseConnection();
+  t.writeSequence(pieces);
+  EXPECT_EQ(t.value(), "GET /x\r\n!");
+}
+
+TEST(MemoryTransport, AHandlePostsToTheReactorUntilConnectionLost) {
+  ManualReactor r;
+  MemoryTransport t(r);
+  Recorder p;
+  t.connect(p);
+  protohost::ConnectionHandle h = p.transport().handle();
+  protohost::ConnectionHandle copy = h;
+  EXPECT_TRUE(h.alive());
+  EXPECT_TRUE(h.post([](protohost::Transport& tr) { tr.write("first"); }));
+  EXPECT_EQ(t.value(), "") << "runs from the reactor, not inside post";
+  r.runPending();
+  EXPECT_EQ(t.value(), "first");
+  EXPECT_TRUE(copy.post([](protohost::Transport& tr) { tr.write("queued before the end"); }));
+  t.disconnect(p);
+  r.runPending();
+  EXPECT_EQ(t.value(), "first") << "a queued call does not run once the connection is gone";
+  EXPECT_FALSE(h.alive());
+  EXPECT_FALSE(copy.post([](protohost::Transport&) { ADD_FAILURE() << "ran after connectionLost"; }));
+  EXPECT_FALSE(protohost::ConnectionHandle().post([](protohost::Transport&) {}));
+}
+
+TEST(MemoryTransport, AHandleOutlivingItsTransportReportsItGone) {
+  ManualReactor r;
+  protohost::ConnectionHandle h;
+  {
+    MemoryTransport t(r);
+    Recorder p;
+    t.connect(p);
+    h = t.handle();
+    EXPECT_TRUE(h.post([](protohost::Transport&) { ADD_FAILURE() << "ran after the transport died"; }));
+  }
+  r.runPending();
+  EXPECT_FALSE(h.alive());
+  EXPECT_FALSE(h.post([](protohost::Transport&) {}));
+}
+
+// ---- SDK 1.3: watchFd / modifyWatch ----
+
+TEST(ManualReactor, WatchFdFiresOnlyForWhatItsInterestAsks) {
+  ManualReactor r;
+  std::vector<std::string> seen;
+  auto record = [&](protohost::FdEvents e) {
+    seen.push_back(std::string(e.readable ? "r" : "") + (e.writable ? "w" : "") + (e.error ? "e" : ""));
+  };
+  protohost::WatchId id = r.watchFd(7, protohost::FdInterest::Read, record);
+  ASSERT_TRUE(id);
+  r.fire(7, {true, true, false});
+  r.fire(7, {false, true, false});  // not asked for: not called
+  EXPECT_TRUE(r.modifyWatch(id, protohost::FdInterest::Write));
+  EXPECT_EQ(r.interestOf(id), protohost::FdInterest::Write);
+  r.fire(7, {true, true, false});
+  EXPECT_TRUE(r.modifyWatch(id, protohost::FdInterest::None));
+  r.fire(7, {true, true, false});
+  r.fire(7, {false, false, true});  // errors are reported whatever the interest, as epoll does
+  EXPECT_TRUE(r.modifyWatch(id, protohost::FdInterest::ReadWrite));
+  r.fire(7, {true, true, false});
+  r.fire(8, {true, true, false});
+  EXPECT_EQ(seen, (std::vector<std::string>{"r", "w", "e", "rw"}));
+  EXPECT_TRUE(r.unwatch(id));
+  EXPECT_FALSE(r.modifyWatch(id, protohost::FdInterest::Read));
+  EXPECT_FALSE(r.interestOf(id).has_value());
+}
+
+TEST(ManualReactor, OneWatchFdPerFdAndModifyWatchWorksOnWatchReadable) {
+  ManualReactor r;
+  auto ignore = [](protohost::FdEvents) {};
+  protohost::WatchId a = r.watchFd(3, protohost::FdInterest::Read, ignore);
+  EXPECT_TRUE(a);
+  EXPECT_FALSE(r.watchFd(3, protohost::FdInterest::Write, ignore));
+  EXPECT_FALSE(r.watchReadable(3, [] {}));
+  EXPECT_FALSE(r.watchFd(-1, protohost::FdInterest::Read, ignore));
+  int readable = 0;
+  protohost::WatchId b = r.watchReadable(4, [&] { ++readable; });
+  EXPECT_FALSE(r.watchFd(4, protohost::FdInterest::Read, ignore));
+  r.fireReadable(4);
+  EXPECT_TRUE(r.modifyWatch(b, protohost::FdInterest::None));
+  r.fireReadable(4);
+  EXPECT_EQ(readable, 1);
+}
+
+// ---- SDK 1.3: deterministic deferToThread ----
+
+TEST(ManualReactor, DeferredWorkRunsOnlyWhenTheTestSaysThenItsDone) {
+  ManualReactor r;
+  std::string order;
+  EXPECT_EQ(r.deferToThread([&] { order += "w1 "; }, [&](std::exception_ptr e) { order += e ? "E1 " : "d1 "; }),
+            protohost::WorkStatus::Queued);
+  r.deferToThread([&] { throw std::runtime_error("boom"); },
+                  [&](std::exception_ptr e) {
+                    try {
+                      std::rethrow_exception(e);
+                    } catch (const std::runtime_error& err) {
+                      order += std::string(err.what()) + " ";
+                    }
+                  });
+  r.runPending();
+  EXPECT_EQ(order, "");
+  EXPECT_EQ(r.queuedWork(), 2u);
+  EXPECT_EQ(r.runWork(1), 1u);
+  EXPECT_EQ(order, "w1 d1 ");
+  EXPECT_EQ(r.runWork(), 1u);
+  EXPECT_EQ(order, "w1 d1 boom ");
+  EXPECT_EQ(r.runWork(), 0u);
+}
+
+TEST(ManualReactor, AFullWorkQueueAndAStoppedPoolRefuseAtOnce) {
+  ManualReactor r;
+  r.setWorkQueueLimit(1);
+  int runs = 0, dones = 0;
+  EXPECT_EQ(r.deferToThread([&] { ++runs; }, [&](std::exception_ptr) { ++dones; }), protohost::WorkStatus::Queued);
+  EXPECT_EQ(r.deferToThread([&] { ++runs; }, [&](std::exception_ptr) { ++dones; }), protohost::WorkStatus::QueueFull);
+  r.runWork();
+  EXPECT_EQ(r.deferToThread([&] { ++runs; }, [&](std::exception_ptr) { ++dones; }), protohost::WorkStatus::Queued);
+  r.stopWork();
+  EXPECT_EQ(r.queuedWork(), 0u) << "queued work is dropped";
+  EXPECT_EQ(r.deferToThread([&] { ++runs; }, nullptr), protohost::WorkStatus::ShuttingDown);
+  r.runWork();
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(dones, 1);
 }

@@ -52,7 +52,7 @@ class LineProtocol : public Protocol {
   void dataReceived(std::string_view data) final {
     if (overflowed_) return;
     if (held_.empty()) {
-      hold(data, frame(data));
+      consume(data);
     } else {
       held_.append(data);  // behind the lines that wait for a resume: order kept
       if (!transport().readingPaused()) frameHeld();
@@ -73,22 +73,85 @@ class LineProtocol : public Protocol {
   /// Bytes received and not yet delivered: a partial line, plus what a pause holds back.
   std::size_t bufferedBytes() const { return buffer_.size() + held_.size() - heldPos_; }
 
+  // ---- raw mode and sendLine (Twisted's LineReceiver; since SDK 1.3, header-only) ----
+
+  /// In raw mode, bytes arrive here instead of as lines: the rest of the chunk
+  /// after the line whose lineReceived called setRawMode, then every later
+  /// chunk, whole, with no length limit. Like lines, none arrives while
+  /// reading is paused (held, then delivered after the resume). Default: ignore.
+  virtual void rawDataReceived(std::string_view data) { (void)data; }
+
+  /// Switches to raw mode (e.g. from lineReceived, before a length-counted
+  /// body). A partial line buffered at the switch goes to rawDataReceived
+  /// first, with the next bytes.
+  void setRawMode() { raw_ = true; }
+
+  /// Switches back to lines. @p extra, bytes rawDataReceived got but that
+  /// belong to the lines (what follows the body's end), is framed before any
+  /// later input: right after the hook returns when called from
+  /// rawDataReceived, else at once (subject to a pause, like input).
+  void setLineMode(std::string_view extra = {}) {
+    raw_ = false;
+    if (extra.empty() || overflowed_) return;
+    if (consuming_) {
+      extra_.append(extra);
+      return;
+    }
+    std::string copy(extra);  // @p extra may view held_
+    held_.insert(heldPos_, copy);
+    if (!transport().readingPaused()) frameHeld();
+    afterFraming();
+  }
+
+  bool isRawMode() const { return raw_; }
+
+  /// Writes @p line and the delimiter as one write (Transport::writeSequence).
+  void sendLine(std::string_view line) {
+    const std::string_view pieces[] = {line, delimiter_};
+    transport().writeSequence(pieces);
+  }
+
+ protected:
+  /// For tests: the bytes of held-input storage, already delivered prefix
+  /// included (bufferedBytes counts only what is undelivered).
+  std::size_t heldStorageBytes() const { return held_.size(); }
+
  private:
-  // Frames @p data line by line. Returns how many bytes at its end were left
-  // unframed because reading is paused (0 when all were framed or it closed).
-  std::size_t frame(std::string_view data) {
-    while (!data.empty() && !transport().isClosing()) {
-      if (transport().readingPaused()) return data.size();
+  // Frames @p data, line by line (or as raw pieces in raw mode), until it is
+  // used up, the connection closes or reading pauses; what a pause leaves is
+  // held until reading resumes, the rest of held_ is dropped.
+  void consume(std::string_view data) {
+    std::string owned;  // input rebuilt from setLineMode's extra or a partial line at a raw switch
+    consuming_ = true;
+    while (!data.empty() && !transport().isClosing() && !overflowed_) {
+      if (transport().readingPaused()) {
+        consuming_ = false;
+        keepHeld(data);
+        return;
+      }
+      if (raw_) {
+        if (!buffer_.empty()) {  // a partial line from before the switch comes first
+          std::string next = std::exchange(buffer_, {});
+          next.append(data);
+          owned = std::move(next);
+          data = owned;
+          boundaryCarry_ = 0;
+        }
+        rawDataReceived(data);
+        data = {};
+        takeExtra(data, owned);
+        continue;
+      }
       std::size_t pos = findDelimiter(data);
       if (pos == std::string_view::npos) {
         // Room for a partial delimiter, and for the CR of a CRLF ending that is stripped.
         std::size_t allowance = delimiter_.size() - 1 + (crStripped() && data.back() == '\r' ? 1 : 0);
         if (buffer_.size() + data.size() > maxLineLength_ + allowance) {
           overflow(buffer_.size() + data.size());
-          return 0;
+          break;
         }
         buffer_.append(data);
-        return 0;
+        break;
       }
       // pos is relative to data; the delimiter may start inside buffer_.
       std::size_t lineEnd = pos;  // end of line inside (buffer_ + data), measured in data
@@ -104,38 +167,45 @@ class LineProtocol : public Protocol {
       boundaryCarry_ = 0;
       if (line.size() > maxLineLength_ + (crStripped() && !line.empty() && line.back() == '\r' ? 1 : 0)) {
         overflow(line.size());
-        return 0;
+        break;
       }
       data.remove_prefix(consumed);
       deliver(line);
       buffer_.clear();
+      takeExtra(data, owned);
     }
-    return 0;
-  }
-
-  // Keeps the last @p unframed bytes of @p data, which a pause stopped, until reading resumes.
-  void hold(std::string_view data, std::size_t unframed) {
-    if (unframed == 0) return;
-    held_.assign(data.substr(data.size() - unframed));
+    consuming_ = false;
+    held_.clear();
     heldPos_ = 0;
   }
 
-  // Frames what a pause held back, as far as the next pause.
-  void frameHeld() {
-    const std::size_t unframed = frame(std::string_view(held_).substr(heldPos_));
-    if (unframed == 0 || overflowed_ || transport().isClosing()) {
-      held_.clear();
-      heldPos_ = 0;
-    } else {
-      heldPos_ = held_.size() - unframed;
+  // setLineMode(extra) from a hook: @p extra goes in front of the unframed rest.
+  void takeExtra(std::string_view& data, std::string& owned) {
+    if (extra_.empty()) return;
+    std::string next = std::exchange(extra_, {});
+    next.append(data);  // data may view owned: appended before owned is replaced
+    owned = std::move(next);
+    data = owned;
+  }
+
+  // Keeps @p rest, which a pause stopped, until reading resumes.
+  void keepHeld(std::string_view rest) {
+    if (!held_.empty() && rest.data() >= held_.data() && rest.data() <= held_.data() + held_.size()) {
+      heldPos_ = static_cast<std::size_t>(rest.data() - held_.data());
       // Drop the delivered prefix once it is most of the string (amortised
       // O(1) per byte; otherwise input appended behind held lines kept it all).
       if (heldPos_ > held_.size() / 2) {
         held_.erase(0, heldPos_);
         heldPos_ = 0;
       }
+    } else {
+      held_.assign(rest);
+      heldPos_ = 0;
     }
   }
+
+  // Frames what a pause held back, as far as the next pause.
+  void frameHeld() { consume(std::string_view(held_).substr(heldPos_)); }
 
   // After each call that framed: the line deadline, and a resume for held lines.
   void afterFraming() {
@@ -180,7 +250,7 @@ class LineProtocol : public Protocol {
   // Arms the deadline when a partial line starts, drops it when none is pending
   // (or while lines are held: the peer is not late, the protocol is not reading).
   void updateLineTimer() {
-    if (buffer_.empty() || !held_.empty()) {
+    if (buffer_.empty() || !held_.empty() || raw_) {
       if (lineTimer_) transport().reactor().cancel(std::exchange(lineTimer_, 0));
       return;
     }
@@ -235,6 +305,9 @@ class LineProtocol : public Protocol {
   std::size_t heldPos_ = 0;
   std::size_t boundaryCarry_ = 0;
   bool overflowed_ = false;
+  bool raw_ = false;         // setRawMode: input goes to rawDataReceived
+  bool consuming_ = false;   // inside consume(): setLineMode's extra waits in extra_
+  std::string extra_;
   bool eofHeld_ = false;     // readEnded came while lines were held
   std::chrono::milliseconds lineTimeout_{0};
   TimerId lineTimer_ = 0;

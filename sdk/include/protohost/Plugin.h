@@ -6,7 +6,10 @@
 ///
 /// exports `EchoFactory` under the name "echo" (what `factory =` in the host's
 /// config selects; the default factory is the plugin's file name) through
-/// BOOST_DLL_ALIAS, and this header defines the plugin's ABI record.
+/// BOOST_DLL_ALIAS, and this header defines the plugin's ABI record. A factory
+/// that only builds protocols is one line (SimpleFactory.h, since SDK 1.3):
+///
+///     PROTOHOST_EXPORT_PROTOCOL(echo, EchoProtocol)
 ///
 /// This is the one SDK header that is not standard-library only: it uses
 /// Boost.DLL's alias macro (header-only), as the host loads plugins with Boost.DLL.
@@ -15,6 +18,7 @@
 
 #include "protohost/Factory.h"
 #include "protohost/PluginAbi.h"
+#include "protohost/SimpleFactory.h"
 
 #ifndef BOOST_DLL_USE_STD_FS
 // Keeps Boost.System's GNU-unique symbols out of the plugin, so it can be unloaded.
@@ -44,3 +48,8 @@ extern "C" __attribute__((weak, visibility("default"))) const ProtohostPluginInf
   }                                                                                   \
   }                                                                                   \
   BOOST_DLL_ALIAS(protohost_exports_##NAME::create, protohost_factory_##NAME)
+
+/// Exports a SimpleFactory<ProtocolClass> (each connection gets
+/// std::make_unique<ProtocolClass>()) under NAME (Twisted's Factory.forProtocol).
+#define PROTOHOST_EXPORT_PROTOCOL(NAME, ProtocolClass) \
+  PROTOHOST_EXPORT_FACTORY(NAME, ::protohost::SimpleFactory<ProtocolClass>)

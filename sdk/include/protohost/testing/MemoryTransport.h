@@ -14,10 +14,15 @@
 /// reactor's posted work (ManualReactor::runPending, or advance). Like the
 /// host it hands over no input (and no EOF) while reading is paused or a
 /// whenReadingResumed request waits: that request fires first.
+///
+/// Single-threaded, like ManualReactor: its handle() posts to the reactor, so
+/// post from the test thread only. MemoryPair.h wires two of them together.
 
 #include <algorithm>
 #include <deque>
 #include <functional>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -43,13 +48,42 @@ class MemoryLogger : public Logger {
   std::vector<Line> lines;
 };
 
+/// The kit's HandleAnchor: posts to the transport's reactor and runs the call
+/// only while the transport's connection exists (until connectionLost).
+class MemoryHandleAnchor : public HandleAnchor, public std::enable_shared_from_this<MemoryHandleAnchor> {
+ public:
+  MemoryHandleAnchor(Reactor& reactor, Transport& target) : reactor_(&reactor), target_(&target) {}
+  bool post(std::function<void(Transport*)> fn) override {
+    if (target_ == nullptr) return false;
+    reactor_->post([self = shared_from_this(), fn = std::move(fn)] {
+      if (self->target_ != nullptr) fn(self->target_);  // else destroyed unrun
+    });
+    return true;
+  }
+  bool alive() const override { return target_ != nullptr; }
+  /// The connection ended: later posts return false, queued ones do not run.
+  void end() { target_ = nullptr; }
+
+ private:
+  Reactor* reactor_;
+  Transport* target_;
+};
+
 class MemoryTransport : public Transport {
  public:
   MemoryTransport() = default;
   explicit MemoryTransport(Reactor& reactor) : reactor_(&reactor) {}
+  MemoryTransport(const MemoryTransport&) = delete;
+  MemoryTransport& operator=(const MemoryTransport&) = delete;
+  ~MemoryTransport() override {
+    if (anchor_) anchor_->end();
+  }
 
+  /// Ignored once closing or after shutdownWrite.
   void write(std::string_view bytes) override {
-    if (!closing_) written_.append(bytes);
+    if (closing_ || writeShut_) return;
+    written_.append(bytes);
+    ++writes_;
   }
   void loseConnection() override { closing_ = true; }
   void abortConnection() override {
@@ -74,12 +108,23 @@ class MemoryTransport : public Transport {
   }
   Address peerAddress() const override { return peer_; }
   Address localAddress() const override { return local_; }
-  // SDK 1.3 stubs (issue 10 replaces them).
-  void shutdownWrite() override {}
+  /// Records the half-close (writeShutDown()); later writes are ignored.
+  void shutdownWrite() override { writeShut_ = true; }
+  /// The same bytes as a write() of each piece, counted as one write (writeCount()).
   void writeSequence(std::span<const std::string_view> pieces) override {
-    for (std::string_view piece : pieces) write(piece);
+    if (closing_ || writeShut_) return;
+    for (std::string_view piece : pieces) written_.append(piece);
+    ++writes_;
   }
-  ConnectionHandle handle() override { return {}; }
+  /// Posts to reactor() while the connection exists; false after connectionLost
+  /// (disconnect) or once this transport is destroyed.
+  ConnectionHandle handle() override {
+    if (!anchor_) {
+      anchor_ = std::make_shared<MemoryHandleAnchor>(reactor(), *this);
+      if (lost_) anchor_->end();
+    }
+    return ConnectionHandle(anchor_);
+  }
   Reactor& reactor() override { return reactor_ ? *reactor_ : ownReactor_; }
   Logger& logger() override { return logger_; }
   void whenDrained(std::size_t bytes, std::function<void()> fn) override {
@@ -123,7 +168,9 @@ class MemoryTransport : public Transport {
   void disconnect(Protocol& protocol,
                   DisconnectReason reason = {DisconnectReason::Kind::ClosedByPeer, "test"}) {
     closing_ = true;
+    lost_ = true;
     held_.clear();
+    if (anchor_) anchor_->end();
     protocol.connectionLost(reason);
   }
 
@@ -134,6 +181,12 @@ class MemoryTransport : public Transport {
   void clear() { written_.clear(); }
   bool closed() const { return closing_; }
   bool aborted() const { return aborted_; }
+  /// Whether shutdownWrite was called.
+  bool writeShutDown() const { return writeShut_; }
+  /// Whether disconnect (connectionLost) ran.
+  bool lost() const { return lost_; }
+  /// How many write / writeSequence calls wrote (a writeSequence counts once).
+  std::size_t writeCount() const { return writes_; }
   bool paused() const { return paused_; }
   /// Bytes fed while reading was paused and not delivered yet.
   std::size_t heldBytes() const {
@@ -165,6 +218,7 @@ class MemoryTransport : public Transport {
   /// Whether a whenDrained request is waiting.
   bool drainRequested() const { return static_cast<bool>(drained_); }
   void setPeer(Address a) { peer_ = std::move(a); }
+  void setLocal(Address a) { local_ = std::move(a); }
   MemoryLogger& memoryLogger() { return logger_; }
   ManualReactor& manualReactor() { return ownReactor_; }
 
@@ -208,6 +262,10 @@ class MemoryTransport : public Transport {
   std::size_t drainedAt_ = 0;
   bool closing_ = false;
   bool aborted_ = false;
+  bool writeShut_ = false;
+  bool lost_ = false;
+  std::size_t writes_ = 0;
+  std::shared_ptr<MemoryHandleAnchor> anchor_;
   bool paused_ = false;
   bool backpressured_ = false;      // pending_ passed pauseAbove_ (not yet down to resumeAtOrBelow_)
   std::size_t pauseAbove_ = SIZE_MAX;
