@@ -2,7 +2,9 @@
 // server: one shared 64 KiB read buffer, recv then send straight back, and a
 // per-connection backlog only when the kernel does not take everything (then
 // reading pauses until it drains). Nothing else: no timers, no wake-ups.
-// usage: epoll_echo PORT [ADDR=127.0.0.1]; SIGTERM/SIGINT exit 0.
+// usage: epoll_echo PORT [ADDR=127.0.0.1] [et]; SIGTERM/SIGINT exit 0.
+// et: edge-triggered connections (EPOLLET, as Boost.Asio registers them): read until a
+// read comes back short instead of once per report (bench/syscalls-per-message.sh epollet).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -21,7 +24,9 @@
 static volatile sig_atomic_t stopping = 0;
 
 int main(int argc, char** argv) {
-  if (argc < 2) return std::fprintf(stderr, "usage: epoll_echo PORT [ADDR]\n"), 64;
+  if (argc < 2) return std::fprintf(stderr, "usage: epoll_echo PORT [ADDR] [et]\n"), 64;
+  const bool et = argc > 3 && std::string(argv[3]) == "et";
+  const std::uint32_t edge = et ? static_cast<std::uint32_t>(EPOLLET) : 0u;
   signal(SIGPIPE, SIG_IGN);
   struct sigaction sa{};
   sa.sa_handler = [](int) { stopping = 1; };
@@ -53,7 +58,7 @@ int main(int argc, char** argv) {
       if (w < 0 && errno == EINTR) continue;
       if (w < 0 && errno == EAGAIN) {
         backlog[fd].append(p, n);
-        epoll_event e{EPOLLOUT, {.fd = fd}};  // stop reading until drained
+        epoll_event e{EPOLLOUT | edge, {.fd = fd}};  // stop reading until drained
         epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e);
         return true;
       }
@@ -69,21 +74,25 @@ int main(int argc, char** argv) {
         int c;
         while ((c = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
           setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-          epoll_event e{EPOLLIN, {.fd = c}};
+          epoll_event e{EPOLLIN | edge, {.fd = c}};
           epoll_ctl(ep, EPOLL_CTL_ADD, c, &e);
         }
       } else if (evs[i].events & EPOLLOUT) {
         std::string pending = std::move(backlog[fd]);
         backlog.erase(fd);
-        epoll_event e{EPOLLIN, {.fd = fd}};
-        epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e);
+        epoll_event e{EPOLLIN | edge, {.fd = fd}};
+        epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e);  // (with et: reports the input that waited)
         if (!sendAll(fd, pending.data(), pending.size())) drop(fd);
       } else {
-        ssize_t r = recv(fd, buf, sizeof buf, 0);
-        if (r > 0) {
-          if (!sendAll(fd, buf, static_cast<size_t>(r))) drop(fd);
-        } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-          drop(fd);
+        for (;;) {  // level-triggered: once; et: until a short read (or a backlog) drains it
+          ssize_t r = recv(fd, buf, sizeof buf, 0);
+          if (r > 0) {
+            if (!sendAll(fd, buf, static_cast<size_t>(r))) { drop(fd); break; }
+            if (!et || static_cast<size_t>(r) < sizeof buf || backlog.count(fd)) break;
+          } else {
+            if (r == 0 || (errno != EAGAIN && errno != EINTR)) drop(fd);
+            break;
+          }
         }
       }
     }

@@ -111,6 +111,7 @@ struct Options {
   int srcAddrs = -1;  // -1: 32 when the target is 127.x, else 0
   int connectBatch = 128;  // outstanding connects (stay below listen backlogs)
   int serverPid = 0;
+  std::vector<int> extraPids;  // --server-pid A,B,C: B, C... (a proxy's workers): CPU added to A's
   std::string label;
   std::string logFile;      // subscribe
   int lines = 100;          // subscribe
@@ -124,7 +125,7 @@ void usage() {
                "               [--max-msgs N] [--line TEXT | --line-bytes N] [--expect echo|number|any]\n"
                "               [--threads N] [--src-addrs K] [--connect-batch N]\n"
                "               [--log-file PATH --lines N --interval-ms MS]   (mode subscribe)\n"
-               "               [--connect-timeout S] [--drain-timeout S] [--server-pid PID] [--label TEXT]\n");
+               "               [--connect-timeout S] [--drain-timeout S] [--server-pid PID[,PID...]] [--label TEXT]\n");
 }
 
 Options parseArgs(int argc, char** argv) {
@@ -173,7 +174,17 @@ Options parseArgs(int argc, char** argv) {
     } else if (a == "--threads") o.threads = static_cast<int>(num(need(i), "threads"));
     else if (a == "--src-addrs") o.srcAddrs = static_cast<int>(num(need(i), "src-addrs"));
     else if (a == "--connect-batch") o.connectBatch = static_cast<int>(num(need(i), "connect-batch"));
-    else if (a == "--server-pid") o.serverPid = static_cast<int>(num(need(i), "server-pid"));
+    else if (a == "--server-pid") {
+      // PID[,PID...]: the first is "the server" (RSS, fds, idle wake-ups); the CPU time of
+      // all of them is summed (nginx's master and workers, a proxy and its helpers)
+      std::string list = need(i), item;
+      std::istringstream in(list);
+      for (bool first = true; std::getline(in, item, ','); first = false) {
+        int pid = static_cast<int>(num(item, "server-pid"));
+        if (first) o.serverPid = pid;
+        else o.extraPids.push_back(pid);
+      }
+    }
     else if (a == "--label") o.label = need(i);
     else if (a == "--log-file") o.logFile = need(i);
     else if (a == "--lines") o.lines = static_cast<int>(num(need(i), "lines"));
@@ -347,6 +358,18 @@ ProcSample sampleProc(int pid, bool withFds = false) {
   }
   if (withFds) s.fds = countDir(base + "/fd");
   s.ok = true;
+  return s;
+}
+
+// The server's sample with the CPU time of the other --server-pid processes added.
+ProcSample sampleServer(int pid, const std::vector<int>& extra, bool withFds = false) {
+  ProcSample s = sampleProc(pid, withFds);
+  for (int e : extra) {
+    double user = 0, cpu = procCpuSeconds(e, &user);
+    if (cpu < 0) continue;  // a worker gone: its time is lost, the others still count
+    s.cpuSeconds += cpu;
+    s.userSeconds += user;
+  }
   return s;
 }
 
@@ -1108,12 +1131,12 @@ int main(int argc, char** argv) {
     opened = w.connectAll(t0 + static_cast<std::int64_t>(opt.connectTimeout * 1e9));
     std::size_t greeted = w.awaitGreetings(nowNs() + static_cast<std::int64_t>(opt.connectTimeout * 1e9));
     double setupSeconds = static_cast<double>(nowNs() - t0) / 1e9;
-    ProcSample s0 = sampleProc(opt.serverPid);
+    ProcSample s0 = sampleServer(opt.serverPid, opt.extraPids);
     std::int64_t a0 = nowNs();
     std::string marker = "/bench/" + std::to_string(getpid()) + "-" + std::to_string(a0 % 1000000007) + "/";
     w.runSubscribe(logFd, marker);
     double runSeconds = static_cast<double>(nowNs() - a0) / 1e9;
-    ProcSample s1 = sampleProc(opt.serverPid);
+    ProcSample s1 = sampleServer(opt.serverPid, opt.extraPids);
     ::close(logFd);
     w.closeAll();
     const Histogram& h = w.hist;
@@ -1140,7 +1163,7 @@ int main(int argc, char** argv) {
 
   if (opt.mode == Mode::Idle) {
     Worker& w = *workers[0];
-    ProcSample before = sampleProc(opt.serverPid, true);
+    ProcSample before = sampleServer(opt.serverPid, opt.extraPids, true);
     const long overflows0 = listenOverflows();
     std::int64_t t0 = nowNs();
     opened = w.connectAll(t0 + static_cast<std::int64_t>(opt.connectTimeout * 1e9));
@@ -1156,17 +1179,17 @@ int main(int argc, char** argv) {
       } while (nowNs() < until && !gInterrupted);
     }
     usleep(300000);  // let the server settle after the accept burst
-    ProcSample held = sampleProc(opt.serverPid);
+    ProcSample held = sampleServer(opt.serverPid, opt.extraPids);
     std::int64_t h0 = nowNs();
     while (nowNs() - h0 < static_cast<std::int64_t>(opt.duration * 1e9) && !gInterrupted) usleep(50000);
     double holdSeconds = static_cast<double>(nowNs() - h0) / 1e9;
-    ProcSample heldEnd = sampleProc(opt.serverPid);
+    ProcSample heldEnd = sampleServer(opt.serverPid, opt.extraPids);
     std::size_t stillOpen = w.openCount();
     sh.tStart = sh.tWarm = nowNs();
     sh.tEnd = sh.tWarm + static_cast<std::int64_t>(opt.drainTimeout * 1e9);
     w.verifyAll();
     usleep(300000);  // let the server drop per-connection buffers after the echo
-    ProcSample after = sampleProc(opt.serverPid);
+    ProcSample after = sampleServer(opt.serverPid, opt.extraPids);
     w.closeAll();
 
     std::uint64_t errs = 0;
@@ -1234,7 +1257,7 @@ int main(int argc, char** argv) {
       while (sh.tWarm == 0 && !gInterrupted) usleep(1000);
       std::int64_t t;
       while ((t = nowNs()) < sh.tWarm && !gInterrupted) usleep(static_cast<useconds_t>(std::min<std::int64_t>((sh.tWarm - t) / 1000 + 1, 100000)));
-      srvW = sampleProc(opt.serverPid);
+      srvW = sampleServer(opt.serverPid, opt.extraPids);
       selfW = selfCpuSeconds();
       busyW = machineBusySeconds();
       sampledW = true;
@@ -1247,7 +1270,7 @@ int main(int argc, char** argv) {
   for (auto& w : workers) lastCompletion = std::max(lastCompletion, w->lastCompletion);
   windowEnd = std::min(sh.tEnd.load(), std::max(lastCompletion, sh.tWarm.load()));
   sampler.join();
-  srvE = sampleProc(opt.serverPid);
+  srvE = sampleServer(opt.serverPid, opt.extraPids);
   selfE = selfCpuSeconds();
   busyE = machineBusySeconds();
   opened = openedAll.load();

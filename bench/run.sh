@@ -7,6 +7,13 @@
 #                                epoll + host threads=1 + host threads=2, no callgrind;
 #                                report goes to build-bench-kit/smoke/ (docs/ untouched);
 #                                exits 1 if any row had an error or a server failed
+#   bench/run.sh --forward       forwarding rows (issue 10, bench/forward.sh): HAProxy
+#                                `mode tcp`, nginx `stream` and the host with `plugin =
+#                                portforward`, each in front of the same epoll echo upstream;
+#                                50x64B depth 1 and 16, 10x16KiB, churn; msgs/s, msgs per proxy
+#                                CPU-second and the ratios to HAProxy; report in the work dir
+#                                (forwarding.md); installs haproxy/nginx when run as root.
+#                                --servers here: "haproxy nginx hostfwd" (default), haproxysplice
 #
 # Options: --reps N, --duration S (per row), --servers "epoll host1 host2 asio twisted",
 #          --out DIR (where performance.md/.png go), --no-build, --no-callgrind,
@@ -69,6 +76,7 @@ REPORT_ONLY=""
 while (($#)); do
   case "$1" in
     --smoke) MODE=smoke ;;
+    --forward) MODE=forward ;;
     --reps) REPS="$2"; reps_given=1; shift ;;
     --duration) DURATION="$2"; dur_given=1; shift ;;
     --servers) SERVERS="$2"; servers_given=1; shift ;;
@@ -78,7 +86,7 @@ while (($#)); do
     --callgrind) CALLGRIND=1; cg_given=1 ;;
     --host-build) HOST_BUILD="$(cd "$2" && pwd)"; shift ;;
     --report) REPORT_ONLY="$(cd "$2" && pwd)"; shift ;;
-    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,47p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 64 ;;
   esac
   shift
@@ -143,6 +151,7 @@ if ((BUILD)); then
     targets=(host echo)
     [[ -f $ROOT/plugins/fibonacci/CMakeLists.txt ]] && targets+=(fibonacci)
     [[ -f $ROOT/plugins/weblog/CMakeLists.txt ]] && targets+=(weblog)
+    [[ -f $ROOT/plugins/portforward/CMakeLists.txt ]] && targets+=(portforward)
     cmake --build "$HOST_BUILD" -j"$(nproc)" --target "${targets[@]}" >/dev/null
   fi
 fi
@@ -156,6 +165,12 @@ HAVE_FIB=0
 [[ -e $PLUGINS/fibonacci.so ]] && HAVE_FIB=1
 HAVE_WEBLOG=0
 [[ -e $PLUGINS/weblog.so ]] && HAVE_WEBLOG=1
+
+FWD_SERVERS="haproxy nginx hostfwd"
+if [[ $MODE == forward ]]; then
+  ((servers_given)) && FWD_SERVERS=$SERVERS
+  SERVERS=epoll  # the echo servers are not run in this mode
+fi
 
 # keep only servers that can run here
 want=()
@@ -238,18 +253,21 @@ server_cmd() {  # name port -> command words in CMD
     host[0-9]*) CMD=("$HOST_BIN" --config "$(write_host_ini "$1" "${1#host}" "$2")") ;;  # hostN: threads = N
     hostfib) CMD=("$HOST_BIN" --config "$(write_host_ini hostfib 1 "$2" fib)") ;;
     hostweblog) CMD=("$HOST_BIN" --config "$(write_host_ini hostweblog 1 "$2" weblog)") ;;
+    *) fwd_server_cmd "$1" "$2" ;;  # bench/forward.sh
   esac
 }
 
 listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
 declare -A PID=()
+declare -A SERVER_CPU=()  # name -> taskset list when not $SCPU (the forwarding rows' upstream)
+declare -A CPU_PIDS=()    # name -> PID[,PID...] whose CPU is the server's (default: PID[name])
 start_server() {  # name [port] [timeout_s] [prefix words...]
   local name=$1 port=${2:-${PORT[$1]}} timeout=${3:-15}
   shift 3 || shift $#
   if listening "$port"; then echo "run.sh: port $port is already in use" >&2; return 1; fi
   server_cmd "$name" "$port"
-  spin "$SCPU" "$@" "${CMD[@]}" >>"$WORK/logs/$name.log" 2>&1 &
+  spin "${SERVER_CPU[$name]:-$SCPU}" "$@" "${CMD[@]}" >>"$WORK/logs/$name.log" 2>&1 &
   local pid=$!
   local deadline=$((SECONDS + ${timeout%.*}))
   until listening "$port"; do
@@ -277,7 +295,7 @@ stop_pid() {  # pid [grace_s]
 
 stop_all() {
   local n
-  for n in "${!PID[@]}"; do stop_pid "${PID[$n]}"; unset "PID[$n]"; done
+  for n in "${!PID[@]}"; do stop_pid "${PID[$n]}"; unset "PID[$n]" "CPU_PIDS[$n]"; done
 }
 cleanup() { stop_all 2>/dev/null || true; }
 trap cleanup EXIT
@@ -338,13 +356,23 @@ run_row() {  # rep row server loadgen-args...
     return
   fi
   local out rc=0
-  out=$(spin "$LCPU" "$LOADGEN" --port "${PORT[$s]}" --label "$s" --server-pid "$pid" "$@" 2>>"$WORK/logs/loadgen.log") || rc=$?
+  out=$(spin "$LCPU" "$LOADGEN" --port "${PORT[$s]}" --label "$s" --server-pid "${CPU_PIDS[$s]:-$pid}" "$@" 2>>"$WORK/logs/loadgen.log") || rc=$?
   record "$rep" "$row" "$s" "$out" "$rc"
   if [[ -n $out ]]; then
     log "  $row/$s: $("$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); print("%s msgs/s=%s p99=%sus errors=%s%s" % ("", d.get("msgs_per_s", d.get("verified", d.get("deliveries"))), d.get("p99_us"), d.get("errors"), (" kib/conn=%s idle_cpu=%s%%" % (d.get("kib_per_conn"), d.get("server_idle_cpu_pct"))) if d.get("mode")=="idle" else ""))' "$out")"
   else
     log "  $row/$s: loadgen failed (rc $rc)"
   fi
+}
+
+run_row_all() {  # rep row servers...: the row's loadgen arguments against each server in turn
+  local rep=$1 row=$2 s
+  shift 2
+  quiet_gate
+  for s; do
+    # shellcheck disable=SC2086
+    run_row "$rep" "$row" "$s" ${ROWARGS[$row]}
+  done
 }
 
 T="--warmup $WARMUP --duration $DURATION"
@@ -358,6 +386,12 @@ declare -A ROWARGS=(
   [churn]="--mode churn --conns 10 --size 64 --threads $LG_THREADS $T"
 )
 
+if [[ $MODE == forward ]]; then
+  # shellcheck source=forward.sh
+  source "$BENCH/forward.sh"
+  fwd_main  # exits
+fi
+
 # ---------------------------------------------------------------- the matrix
 for ((rep = 1; rep <= REPS; rep++)); do
   n=${#SERVERS_LIST[@]}
@@ -367,11 +401,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
   for s in "${order[@]}"; do start_server "$s" || FAILED=1; done
   sleep 0.3
   for row in "${ROWS[@]}"; do
-    quiet_gate
-    for s in "${order[@]}"; do
-      # shellcheck disable=SC2086
-      run_row "$rep" "$row" "$s" ${ROWARGS[$row]}
-    done
+    run_row_all "$rep" "$row" "${order[@]}"
     if [[ $row == line50 ]]; then
       # the 50-connection rows are done: peak RSS so far
       for s in "${order[@]}"; do
