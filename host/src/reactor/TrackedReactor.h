@@ -6,6 +6,8 @@
 // act only on those: an id it did not hand out (a connection's PROXY deadline,
 // the idle sweep, another plugin's timer) is refused. cancelAll() drops what
 // is left when the owner ends; from then on nothing new is scheduled.
+// deferToThread hands work to the loop's WorkerPool; its done runs back on
+// the loop, through the guard, only while the owner has not ended.
 //
 // Ownership: held by its owner, which calls cancelAll() before the plugin's
 // code may go away. Threading: the loop's thread (cancelAll also from main
@@ -13,6 +15,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <unordered_set>
 
 #include "reactor/EventLoop.h"
@@ -27,7 +30,11 @@ class TrackedReactor final : public Reactor {
   /// work is not tracked, so it may run after the owner ended).
   using Guard = std::function<Callback(Callback fn)>;
 
-  TrackedReactor(EventLoop& loop, Guard guard) : loop_(loop), guard_(std::move(guard)) {}
+  /// @p code: what keeps the owner's plugin code mapped (for a connection or
+  /// a factory, its ListenerRuntime); deferToThread's work holds it until
+  /// its done has run or been dropped, so the library stays while it runs.
+  TrackedReactor(EventLoop& loop, Guard guard, std::weak_ptr<const void> code = {})
+      : loop_(loop), guard_(std::move(guard)), code_(std::move(code)) {}
   TrackedReactor(const TrackedReactor&) = delete;
   TrackedReactor& operator=(const TrackedReactor&) = delete;
 
@@ -47,17 +54,21 @@ class TrackedReactor final : public Reactor {
     return {};
   }
   bool cancelConnect(ConnectId) override { return false; }
-  WorkStatus deferToThread(std::function<void()>, std::function<void(std::exception_ptr)>) override {
-    return WorkStatus::ShuttingDown;
-  }
+  /// Through loop().workerPool(): ShuttingDown when the loop has none (worker_threads = 0),
+  /// the pool is stopping, or this reactor's owner ended.
+  WorkStatus deferToThread(std::function<void()> work, std::function<void(std::exception_ptr)> done) override;
 
-  /// Cancels every timer and watch still tracked; later calls schedule nothing
-  /// (callLater/callEvery return 0, watchReadable an empty WatchId).
+  /// Cancels every timer and watch still tracked, and drops the done of work
+  /// still on a worker; later calls schedule nothing (callLater/callEvery
+  /// return 0, watchReadable an empty WatchId, deferToThread ShuttingDown).
   void cancelAll();
 
  private:
   EventLoop& loop_;
   Guard guard_;
+  std::weak_ptr<const void> code_;
+  // False once the owner ended: read by deferToThread's completions, which may outlive this object.
+  std::shared_ptr<bool> live_ = std::make_shared<bool>(true);
   std::unordered_set<TimerId> timers_;
   std::unordered_set<WatchId, WatchId::Hash> watches_;
   bool ended_ = false;
