@@ -14,6 +14,7 @@
 #include "ops/ServiceUserAccess.h"
 #include "net/SocketActivation.h"
 #include "reactor/TrackedReactor.h"
+#include "reactor/WorkerPool.h"
 
 namespace protohost::host {
 
@@ -24,9 +25,10 @@ namespace protohost::host {
 // and a retired factory's leftovers can be cancelled before its library is unloaded.
 class FactoryContextImpl final : public FactoryContext {
  public:
-  FactoryContextImpl(ListenerRuntime& runtime, EventLoop& loop)
-      : runtime_(runtime), reactor_(loop, guardFor(runtime, loop)), logger_("listener=" + runtime.name) {
-    reactor_.setOutboundProvider(&runtime);  // the runtime outlives its context (Slot, Retired)
+  // The reactor's work keeps @p runtime (factory and library) while it runs; this object holds no reference.
+  FactoryContextImpl(const std::shared_ptr<ListenerRuntime>& runtime, EventLoop& loop)
+      : runtime_(*runtime), reactor_(loop, guardFor(*runtime, loop), runtime), logger_("listener=" + runtime->name) {
+    reactor_.setOutboundProvider(runtime.get());  // the runtime outlives its context (Slot, Retired)
   }
   const std::string& listenerName() const override { return runtime_.name; }
   Reactor& reactor() override { return reactor_; }
@@ -234,7 +236,7 @@ EventLoop& Server::acceptLoop() { return acceptLoop_ ? *acceptLoop_ : *loops_[0]
 void Server::load() { slots_ = buildSlots(config_, nullptr); }
 
 void Server::startFactory(Slot& slot) {
-  slot.context = std::make_unique<FactoryContextImpl>(*slot.runtime, *loops_[0]);
+  slot.context = std::make_unique<FactoryContextImpl>(slot.runtime, *loops_[0]);
   const auto& spec = slot.spec;
   const std::string where = config_.where(spec.line, "[listener." + spec.name + "]");
   std::optional<std::string> failure, stateError;
@@ -272,6 +274,12 @@ void Server::start() {
   for (unsigned i = 0; i < config_.threads; ++i) loops_.push_back(std::make_unique<EventLoop>(i, "reactor-" + std::to_string(i)));
   if (config_.threads > 1) acceptLoop_ = std::make_unique<EventLoop>(config_.threads, "acceptor");
   std::vector<EventLoop*> loops = workerLoops();
+  // Before any plugin code runs: a factory's start() may defer work already.
+  if (config_.workerThreads > 0) {
+    workers_ = std::make_unique<WorkerPool>(config_.workerThreads, config_.workerQueue);
+    for (auto* loop : loops) loop->setWorkerPool(workers_.get());
+    if (acceptLoop_) acceptLoop_->setWorkerPool(workers_.get());
+  }
 
   // Bind everything before starting anything: a port in use fails the whole start.
   // Sockets handed over by systemd (LISTEN_FDS) are used instead of binding.
@@ -339,6 +347,11 @@ void Server::reload(HostConfig next) {
     Log::instance().write(LogLevel::Warning, "", "threads changed from " + std::to_string(config_.threads) + " to " +
                                                      std::to_string(next.threads) + ": takes effect at the next restart");
     next.threads = config_.threads;
+  }
+  if (next.workerThreads != config_.workerThreads || next.workerQueue != config_.workerQueue) {
+    Log::instance().write(LogLevel::Warning, "", "worker_threads/worker_queue changed: takes effect at the next restart");
+    next.workerThreads = config_.workerThreads;
+    next.workerQueue = config_.workerQueue;
   }
   // Every wait below is recorded: a TERM that comes meanwhile is bounded all the same (freezeStop).
   recordWait("applying a reload (loading and configuring its plugins)", nullptr, nullptr);
@@ -472,7 +485,12 @@ std::string Server::metricsText() {
     std::lock_guard<std::mutex> lock(publishedMutex_);
     list = published_;
   }
-  return renderMetrics(list, hostStats_);
+  WorkerFigures workers;
+  if (workers_) {
+    const WorkerPool::Figures f = workers_->figures();
+    workers = WorkerFigures{f.queued, f.running, f.rejected, f.completed};
+  }
+  return renderMetrics(list, hostStats_, workers);
 }
 
 std::string Server::readiness() {
@@ -519,10 +537,20 @@ std::optional<std::string> Server::freezeStop() {
          " did not finish " + waitWhat_;
 }
 
+void Server::stopWorkers(std::chrono::steady_clock::time_point deadline) {
+  if (!workers_) return;
+  recordWait("waiting for the worker threads' running work", nullptr, nullptr);
+  if (const std::size_t left = workers_->stop(deadline))
+    Log::instance().write(LogLevel::Warning, "", std::to_string(left) +
+                                                     " worker job(s) still running at the drain deadline: abandoned "
+                                                     "(their done is not called)");
+}
+
 void Server::stop(std::chrono::milliseconds drainTimeout) {
   if (loops_.empty() && slots_.empty() && libraries_.empty()) return;
   const DisconnectReason shutdown{DisconnectReason::Kind::Shutdown, "host shutting down"};
   watchdog_.reset();
+  const auto drainDeadline = std::chrono::steady_clock::now() + drainTimeout;
   if (running_) {
     draining_ = true;
     // 1. Stop accepting: new connects are refused from here on.
@@ -537,7 +565,7 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
       // Posted, not waited for: a blocked reactor must not hold up the others' drain.
       for (auto& loop : loops_)
         loop->post([l = loop.get()] { l->requestStopWhere([](const ListenerRuntime&) { return true; }); });
-      const auto deadline = std::chrono::steady_clock::now() + drainTimeout;
+      const auto deadline = drainDeadline;
       auto open = [this] {  // connections, and closed ones still lingering
         std::size_t n = 0;
         for (auto& loop : loops_) n += loop->connectionCount() + loop->lingerCount();
@@ -556,6 +584,9 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
                                                          " socket(s) in lingering close");
       }
     }
+    // 2b. Worker pool: queued work is dropped, running work gets what is left of the drain
+    // bound (its done still runs while the reactors do), so the stop stays within it.
+    stopWorkers(drainDeadline);
     // 3. Close every remaining connection on its own thread (connectionLost runs there).
     for (auto& loop : loops_) {
       recordWait("closing its connections", loop.get(), nullptr);
@@ -591,7 +622,9 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
     stopFactory(r.runtime, r.started);
     if (r.context) r.context->cancelTimers();
   }
-  // 6. Drop every callback a plugin may have left queued, while its code is mapped.
+  // 6. Drop every callback a plugin may have left queued, while its code is mapped
+  // (no worker posts any more: the pool has stopped).
+  stopWorkers(std::chrono::steady_clock::now());
   recordWait("releasing the reactors", nullptr, nullptr);
   for (auto& loop : loops_) loop->clearCallbacks();
   if (acceptLoop_) acceptLoop_->clearCallbacks();

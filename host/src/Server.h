@@ -9,8 +9,9 @@
 // endpoint stays keeps its socket (no accept gap) and hands new connections to
 // the new factory; old connections keep the old factory and code until they
 // end; removed listeners stop accepting and their connections are asked to finish.
-// Stop: close listeners -> drain -> close connections -> stop reactors -> stop
-// factories -> drop callbacks -> destroy factories -> unload libraries. Each
+// Stop: close listeners -> drain -> stop the worker pool (running work: up to
+// the drain bound) -> close connections -> stop reactors -> stop factories ->
+// drop callbacks -> destroy factories -> unload libraries. Each
 // step records what it waits for, and so does every wait of reload() and
 // collectRetired() on a reactor, so that a stop that a plugin blocks (also one
 // requested while the main thread waits on a blocked reactor) can be reported
@@ -50,6 +51,7 @@ class StartupError : public std::runtime_error {
 };
 
 class FactoryContextImpl;
+class WorkerPool;
 
 class Server {
  public:
@@ -118,10 +120,13 @@ class Server {
   void recordWait(std::string what, EventLoop* loop, const ListenerRuntime* factory);
   /// runOn(@p loop) with the wait recorded as @p what.
   void runOnRecorded(EventLoop& loop, std::string what, const std::function<void()>& fn);
+  /// Stops the worker pool (if any), waiting for running work until @p deadline.
+  void stopWorkers(std::chrono::steady_clock::time_point deadline);
 
   HostConfig config_;
   std::shared_ptr<HostCounters> hostCounters_;
   HostStats hostStats_;
+  std::unique_ptr<WorkerPool> workers_;  // null with worker_threads = 0; stopped before the loops go
   std::vector<std::unique_ptr<EventLoop>> loops_;
   std::unique_ptr<EventLoop> acceptLoop_;  // only with threads > 1
   std::vector<Slot> slots_;

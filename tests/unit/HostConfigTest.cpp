@@ -320,6 +320,18 @@ TEST(HostConfig, BindRetries) {
   expectOneError(withHostKey("bind_retries = many"), "host.ini:3: bind_retries: expected an integer, got \"many\"");
 }
 
+// worker_threads / worker_queue (Reactor::deferToThread's pool): 2 and 1024 by default, 0 threads = no pool.
+TEST(HostConfig, WorkerPoolKeys) {
+  EXPECT_EQ(parse(kValid).workerThreads, 2u);
+  EXPECT_EQ(parse(kValid).workerQueue, 1024u);
+  EXPECT_EQ(parse(withHostKey("worker_threads = 0")).workerThreads, 0u);
+  EXPECT_EQ(parse(withHostKey("worker_threads = 8")).workerThreads, 8u);
+  EXPECT_EQ(parse(withHostKey("worker_queue = 1")).workerQueue, 1u);
+  expectOneError(withHostKey("worker_threads = -1"), "host.ini:3: worker_threads: value -1 out of range [0, 256]");
+  expectOneError(withHostKey("worker_threads = lots"), "host.ini:3: worker_threads: expected an integer, got \"lots\"");
+  expectOneError(withHostKey("worker_queue = 0"), "host.ini:3: worker_queue: value 0 out of range [1, 1000000]");
+}
+
 TEST(HostConfig, PluginKeysAreLeftForThePlugin) {
   HostConfig cfg = parse(kValid + "greeting = hello\nidle_timeout_ms = 100\nfactory = echo\nzeta = 1\n");
   const auto& view = cfg.listeners[0].pluginConfig;

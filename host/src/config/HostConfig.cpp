@@ -69,6 +69,8 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
     collect([&] { cfg.watchdogMs = static_cast<int>(v.getInt("watchdog_ms", 5000, 0, 3'600'000)); });
     collect([&] { cfg.watchdogAbort = v.getBool("watchdog_abort", false); });
     collect([&] { cfg.bindRetries = static_cast<int>(v.getInt("bind_retries", 5, 0, 100)); });
+    collect([&] { cfg.workerThreads = static_cast<unsigned>(v.getInt("worker_threads", 2, 0, 256)); });
+    collect([&] { cfg.workerQueue = static_cast<std::size_t>(v.getInt("worker_queue", 1024, 1, 1'000'000)); });
     collect([&] {
       std::string why;
       if (!resolveIdentity(v.getString("user"), v.getString("group"), cfg.identity, why))
@@ -78,7 +80,7 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
     for (const auto& key : v.unreadKeys())
       error(host->entries.at(key).line, key,
             "unknown key in [host] (plugins_dir, threads, log_level, log_file, max_connections, drain_timeout_ms, "
-            "watchdog_ms, watchdog_abort, bind_retries, user, group)");
+            "watchdog_ms, watchdog_abort, bind_retries, worker_threads, worker_queue, user, group)");
   }
 
   if (const IniSection* admin = ini.find("admin")) {

@@ -43,6 +43,8 @@ struct HostConfig {
   int watchdogMs = 5000;           // report a reactor blocked this long; 0 = off
   bool watchdogAbort = false;      // abort() on a miss, for a supervisor to restart
   int bindRetries = 5;             // at start, retries of a bind that fails with EADDRINUSE (500 ms apart)
+  unsigned workerThreads = 2;      // Reactor::deferToThread's pool; 0 = no pool (refused: ShuttingDown)
+  std::size_t workerQueue = 1024;  // work waiting for a worker; more is refused (QueueFull)
   ServiceIdentity identity;        // [host] user/group: switch to it after binding
   std::optional<Endpoint> admin;   // [admin] listen: /metrics, /healthz, /readyz
   int adminLine = 0;

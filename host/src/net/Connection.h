@@ -164,7 +164,7 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   int fd_;
   std::unique_ptr<Protocol> protocol_;
   OutputBuffer out_;
-  TrackedReactor reactorFacade_{loop_, [this](Reactor::Callback fn) { return guarded(std::move(fn)); }};
+  TrackedReactor reactorFacade_{loop_, [this](Reactor::Callback fn) { return guarded(std::move(fn)); }, listener_};
   ConnectionLogger logger_{*this};
   std::optional<DisconnectReason> pendingFinish_;
   std::string ip_;

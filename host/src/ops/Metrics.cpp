@@ -80,7 +80,8 @@ ProcessFigures readProcess() {
 
 }  // namespace
 
-std::string renderMetrics(const std::vector<std::shared_ptr<ListenerRuntime>>& listeners, const HostStats& host) {
+std::string renderMetrics(const std::vector<std::shared_ptr<ListenerRuntime>>& listeners, const HostStats& host,
+                          const WorkerFigures& workers) {
   Page p;
   auto perListener = [&](const char* name, const char* type, const char* help, auto get) {
     p.family(name, type, help);
@@ -145,6 +146,14 @@ std::string renderMetrics(const std::vector<std::shared_ptr<ListenerRuntime>>& l
   p.sample("protohost_config_last_reload_success", "", host.lastReloadOk.load() ? 1 : 0);
   p.family("protohost_watchdog_misses_total", "counter", "Reactor loops found blocked by the watchdog.");
   p.sample("protohost_watchdog_misses_total", "", host.watchdogMisses.load());
+  p.family("protohost_worker_queued", "gauge", "deferToThread work waiting for a worker thread.");
+  p.sample("protohost_worker_queued", "", workers.queued);
+  p.family("protohost_worker_running", "gauge", "deferToThread work running on a worker thread.");
+  p.sample("protohost_worker_running", "", workers.running);
+  p.family("protohost_worker_rejected_total", "counter", "deferToThread work refused because the queue was full.");
+  p.sample("protohost_worker_rejected_total", "", workers.rejected);
+  p.family("protohost_worker_completed_total", "counter", "deferToThread work that ran to its end (returned or threw).");
+  p.sample("protohost_worker_completed_total", "", workers.completed);
   p.family("protohost_log_lines_dropped_total", "counter", "Log lines dropped because the log output was blocked.");
   p.sample("protohost_log_lines_dropped_total", "", Log::instance().droppedLines());
 

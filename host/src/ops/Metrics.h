@@ -17,7 +17,13 @@ struct HostStats {
   std::atomic<std::uint64_t> watchdogMisses{0};
 };
 
-/// The /metrics page for @p listeners and @p host, plus process figures from /proc/self.
-std::string renderMetrics(const std::vector<std::shared_ptr<ListenerRuntime>>& listeners, const HostStats& host);
+/// The worker pool's figures (reactor/WorkerPool.h), as plain numbers.
+struct WorkerFigures {
+  std::uint64_t queued = 0, running = 0, rejected = 0, completed = 0;
+};
+
+/// The /metrics page for @p listeners, @p host and @p workers, plus process figures from /proc/self.
+std::string renderMetrics(const std::vector<std::shared_ptr<ListenerRuntime>>& listeners, const HostStats& host,
+                          const WorkerFigures& workers = {});
 
 }  // namespace protohost::host

@@ -32,6 +32,7 @@ namespace protohost::host {
 
 class Connection;
 struct ListenerRuntime;
+class WorkerPool;
 
 /// Receives readiness of one fd registered in an EventLoop's connection set.
 class IoHandler {
@@ -131,6 +132,12 @@ class EventLoop final : public protohost::Reactor {
   /// The thread name, e.g. "reactor-0" or "acceptor".
   const std::string& name() const { return name_; }
 
+  /// The host's worker pool for deferToThread (TrackedReactor), or null when
+  /// there is none. Set by the Server before any plugin code runs; the pool
+  /// stops before the loop goes. Thread: set on main, read on any.
+  void setWorkerPool(WorkerPool* pool) { workerPool_ = pool; }
+  WorkerPool* workerPool() const { return workerPool_; }
+
   /// Connections currently owned by this loop; readable from any thread.
   std::size_t connectionCount() const { return connectionCount_.load(std::memory_order_relaxed); }
 
@@ -183,6 +190,7 @@ class EventLoop final : public protohost::Reactor {
   TimerId idleSweepTimer_ = 0;
   std::atomic<bool> stalled_{false};
   std::atomic<const ListenerRuntime*> runningPlugin_{nullptr};
+  WorkerPool* workerPool_ = nullptr;
   friend class PluginCallScope;
   struct FdWatch;
   struct Lingerer;

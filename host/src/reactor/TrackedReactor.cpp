@@ -1,7 +1,10 @@
 #include "reactor/TrackedReactor.h"
 
+#include <exception>
 #include <memory>
 #include <utility>
+
+#include "reactor/WorkerPool.h"
 
 namespace protohost::host {
 
@@ -55,8 +58,43 @@ ConnectId TrackedReactor::connect(std::string_view endpoint, std::unique_ptr<Pro
   return {};
 }
 
+WorkStatus TrackedReactor::deferToThread(std::function<void()> work, std::function<void(std::exception_ptr)> done) {
+  WorkerPool* pool = loop_.workerPool();
+  if (ended_ || !pool) return WorkStatus::ShuttingDown;
+  // Shared by the worker and the completion. Members go in reverse order: the
+  // plugin's functions and its exception before the reference that keeps its code mapped.
+  struct Item {
+    std::shared_ptr<const void> code;
+    std::exception_ptr error;
+    std::function<void()> work;
+    std::function<void(std::exception_ptr)> done;
+  };
+  auto item = std::make_shared<Item>(Item{code_.lock(), nullptr, std::move(work), std::move(done)});
+  auto run = [item] {
+    try {
+      item->work();
+    } catch (...) {
+      item->error = std::current_exception();  // for done; never thrown on the worker
+    }
+    item->work = nullptr;  // the work's captures go on the worker, where they were used
+  };
+  // Made here, on the loop thread: the guard adds the owner's exception boundary (and, for a
+  // connection, skips a finished one); live_ covers owners whose guard does not check.
+  Callback deliver = guard_([item] {
+    if (item->done) item->done(item->error);
+  });
+  auto complete = [&loop = loop_, live = live_, item, deliver = std::move(deliver)]() mutable {
+    loop.post([live, item, deliver = std::move(deliver)] {
+      if (*live) deliver();
+      item->done = nullptr;  // its captures go on the loop, where they were made and used
+    });
+  };
+  return pool->submit(std::move(run), std::move(complete));
+}
+
 void TrackedReactor::cancelAll() {
   ended_ = true;
+  *live_ = false;
   for (TimerId id : timers_) loop_.cancel(id);
   timers_.clear();
   for (WatchId id : watches_) loop_.unwatch(id);

@@ -7,7 +7,9 @@
 // act only on those: an id it did not hand out (a connection's PROXY deadline,
 // the idle sweep, another plugin's timer) is refused. cancelAll() drops what
 // is left when the owner ends and closes its outbound connections; from then
-// on nothing new is scheduled or connected.
+// on nothing new is scheduled or connected. deferToThread hands work to the
+// loop's WorkerPool; its done runs back on the loop, through the guard, only
+// while the owner has not ended.
 //
 // Ownership: held by its owner, which calls cancelAll() before the plugin's
 // code may go away. Threading: the loop's thread (cancelAll also from main
@@ -15,6 +17,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <unordered_set>
 
 #include "reactor/EventLoop.h"
@@ -30,7 +33,11 @@ class TrackedReactor final : public Reactor {
   /// work is not tracked, so it may run after the owner ended).
   using Guard = std::function<Callback(Callback fn)>;
 
-  TrackedReactor(EventLoop& loop, Guard guard) : loop_(loop), guard_(std::move(guard)) {}
+  /// @p code: what keeps the owner's plugin code mapped (for a connection or
+  /// a factory, its ListenerRuntime); deferToThread's work holds it until
+  /// its done has run or been dropped, so the library stays while it runs.
+  TrackedReactor(EventLoop& loop, Guard guard, std::weak_ptr<const void> code = {})
+      : loop_(loop), guard_(std::move(guard)), code_(std::move(code)) {}
   TrackedReactor(const TrackedReactor&) = delete;
   TrackedReactor& operator=(const TrackedReactor&) = delete;
 
@@ -52,14 +59,15 @@ class TrackedReactor final : public Reactor {
   ConnectId connect(std::string_view endpoint, std::unique_ptr<Protocol> protocol,
                     std::function<void(const ConnectError&)> onFailed) override;
   bool cancelConnect(ConnectId id) override { return outbound_ && outbound_->cancel(id); }
-  WorkStatus deferToThread(std::function<void()>, std::function<void(std::exception_ptr)>) override {
-    return WorkStatus::ShuttingDown;
-  }
+  /// Through loop().workerPool(): ShuttingDown when the loop has none (worker_threads = 0),
+  /// the pool is stopping, or this reactor's owner ended.
+  WorkStatus deferToThread(std::function<void()> work, std::function<void(std::exception_ptr)> done) override;
 
   /// Cancels every timer and watch still tracked, drops the connects in
-  /// progress (no onFailed) and closes the outbound connections (Shutdown);
-  /// later calls schedule nothing (callLater/callEvery return 0, watchReadable
-  /// an empty WatchId, connect an empty ConnectId).
+  /// progress (no onFailed), closes the outbound connections (Shutdown) and
+  /// drops the done of work still on a worker; later calls schedule nothing
+  /// (callLater/callEvery return 0, watchReadable an empty WatchId, connect an
+  /// empty ConnectId, deferToThread ShuttingDown).
   void cancelAll();
 
   /// Names what makes the service connect() forwards to; it must outlive this
@@ -71,6 +79,9 @@ class TrackedReactor final : public Reactor {
  private:
   EventLoop& loop_;
   Guard guard_;
+  std::weak_ptr<const void> code_;
+  // False once the owner ended: read by deferToThread's completions, which may outlive this object.
+  std::shared_ptr<bool> live_ = std::make_shared<bool>(true);
   std::unordered_set<TimerId> timers_;
   std::unordered_set<WatchId, WatchId::Hash> watches_;
   bool ended_ = false;
