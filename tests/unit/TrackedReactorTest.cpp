@@ -182,7 +182,9 @@ struct CountingProvider final : OutboundProvider {
 };
 
 TEST_F(TrackedReactorTest, ConnectMakesTheOwnersOutboundServiceOnFirstUseAndCancelAllClosesIt) {
-  CountingProvider provider;
+  // Static: the service it makes counts into it and stays with `mine` until TearDown's cancelAll.
+  static CountingProvider provider;
+  provider.made = provider.connects = provider.closes = 0;
   mine.setOutboundProvider(&provider);
   ConnectId first, second, afterEnd{99};
   bool cancelled = false, cancelledUnknown = true;
@@ -209,8 +211,9 @@ TEST_F(TrackedReactorTest, ConnectMakesTheOwnersOutboundServiceOnFirstUseAndCanc
 TEST_F(TrackedReactorTest, WithoutAProviderConnectFailsWithShutdownLaterThroughTheGuard) {
   std::promise<ConnectError> failed;
   bool calledInside = false;
+  bool inside = false;  // test scope: onFailed runs after the posted call returned
   ASSERT_TRUE(loop.runAndWait([&] {
-    bool inside = true;
+    inside = true;
     const ConnectId id = mine.connect("tcp:127.0.0.1:1", std::make_unique<Protocol>(), [&](const ConnectError& e) {
       calledInside = inside;
       failed.set_value(e);
