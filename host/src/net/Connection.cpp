@@ -344,6 +344,7 @@ void Connection::loseConnection() {
 void Connection::abortConnection() {
   if (finished_) return;
   closing_ = true;
+  resetOnClose_ = true;
   out_.release();
   requestFinish(DisconnectReason{DisconnectReason::Kind::ClosedLocally, "aborted"});
 }
@@ -478,8 +479,15 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   out_.release();
   // After EOF nothing is left unread, so a plain close sends FIN. Otherwise a
   // graceful close lingers, so that unread input cannot turn it into an RST.
-  if (graceful && !eof_) loop_.lingerClose(fd_);
-  else ::close(fd_);
+  if (graceful && !eof_) {
+    loop_.lingerClose(fd_);
+  } else {
+    if (resetOnClose_) {  // an abort: the peer sees an RST, as the SDK's abortConnection promises
+      const linger lg{1, 0};
+      ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    ::close(fd_);
+  }
   fd_ = -1;
   if (protocol_) {
     ++depth_;
