@@ -32,7 +32,7 @@ void Session::clientMade(Transport& client) {
   client_ = &client;
   connecting_ = true;
   std::weak_ptr<Session> weak = weak_from_this();
-  client.reactor().connect(settings_->endpoint(), std::make_unique<UpstreamProtocol>(shared_from_this()),
+  client.reactor().connect(settings_->endpoint, std::make_unique<UpstreamProtocol>(shared_from_this()),
                            [weak](const ConnectError& error) {
                              if (auto self = weak.lock()) self->connectFailed(error);
                            });

@@ -49,6 +49,7 @@ Settings readSettings(const ConfigView& config) {
   s.sendProxy = proxy == "v1" ? SendProxy::V1 : proxy == "v2" ? SendProxy::V2 : SendProxy::Off;
   s.bufferBytes = static_cast<std::size_t>(
       config.getInt("buffer_bytes", static_cast<std::int64_t>(s.bufferBytes), 1024, 16 << 20));
+  s.endpoint = s.upstream + ":timeout=" + std::to_string(s.connectTimeoutMs);
   return s;
 }
 

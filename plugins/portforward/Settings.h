@@ -23,8 +23,8 @@ struct Settings {
   /// much arrived already); it resumes once at most half of it is left.
   std::size_t bufferBytes = 64 * 1024;
 
-  /// What Reactor::connect is given: "tcp:HOST:PORT:timeout=MS".
-  std::string endpoint() const { return upstream + ":timeout=" + std::to_string(connectTimeoutMs); }
+  /// What Reactor::connect is given: "tcp:HOST:PORT:timeout=MS" (made once by readSettings).
+  std::string endpoint;
 };
 
 /// Reads upstream (required), connect_timeout_ms, send_proxy and buffer_bytes.

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <cstdio>
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -79,7 +80,8 @@ TEST(PortForwardE2e, HundredClientsByOneMiBThroughToAnEchoHostAreByteExact) {
   constexpr std::uint64_t kBytes = 1 << 20;
   std::vector<std::unique_ptr<Flow>> flows;
   for (int i = 0; i < 100; ++i) flows.push_back(std::make_unique<Flow>(fwd.port, 1000 + i));
-  const auto deadline = Clock::now() + 90s;
+  const auto started = Clock::now();
+  const auto deadline = started + 90s;
   std::string chunk;
   char buf[65536];
   std::size_t done = 0;
@@ -108,6 +110,8 @@ TEST(PortForwardE2e, HundredClientsByOneMiBThroughToAnEchoHostAreByteExact) {
       if (f.received >= kBytes) ++done;
     }
   }
+  std::printf("[ measured ] 100 clients x 1 MiB echoed through the forwarder in %lld ms\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count()));
   for (std::size_t i = 0; i < flows.size(); ++i) {
     EXPECT_EQ(flows[i]->received, kBytes) << "client " << i;
     EXPECT_EQ(flows[i]->badAt, std::string::npos) << "client " << i << " first wrong byte";
@@ -137,6 +141,8 @@ TEST(PortForwardE2e, UpstreamThatNeverReadsKeepsHostRssBounded) {
   }
   for (auto& c : clients) total += sendUntilStalled(c.fd(), PatternStream(7), 512ull << 20, 700ms);
   const long after = fwd.host.rssKiB();
+  std::printf("[ measured ] upstream never reads: 8 clients sent %llu bytes before stalling; host VmRSS %ld -> %ld KiB\n",
+              static_cast<unsigned long long>(total), before, after);
   // The kernel's socket buffers took a few MiB per connection; the host held at
   // most buffer_bytes (64 KiB) and a read per connection before it stopped reading.
   EXPECT_LT(total, 8 * (64ull << 20)) << "the host kept reading";
@@ -163,6 +169,8 @@ TEST(PortForwardE2e, ClientThatNeverReadsPausesTheUpstreamAndHostRssStaysBounded
   // Each upstream sender stops once nothing was taken for 700 ms.
   ASSERT_TRUE(waitUntil([&] { return stalled.load() == 8; }, 30s));
   const long after = fwd.host.rssKiB();
+  std::printf("[ measured ] client never reads: 8 upstreams pushed %llu bytes before stalling; host VmRSS %ld -> %ld KiB\n",
+              static_cast<unsigned long long>(pushed.load()), before, after);
   EXPECT_LT(pushed.load(), 8 * (64ull << 20));
   EXPECT_LT(after - before, 16 * 1024) << "VmRSS grew from " << before << " to " << after << " KiB";
   self = nullptr;

@@ -55,6 +55,7 @@ class ForwardTest : public ::testing::Test {
     s.upstream = "tcp:127.0.0.1:9000";
     s.connectTimeoutMs = 700;
     s.bufferBytes = 4096;
+    s.endpoint = "tcp:127.0.0.1:9000:timeout=700";
     return s;
   }
 

@@ -42,7 +42,7 @@ TEST(PortForwardSettings, DefaultsAndEveryKeyIsRead) {
   EXPECT_EQ(s.connectTimeoutMs, 5000);
   EXPECT_EQ(s.sendProxy, SendProxy::Off);
   EXPECT_EQ(s.bufferBytes, 64u * 1024);
-  EXPECT_EQ(s.endpoint(), "tcp:127.0.0.1:8080:timeout=5000");
+  EXPECT_EQ(s.endpoint, "tcp:127.0.0.1:8080:timeout=5000");
   EXPECT_TRUE(c.unreadKeys().empty());
 
   auto all = config({{"upstream", "tcp:[::1]:9"},
@@ -50,7 +50,7 @@ TEST(PortForwardSettings, DefaultsAndEveryKeyIsRead) {
                      {"send_proxy", "v2"},
                      {"buffer_bytes", "4096"}});
   s = readSettings(all);
-  EXPECT_EQ(s.endpoint(), "tcp:[::1]:9:timeout=250");
+  EXPECT_EQ(s.endpoint, "tcp:[::1]:9:timeout=250");
   EXPECT_EQ(s.sendProxy, SendProxy::V2);
   EXPECT_EQ(s.bufferBytes, 4096u);
   EXPECT_TRUE(all.unreadKeys().empty());
