@@ -10,8 +10,9 @@ shift || true
 
 # Build: g++ cmake make and the -dev packages. Tests: python3 (the out-of-tree example's client),
 # procps, systemd (systemd-socket-activate, for the socket-activation tests; they skip without it).
-# README: netcat-openbsd (the nc examples; a fresh Debian has no nc).
-packages=(g++ cmake make libpoco-dev libboost-dev libgtest-dev libexpat1-dev python3 procps systemd netcat-openbsd)
+# README: netcat-openbsd (the nc examples; a fresh Debian has no nc). haproxy: the portforward
+# e2e test runs it in front of the host (send-proxy-v2); its own service is not started (policy-rc.d).
+packages=(g++ cmake make libpoco-dev libboost-dev libgtest-dev libexpat1-dev python3 procps systemd netcat-openbsd haproxy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,7 +25,11 @@ if ((${#missing[@]})); then
   echo "bootstrap: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # policy-rc.d 101: packages' own services (haproxy on its default config) are not started
+  prc=/usr/sbin/policy-rc.d made_prc=0
+  [[ -e $prc ]] || { printf '#!/bin/sh\nexit 101\n' >"$prc"; chmod +x "$prc"; made_prc=1; }
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if ((made_prc)); then rm -f "$prc"; fi
 fi
 
 # promtool (for the metrics test) comes from Debian's prometheus package; only

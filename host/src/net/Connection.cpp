@@ -400,7 +400,7 @@ void Connection::loseConnection() {
 void Connection::abortConnection() {
   if (finished_) return;
   closing_ = true;
-  abortive_ = true;
+  resetOnClose_ = true;
   out_.release();
   requestFinish(DisconnectReason{DisconnectReason::Kind::ClosedLocally, "aborted"});
 }
@@ -543,14 +543,13 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   out_.release();
   // After EOF nothing is left unread, so a plain close sends FIN. Otherwise a
   // graceful close lingers, so that unread input cannot turn it into an RST.
-  if (abortive_) {
-    // An abort resets the connection: the peer (or the next hop of a proxy) learns it was cut.
-    const linger reset{1, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-    ::close(fd_);
-  } else if (graceful && !eof_) {
+  if (graceful && !eof_) {
     loop_.lingerClose(fd_);
   } else {
+    if (resetOnClose_) {  // an abort: the peer sees an RST, as the SDK's abortConnection promises
+      const linger lg{1, 0};
+      ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
     ::close(fd_);
   }
   fd_ = -1;

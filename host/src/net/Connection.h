@@ -56,6 +56,12 @@ class Connection final : public Transport, public IoHandler, public std::enable_
 
   /// Closes now (host shutdown): pending output is dropped.
   void shutdown(DisconnectReason reason) { finish(std::move(reason)); }
+  /// Closes now with an RST (SO_LINGER 0): pending output is dropped and the
+  /// peer reads ECONNRESET, not an EOF that would pass for a complete stream.
+  void abortNow(DisconnectReason reason) {
+    resetOnClose_ = true;
+    finish(std::move(reason));
+  }
   /// The host is draining: asks the protocol to finish (Protocol::stopRequested).
   void requestStop();
   /// Closes the connection if it has been idle (no input, no output progress)
@@ -188,9 +194,9 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   bool closing_ = false;      // loseConnection: finish once output is flushed
   bool writeShut_ = false;    // shutdownWrite: no more output; FIN once the queue is sent
   bool finSent_ = false;      // shutdown(SHUT_WR) done
-  bool abortive_ = false;     // abortConnection: close with RST (SO_LINGER 0)
   bool finished_ = false;     // connectionLost delivered, socket closed
   bool eof_ = false;          // peer shut down its sending side
+  bool resetOnClose_ = false; // abortConnection / abortNow: close with an RST
   bool pausedByProtocol_ = false;
   bool pausedByBackpressure_ = false;
   bool settleScheduled_ = false;

@@ -127,7 +127,8 @@ void OutboundConnections::closeAll() {
   auto live = std::move(live_);
   live_.clear();
   for (auto& weak : live)
-    if (auto c = weak.lock()) c->shutdown(DisconnectReason{DisconnectReason::Kind::Shutdown, "its owner ended"});
+    // An RST: what it had not sent yet is lost, and a FIN would tell the peer the stream was complete.
+    if (auto c = weak.lock()) c->abortNow(DisconnectReason{DisconnectReason::Kind::Shutdown, "its owner ended"});
 }
 
 void OutboundConnections::retire(std::shared_ptr<Connector> connector) {

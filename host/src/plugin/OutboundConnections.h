@@ -4,7 +4,7 @@
 // connection is a Connection like an accepted one, in its loop's connection
 // set, holding the owner's ListenerRuntime (so the plugin library stays
 // mapped while it lives). When the owner ends, closeAll() drops every connect
-// in progress without a callback and closes every live connection (Shutdown).
+// in progress without a callback and closes every live connection (Shutdown) with an RST.
 //
 // Ownership: installed in the owner's TrackedReactor (ListenerRuntime::outboundFor). Threading: the loop's
 // thread (closeAll also from main once the loop has stopped).
