@@ -6,6 +6,7 @@
 // (direction="out") and the out=HOST:PORT log tag.
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -224,6 +225,57 @@ TEST(ReliabilityConnect, RefusedTimeoutAndBadEndpointReachOnFailed) {
     EXPECT_EQ(h.metric("protohost_connections_failed_total", {{"reason", reason}}), 1) << reason;
   EXPECT_EQ(h.metric("protohost_connections_opened_total", {}), 0);
   c.close();
+  h.stopCleanly();
+}
+
+// A socket on [::1]: listening, or (listen = false) bound only, so a connect to it is refused.
+class Loopback6Socket {
+ public:
+  explicit Loopback6Socket(bool listen) {
+    fd_ = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    socklen_t len = sizeof a;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || (listen && ::listen(fd_, 16) != 0) ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      throw IoError("bind [::1]", errno);
+    port_ = ntohs(a.sin6_port);
+  }
+  ~Loopback6Socket() { ::close(fd_); }
+  Loopback6Socket(const Loopback6Socket&) = delete;
+  Loopback6Socket& operator=(const Loopback6Socket&) = delete;
+  int fd() const { return fd_; }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+// An IPv6 literal, in brackets: no resolution, data both ways, the peer and
+// the log tag in [::1]:PORT form; a refused one names its address the same way.
+TEST(ReliabilityConnect, ConnectsToAnIpv6LiteralOnLoopback) {
+  ConnectHost h;
+  Loopback6Socket upstream(true);
+  TestClient c = TestClient::connect(h.client);
+  const std::string target = "[::1]:" + std::to_string(upstream.port());
+  startConnect(c, "tcp:" + target);
+  EXPECT_EQ(c.readLine(), "connected");
+  Accepted server(upstream.fd());
+  c.sendAll("send over six\n");
+  EXPECT_EQ(server.readLine(), "over six");
+  server.send("and back\n");
+  EXPECT_EQ(c.readLine(), "upstream: and back");
+  EXPECT_TRUE(h.host.waitForLog(std::regex("out=" + HostProcess::escapeRegex(target) + ".*upstream connected"), 5s))
+      << h.host.stderrText();
+  EXPECT_EQ(h.metric("protohost_connections_opened_total", {}), 1);
+
+  Loopback6Socket refusing(false);
+  startConnect(c, "tcp:[::1]:" + std::to_string(refusing.port()));
+  EXPECT_EQ(c.readLine(), "failed refused [::1]:" + std::to_string(refusing.port()) + ": Connection refused");
+  c.close();
+  EXPECT_TRUE(server.waitEof()) << "the IPv6 outbound connection outlived its owner";
   h.stopCleanly();
 }
 
