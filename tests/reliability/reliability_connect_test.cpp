@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "HostProcess.h"
+#include "Loopback6Socket.h"
 #include "ReliabilitySupport.h"
 #include "TestClient.h"
 #include "WaitUntil.h"
@@ -30,6 +31,7 @@ using e2e::HostProcess;
 using e2e::IoError;
 using e2e::LocalListener;
 using e2e::TestClient;
+using testsupport::Loopback6Socket;
 
 // One connection the test accepted from the host: line reads with a deadline.
 class Accepted {
@@ -227,31 +229,6 @@ TEST(ReliabilityConnect, RefusedTimeoutAndBadEndpointReachOnFailed) {
   c.close();
   h.stopCleanly();
 }
-
-// A socket on [::1]: listening, or (listen = false) bound only, so a connect to it is refused.
-class Loopback6Socket {
- public:
-  explicit Loopback6Socket(bool listen) {
-    fd_ = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    socklen_t len = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || (listen && ::listen(fd_, 16) != 0) ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw IoError("bind [::1]", errno);
-    port_ = ntohs(a.sin6_port);
-  }
-  ~Loopback6Socket() { ::close(fd_); }
-  Loopback6Socket(const Loopback6Socket&) = delete;
-  Loopback6Socket& operator=(const Loopback6Socket&) = delete;
-  int fd() const { return fd_; }
-  std::uint16_t port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-};
 
 // An IPv6 literal, in brackets: no resolution, data both ways, the peer and
 // the log tag in [::1]:PORT form; a refused one names its address the same way.

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "Loopback6Socket.h"
 #include "TestClient.h"
 
 namespace protohost::host {
@@ -29,31 +30,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using protohost::e2e::LocalListener;
+using protohost::testsupport::Loopback6Socket;
 
 constexpr auto kWithin = 10s;  // generous: only a broken loop comes near it
-
-// A socket on [::1]: listening, or (listen = false) bound only, so that a
-// connect to it is refused.
-class Loopback6Socket {
- public:
-  explicit Loopback6Socket(bool listen) {
-    fd_ = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    socklen_t len = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || (listen && ::listen(fd_, 16) != 0) ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw std::runtime_error("cannot bind [::1]: " + std::string(std::strerror(errno)));
-    port_ = ntohs(a.sin6_port);
-  }
-  ~Loopback6Socket() { ::close(fd_); }
-  std::uint16_t port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-};
 
 struct Outcome {
   bool connected = false;
