@@ -43,6 +43,7 @@ TEST_F(E2eHandles, APluginThreadAnswersThroughTheConnectionsHandle) {
   EXPECT_EQ(c.readLine(), "seldnah olleh");
   c.sendAll("dropped\n");
   EXPECT_EQ(c.readLine(), "dropped 0");
+  c.close();
   stopCleanly();
 }
 
@@ -60,6 +61,7 @@ TEST_F(E2eHandles, APostForAConnectionThatIsGoneReturnsFalse) {
     answer = c.readLine();
   } while (answer == "dropped 0" && std::chrono::steady_clock::now() < until);
   EXPECT_EQ(answer, "dropped 1");
+  c.close();
   stopCleanly();
 }
 

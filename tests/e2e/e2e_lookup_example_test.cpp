@@ -122,6 +122,8 @@ TEST_F(E2eLookupExample, AnswersFromFilesAndFromARealUpstreamInOrder) {
   second.sendAll("GET delta\n");
   EXPECT_EQ(second.readLine(), "VALUE up-delta");
   EXPECT_EQ(upstream.accepted(), 2);
+  c.close();
+  second.close();
   stopCleanly();
 }
 
@@ -135,7 +137,17 @@ TEST_F(E2eLookupExample, ARefusedUpstreamIsReportedAndLocalAnswersGoOn) {
   c.sendAll("GET beta\nGET alpha\n");
   EXPECT_EQ(c.readLine(), "ERROR upstream: 127.0.0.1:" + std::to_string(closedPort) + ": Connection refused");
   EXPECT_EQ(c.readLine(), "VALUE local one");
+  c.close();
   stopCleanly();
+}
+
+// configure's checks reach the operator as the host's config errors (exit 78, nothing bound).
+TEST_F(E2eLookupExample, AMissingRootIsAConfigErrorNamingTheKey) {
+  HostIni ini(host_.linkPlugins({PROTOHOST_LOOKUP_PLUGIN}));
+  ini.listener("lookup", "lookup", {{"upstream", "tcp:127.0.0.1:9"}});
+  auto r = host_.run({"--config", host_.writeConfig(ini.text()), "--check-config"});
+  EXPECT_EQ(r.status, 78) << r.err;
+  EXPECT_NE(r.err.find("root: missing required key"), std::string::npos) << r.err;
 }
 
 }  // namespace
