@@ -400,6 +400,7 @@ void Connection::loseConnection() {
 void Connection::abortConnection() {
   if (finished_) return;
   closing_ = true;
+  abortive_ = true;
   out_.release();
   requestFinish(DisconnectReason{DisconnectReason::Kind::ClosedLocally, "aborted"});
 }
@@ -542,8 +543,16 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   out_.release();
   // After EOF nothing is left unread, so a plain close sends FIN. Otherwise a
   // graceful close lingers, so that unread input cannot turn it into an RST.
-  if (graceful && !eof_) loop_.lingerClose(fd_);
-  else ::close(fd_);
+  if (abortive_) {
+    // An abort resets the connection: the peer (or the next hop of a proxy) learns it was cut.
+    const linger reset{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    ::close(fd_);
+  } else if (graceful && !eof_) {
+    loop_.lingerClose(fd_);
+  } else {
+    ::close(fd_);
+  }
   fd_ = -1;
   if (protocol_) {
     ++depth_;

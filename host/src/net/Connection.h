@@ -188,6 +188,7 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   bool closing_ = false;      // loseConnection: finish once output is flushed
   bool writeShut_ = false;    // shutdownWrite: no more output; FIN once the queue is sent
   bool finSent_ = false;      // shutdown(SHUT_WR) done
+  bool abortive_ = false;     // abortConnection: close with RST (SO_LINGER 0)
   bool finished_ = false;     // connectionLost delivered, socket closed
   bool eof_ = false;          // peer shut down its sending side
   bool pausedByProtocol_ = false;
