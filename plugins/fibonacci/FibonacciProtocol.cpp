@@ -49,6 +49,7 @@ void FibonacciProtocol::awaitDurable(Sequence::Ticket ticket) {
       [sequence, promise, answer] { *answer = sequence->settle(*promise); },
       [this, answer](std::exception_ptr error) {
         if (error) *answer = {Sequence::Answer::Kind::Unavailable, 0, "ERR unavailable: internal error"};
+        if (!sequence_->handOut(*answer)) *answer = Sequence::stopping();
         send(*answer);
         transport().resumeReading();
       });

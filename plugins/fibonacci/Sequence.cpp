@@ -22,7 +22,7 @@ Sequence::Sequence(std::unique_ptr<SequenceStore> store, SequenceOptions options
 void Sequence::open() {
   std::lock_guard<std::mutex> lock(mutex_);
   SequenceStore::OpenResult r = store_->open();  // throws StateError
-  cur_ = ceiling_ = r.next;
+  cur_ = ceiling_ = servedEnd_ = r.next;
   open_ = true;
   logger_.info("sequence state " + store_->path() + (r.created ? " (new)" : "") + ": next answer is number " +
                std::to_string(cur_) + " of at most " + std::to_string(options_.maxIndex) + "; " +
@@ -115,6 +115,7 @@ Sequence::Draw Sequence::draw() {
       return d;
     }
     index = cur_;
+    servedEnd_ = std::max(servedEnd_, index + 1);
     advanceLocked(d.ticket.value);
     d.writeAhead = wantAheadLocked();
   }
@@ -153,6 +154,14 @@ Sequence::Answer Sequence::settle(const Ticket& ticket) {
   return render(ticket.index, ticket.value);
 }
 
+bool Sequence::handOut(const Answer& answer) {
+  if (answer.kind != Answer::Kind::Number) return true;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!open_) return false;  // close() has recorded the next answer already: this one may not go out
+  servedEnd_ = std::max(servedEnd_, answer.index + 1);
+  return true;
+}
+
 void Sequence::writeAhead() {
   std::unique_lock<std::mutex> lock(mutex_);
   if (!open_ || writing_ || ceiling_ > options_.maxIndex) return;
@@ -172,8 +181,9 @@ Sequence::Answer Sequence::next() {
     writeAhead();
     aheadFinished();
   }
-  if (d.answer.kind == Answer::Kind::Pending) return settle(d.ticket);
-  return d.answer;
+  if (d.answer.kind != Answer::Kind::Pending) return d.answer;
+  Answer a = settle(d.ticket);
+  return handOut(a) ? a : stopping();
 }
 
 void Sequence::writeLocked(std::unique_lock<std::mutex>& lock) {
@@ -268,9 +278,9 @@ void Sequence::close() {
   ready_ = false;
   written_.notify_all();                             // requests waiting for a write answer "stopping"
   written_.wait(lock, [this] { return !writing_; });  // the store is ours again once a write in flight is done
-  // Every index below it was handed out or promised; a promise at or above the
-  // ceiling was never answered (it needed a write that will not come).
-  const std::uint64_t next = std::min(cur_, ceiling_);
+  // No answer at or above it was handed out. Promises not settled by now are
+  // never answered (settle answers "stopping" from here on), so they do not count.
+  const std::uint64_t next = servedEnd_;
   SequenceStore::Release r = store_->release(next);
   if (r.recorded) {
     logger_.info("stopped; recorded the next answer number, " + std::to_string(next) + ", in " + store_->path());

@@ -30,7 +30,7 @@
 // connection closed) leaves a gap.
 //
 // Threads and ownership:
-//  - draw(), settle(), writeAhead(), aheadFinished(), next(), ready(),
+//  - draw(), settle(), handOut(), writeAhead(), aheadFinished(), next(), ready(),
 //    nextIndex(), durableCeiling(), awaitIdle(): any thread, concurrently.
 //    settle(), writeAhead() and next() may block for a durable write; the
 //    others never wait for one.
@@ -112,6 +112,11 @@ class Sequence {
   /// promise ended (answer: "ERR unavailable: ..."). Writes the next ceiling
   /// itself when no write is in flight. For a worker thread.
   Answer settle(const Ticket& ticket);
+  /// Call on the reactor just before writing a Number that settle() returned:
+  /// false after close() (then answer stopping() instead: the recorded next
+  /// answer may be at or below it). A clean stop records the answer after the
+  /// highest one handed out by draw() or by handOut().
+  bool handOut(const Answer& answer);
   /// The reservation ahead that draw() asked for, unless no longer needed or a
   /// write is in flight. For a worker thread.
   void writeAhead();
@@ -163,6 +168,7 @@ class Sequence {
   bool cursorValid_ = false;
   std::uint64_t cur_ = 1;      // next answer number to assign (answers below it are handed out or promised)
   std::uint64_t ceiling_ = 1;  // durable ceiling: answers < ceiling_ may be served
+  std::uint64_t servedEnd_ = 1;  // 1 + the highest answer handed out (a Number returned); <= ceiling_
   std::uint64_t epoch_ = 0;    // bumped when outstanding promises end (failed write, foreign move)
   std::uint64_t writes_ = 0;
   bool open_ = false;

@@ -548,3 +548,20 @@ TEST_F(SequenceTest, NoAnswerRepeatsAcrossCrashesAndRestarts) {
   auto last = opened({.reserveBlock = 10});
   EXPECT_GT(last->next().index, highest);
 }
+
+// A number settled on a worker whose done runs after close(): it must not go
+// out, since close() recorded the next answer without it (a restart would repeat it).
+TEST_F(SequenceTest, ASettledNumberIsNotHandedOutAfterCloseAndTheRecordedNextIsAboveWhatWas) {
+  auto seq = opened({.reserveBlock = 1});
+  EXPECT_EQ(seq->draw().answer.index, 1u);
+  auto late = seq->draw();
+  auto early = seq->draw();
+  ASSERT_EQ(late.answer.kind, Kind::Pending);
+  auto lateAnswer = seq->settle(late.ticket);  // durable now, its done not run yet
+  auto earlyAnswer = seq->settle(early.ticket);
+  ASSERT_EQ(lateAnswer.kind, Kind::Number);
+  EXPECT_TRUE(seq->handOut(earlyAnswer));  // answer 3 goes out; answer 2 still waits for its done
+  seq->close();
+  EXPECT_FALSE(seq->handOut(lateAnswer));
+  EXPECT_EQ(onDisk(), 4u);  // above answer 3, the highest handed out
+}
