@@ -10,8 +10,10 @@ shift || true
 
 # Build: g++ cmake make and the -dev packages. Tests: python3 (the out-of-tree example's client),
 # procps, systemd (systemd-socket-activate, for the socket-activation tests; they skip without it).
-# README: netcat-openbsd (the nc examples; a fresh Debian has no nc).
-packages=(g++ cmake make libpoco-dev libboost-dev libgtest-dev libexpat1-dev python3 procps systemd netcat-openbsd)
+# README: netcat-openbsd (the nc examples; a fresh Debian has no nc). strace: reliability row T28
+# (SIGKILL injected at the fibonacci state write's write/fsync/rename).
+packages=(g++ cmake make libpoco-dev libboost-dev libgtest-dev libexpat1-dev python3 procps systemd netcat-openbsd
+  strace)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
