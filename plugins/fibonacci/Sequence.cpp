@@ -112,6 +112,7 @@ Sequence::Draw Sequence::draw() {
       d.ticket.index = cur_;
       d.ticket.epoch = epoch_;
       advanceLocked(d.ticket.value);
+      if (gathering_) promised_.notify_one();
       return d;
     }
     index = cur_;
@@ -148,7 +149,7 @@ Sequence::Answer Sequence::settle(const Ticket& ticket) {
       written_.wait(lock);
       continue;
     }
-    writeLocked(lock);  // this one covers every promise made so far, ours included
+    writeLocked(lock, true);  // this one covers every promise made so far, ours included
   }
   lock.unlock();
   return render(ticket.index, ticket.value);
@@ -167,7 +168,7 @@ void Sequence::writeAhead() {
   if (!open_ || writing_ || ceiling_ > options_.maxIndex) return;
   if (cur_ < ceiling_ && ceiling_ - cur_ > options_.reserveBlock / 2) return;
   if (failing_ && clock_() < retryAt_) return;
-  writeLocked(lock);
+  writeLocked(lock, false);
 }
 
 void Sequence::aheadFinished() {
@@ -186,15 +187,36 @@ Sequence::Answer Sequence::next() {
   return handOut(a) ? a : stopping();
 }
 
-void Sequence::writeLocked(std::unique_lock<std::mutex>& lock) {
-  writing_ = true;
+void Sequence::writeLocked(std::unique_lock<std::mutex>& lock, bool gather) {
+  writing_ = true;  // the others wait for this write, also while it gathers
+  // Gathering (PostgreSQL's commit_delay, adaptive): the clients answered by
+  // the previous write ask again a moment later. Wait a little, at most half
+  // the previous write's duration and 1 ms, until as many requests wait as
+  // that write covered, so that one write covers them too instead of the
+  // next one. Never with one client (its batch was 1), never for a write ahead.
+  if (gather && lastBatch_ > 1 && cur_ - ceiling_ < lastBatch_) {
+    const auto delay = std::min<std::chrono::steady_clock::duration>(lastWriteTime_ / 2, std::chrono::milliseconds(1));
+    gathering_ = true;
+    promised_.wait_for(lock, delay, [this] { return !open_ || cur_ - ceiling_ >= lastBatch_; });
+    gathering_ = false;
+  }
+  if (!open_) {  // closed while gathering: the store is close()'s now
+    writing_ = false;
+    written_.notify_all();
+    return;
+  }
   // The next block starts at the current ceiling and covers every index
   // promised so far: [ceiling_, cur_) and at least reserve_block answers.
   const std::uint64_t from = ceiling_;
-  const std::uint64_t block = std::max(options_.reserveBlock, cur_ > ceiling_ ? cur_ - ceiling_ : 0);
+  const std::uint64_t waiting = cur_ > ceiling_ ? cur_ - ceiling_ : 0;
+  if (gather) lastBatch_ = waiting;
+  const std::uint64_t block = std::max(options_.reserveBlock, waiting);
+  const auto started = std::chrono::steady_clock::now();
   lock.unlock();
   const SequenceStore::Reservation r = reserve(from, block);
+  const auto took = std::chrono::steady_clock::now() - started;
   lock.lock();
+  lastWriteTime_ = took;
   applyLocked(r, from);
   writing_ = false;
   written_.notify_all();
@@ -276,7 +298,8 @@ void Sequence::close() {
   if (!open_) return;
   open_ = false;
   ready_ = false;
-  written_.notify_all();                             // requests waiting for a write answer "stopping"
+  written_.notify_all();  // requests waiting for a write answer "stopping"
+  promised_.notify_all();  // a write that gathers stops gathering
   written_.wait(lock, [this] { return !writing_; });  // the store is ours again once a write in flight is done
   // No answer at or above it was handed out. Promises not settled by now are
   // never answered (settle answers "stopping" from here on), so they do not count.

@@ -13,7 +13,9 @@
 // every index promised so far (at least reserve_block more); the others wait
 // for it. Promises made while a write is in flight are covered by the next
 // write, made by the first of them to run once that one is done. So with
-// reserve_block = 1, N clients waiting cost one durable write, not N.
+// reserve_block = 1, N clients waiting cost one durable write, not N. That
+// writer may first wait a little for the clients the previous write answered
+// (at most half that write's duration, at most 1 ms; see writeLocked).
 //
 // Reserve-ahead (reserve_block > 1): when at most half a block is left, draw()
 // sets Draw::writeAhead, and the caller runs writeAhead() on a worker thread
@@ -148,7 +150,8 @@ class Sequence {
   static Answer render(std::uint64_t index, const BigDecimal& value);
   bool wantAheadLocked();
   // Writes the next ceiling (covering every promise) with the mutex released; the write flag is ours.
-  void writeLocked(std::unique_lock<std::mutex>& lock);
+  // @p gather: a settle's write, which may wait a little for more requests first (writeLocked).
+  void writeLocked(std::unique_lock<std::mutex>& lock, bool gather);
   SequenceStore::Reservation reserve(std::uint64_t from, std::uint64_t block);
   void applyLocked(const SequenceStore::Reservation& r, std::uint64_t from);
   void positionLocked();                  // the cursor at cur_ (cur_ <= maxIndex)
@@ -183,6 +186,10 @@ class Sequence {
   bool writing_ = false;       // one durable write in flight (the writer owns the store meanwhile)
   bool aheadQueued_ = false;   // a writeAhead() asked for and not finished
   std::condition_variable written_;  // a write ended, or close()
+  bool gathering_ = false;            // the writer waits for more promises (promised_)
+  std::condition_variable promised_;  // draw() made a promise while gathering_, or close()
+  std::uint64_t lastBatch_ = 0;       // promises the previous settle's write covered
+  std::chrono::steady_clock::duration lastWriteTime_{};  // how long the previous write took (writer only)
 };
 
 }  // namespace protohost::plugins::fibonacci
