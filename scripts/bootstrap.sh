@@ -12,7 +12,9 @@ shift || true
 # procps, systemd (systemd-socket-activate, for the socket-activation tests; they skip without it).
 # README: netcat-openbsd (the nc examples; a fresh Debian has no nc). haproxy: the portforward
 # e2e test runs it in front of the host (send-proxy-v2); its own service is not started (policy-rc.d).
-packages=(g++ cmake make libpoco-dev libboost-dev libgtest-dev libexpat1-dev python3 procps systemd netcat-openbsd haproxy)
+# strace: reliability row T28 (SIGKILL injected at the fibonacci state write's write/fsync/rename).
+packages=(g++ cmake make libpoco-dev libboost-dev libgtest-dev libexpat1-dev python3 procps systemd netcat-openbsd
+  haproxy strace)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,6 +2,8 @@
 
 #include "FibonacciProtocol.h"
 
+#include <stdexcept>
+
 namespace protohost::plugins::fibonacci {
 
 void FibonacciFactory::configure(const ConfigView& config) {
@@ -16,6 +18,12 @@ void FibonacciFactory::configure(const ConfigView& config) {
 }
 
 void FibonacciFactory::start(FactoryContext& context) {
+  // Durable writes run on the host's worker pool: without one, requests beyond
+  // the durable block could only wait on the reactor. Refuse rather than serve that way.
+  if (context.reactor().deferToThread([] {}, [](std::exception_ptr) {}) == WorkStatus::ShuttingDown)
+    throw std::runtime_error(
+        "fibonacci makes its answers durable on the host's worker threads, and there are none: set [host] "
+        "worker_threads to 1 or more");
   auto store = std::make_unique<SequenceStore>(statePath_, context.logger(), ops_);
   auto sequence = std::make_shared<Sequence>(std::move(store), options_, context.logger());
   sequence->open();  // StateError -> the host exits 65

@@ -9,6 +9,8 @@
 //
 // The state is read in start() (not configure(), which `host --check-config`
 // also runs): a corrupt file makes start throw StateError, and the host exits 65.
+// Durable writes run on the host's worker pool (Reactor::deferToThread): with
+// [host] worker_threads = 0, start throws (the listener does not start).
 
 #include <atomic>
 #include <chrono>

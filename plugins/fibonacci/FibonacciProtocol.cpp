@@ -4,14 +4,61 @@
 
 namespace protohost::plugins::fibonacci {
 
+namespace {
+// Ends the sequence's request for a write ahead when the work that carries it
+// is destroyed: after it ran, or unrun (queue full, host stopping).
+struct AheadRequest {
+  std::shared_ptr<Sequence> sequence;
+  ~AheadRequest() { sequence->aheadFinished(); }
+};
+}  // namespace
+
 FibonacciProtocol::FibonacciProtocol(std::shared_ptr<Sequence> sequence, std::size_t maxLineBytes)
     : LineProtocol("\n", maxLineBytes), sequence_(std::move(sequence)) {}
 
 void FibonacciProtocol::lineReceived(std::string_view line) {
   (void)line;  // the content of a request does not matter
-  Sequence::Answer answer = sequence_->next();
+  Sequence::Draw d = sequence_->draw();
+  if (d.writeAhead) startWriteAhead();
+  if (d.answer.kind == Sequence::Answer::Kind::Pending) {
+    awaitDurable(std::move(d.ticket));
+    return;
+  }
+  send(d.answer);
+}
+
+void FibonacciProtocol::send(Sequence::Answer& answer) {
   answer.text += "\r\n";
   transport().write(answer.text);
+}
+
+void FibonacciProtocol::startWriteAhead() {
+  auto request = std::make_shared<AheadRequest>(AheadRequest{sequence_});
+  // The done is empty: nobody waits for a write ahead. Refused: the request
+  // object goes with the work, and a later draw asks again.
+  (void)transport().reactor().deferToThread([request] { request->sequence->writeAhead(); },
+                                            [](std::exception_ptr) {});
+}
+
+void FibonacciProtocol::awaitDurable(Sequence::Ticket ticket) {
+  transport().pauseReading();  // the next request lines wait, in order, for this answer
+  auto sequence = sequence_;
+  auto answer = std::make_shared<Sequence::Answer>();
+  auto promise = std::make_shared<Sequence::Ticket>(std::move(ticket));
+  const WorkStatus status = transport().reactor().deferToThread(
+      [sequence, promise, answer] { *answer = sequence->settle(*promise); },
+      [this, answer](std::exception_ptr error) {
+        if (error) *answer = {Sequence::Answer::Kind::Unavailable, 0, "ERR unavailable: internal error"};
+        if (!sequence_->handOut(*answer)) *answer = Sequence::stopping();
+        send(*answer);
+        transport().resumeReading();
+      });
+  if (status == WorkStatus::Queued) return;
+  Sequence::Answer refused = status == WorkStatus::QueueFull
+                                 ? Sequence::Answer{Sequence::Answer::Kind::Unavailable, 0, std::string(kBusy)}
+                                 : Sequence::stopping();
+  send(refused);
+  transport().resumeReading();
 }
 
 void FibonacciProtocol::lineLengthExceeded(std::size_t length) {

@@ -1,7 +1,5 @@
 #include "Sequence.h"
 
-#include <pthread.h>
-
 #include <algorithm>
 
 #include "FileOps.h"
@@ -21,126 +19,213 @@ Sequence::Sequence(std::unique_ptr<SequenceStore> store, SequenceOptions options
   options_.reserveBlock = std::max<std::uint64_t>(options_.reserveBlock, 1);
 }
 
-Sequence::~Sequence() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  stopReserver(lock);
-}
-
 void Sequence::open() {
   std::lock_guard<std::mutex> lock(mutex_);
   SequenceStore::OpenResult r = store_->open();  // throws StateError
-  cur_ = ceiling_ = r.next;
+  cur_ = ceiling_ = servedEnd_ = r.next;
   open_ = true;
-  if (cur_ <= options_.maxIndex) {
-    cursor_.seek(cur_);
-    cursorValid_ = true;
-  }
   logger_.info("sequence state " + store_->path() + (r.created ? " (new)" : "") + ": next answer is number " +
                std::to_string(cur_) + " of at most " + std::to_string(options_.maxIndex) + "; " +
-               std::to_string(options_.reserveBlock) + " answers reserved per durable write, each block before " +
-               "the previous one runs out");
+               std::to_string(options_.reserveBlock) +
+               " answers reserved per durable write (more when more requests wait: group commit), "
+               "on the host's worker threads");
   if (!r.writeError.empty()) {
     failing_ = true;
     failure_ = clientReason(r.errorNumber);
     logFailureLocked(r.writeError);
     ready_ = false;
   } else if (cur_ > options_.maxIndex) {
-    logger_.warning("the sequence is exhausted: max_index " + std::to_string(options_.maxIndex) + " reached");
+    logger_.warning("the sequence is exhausted: max_index " + std::to_string(options_.maxIndex) +
+                    " reached; every request is answered \"ERR exhausted\"");
+    exhaustedLogged_ = true;
     ready_ = false;
   } else {
-    // The first block, here: start() runs before the listener accepts, and no
-    // request waits for it. The reserver thread does not exist yet.
+    // The first block, here: start() runs before the listener accepts, and no request waits for it.
     const std::uint64_t from = ceiling_;
-    applyLocked(reserve(from), from);
+    applyLocked(reserve(from, options_.reserveBlock), from);
+    writes_ = 0;
   }
   if (failing_) retryAt_ = clock_();  // the first request tries again
-  if (!thread_.joinable()) thread_ = std::thread([this] { runReserver(); });
 }
 
-Sequence::Answer Sequence::next() {
-  BigDecimal value;
-  Answer a;
-  {
-    std::unique_lock<std::mutex> lock(mutex_);
-    // The block is used up: wait for the write in flight, or start one, unless
-    // a failure is waiting for its retry time. Never serve at or above ceiling_.
-    bool waited = false;
-    while (open_ && cur_ <= options_.maxIndex && cur_ >= ceiling_) {
-      if (reserver_ != Reserver::Idle) {
-        reserved_.wait(lock, [this] { return reserver_ == Reserver::Idle || !open_; });
-        waited = true;
-        continue;
-      }
-      // A write that failed while we waited is this request's attempt: answer, do not write again.
-      if (failing_ && (waited || clock_() < retryAt_)) break;
-      requestLocked();  // also when other threads used up a block that arrived while we waited
-    }
-    if (!open_) return {Answer::Kind::Unavailable, 0, "ERR unavailable: the service is stopping"};
-    if (cur_ > options_.maxIndex) {
-      ready_ = false;
-      return {Answer::Kind::Exhausted, 0,
-              "ERR exhausted: max_index " + std::to_string(options_.maxIndex) + " reached"};
-    }
-    if (cur_ >= ceiling_) return unavailable();
-    if (!cursorValid_ || cursor_.answer() != cur_) {
-      cursor_.seek(cur_);  // only after another store moved the file ahead of us
-      cursorValid_ = true;
-    }
-    value = cursor_.value();  // a copy of the limbs; the decimal text is made outside the lock
-    a.kind = Answer::Kind::Number;
-    a.index = cur_;
-    ++cur_;
-    if (cur_ <= options_.maxIndex) {
-      cursor_.advance();
-    } else {
-      cursorValid_ = false;
-    }
-    reserveAheadLocked();
+void Sequence::positionLocked() {
+  if (!cursorValid_ || cursor_.answer() != cur_) {
+    cursor_.seek(cur_);  // only after another store moved the file ahead of us
+    cursorValid_ = true;
   }
+}
+
+void Sequence::advanceLocked(BigDecimal& value) {
+  positionLocked();
+  value = cursor_.value();  // a copy of the limbs; the decimal text is made outside the lock
+  ++cur_;
+  if (cur_ <= options_.maxIndex) {
+    cursor_.advance();
+  } else {
+    cursorValid_ = false;
+  }
+}
+
+Sequence::Answer Sequence::exhaustedLocked() {
+  ready_ = false;
+  if (!exhaustedLogged_) {
+    exhaustedLogged_ = true;
+    logger_.warning("the sequence is exhausted: answer number " + std::to_string(options_.maxIndex) +
+                    " (max_index) was the last; every further request is answered \"ERR exhausted\"");
+  }
+  return {Answer::Kind::Exhausted, 0, "ERR exhausted: max_index " + std::to_string(options_.maxIndex) + " reached"};
+}
+
+Sequence::Answer Sequence::render(std::uint64_t index, const BigDecimal& value) {
+  Answer a{Answer::Kind::Number, index, {}};
   a.text.reserve(value.limbCount() * BigDecimal::kDigitsPerLimb + 2);  // + the protocol's CRLF
   value.appendTo(a.text);
   return a;
 }
 
-Sequence::Answer Sequence::unavailable() { return {Answer::Kind::Unavailable, 0, "ERR unavailable: " + failure_}; }
-
-void Sequence::reserveAheadLocked() {
-  if (reserver_ != Reserver::Idle || ceiling_ > options_.maxIndex) return;  // busy, or nothing left to reserve
-  if (ceiling_ - cur_ > options_.reserveBlock / 2) return;
-  if (failing_ && clock_() < retryAt_) return;
-  requestLocked();
+Sequence::Draw Sequence::draw() {
+  Draw d;
+  std::uint64_t index = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!open_) {
+      d.answer = stopping();
+      return d;
+    }
+    if (cur_ > options_.maxIndex) {
+      d.answer = exhaustedLocked();
+      return d;
+    }
+    if (cur_ >= ceiling_) {
+      // Beyond the durable ceiling: a promise, unless a failure waits for its retry time.
+      if (failing_ && clock_() < retryAt_) {
+        d.answer = unavailable();
+        return d;
+      }
+      d.answer.kind = Answer::Kind::Pending;
+      if (cur_ == ceiling_) {
+        // The first promise beyond the ceiling: if the write for it fails,
+        // the promised indices are handed out again (no gap after a failure).
+        positionLocked();
+        rewind_ = cursor_;
+      }
+      d.ticket.index = cur_;
+      d.ticket.epoch = epoch_;
+      advanceLocked(d.ticket.value);
+      if (gathering_) promised_.notify_one();
+      return d;
+    }
+    index = cur_;
+    servedEnd_ = std::max(servedEnd_, index + 1);
+    advanceLocked(d.ticket.value);
+    d.writeAhead = wantAheadLocked();
+  }
+  d.answer = render(index, d.ticket.value);
+  d.ticket.value = BigDecimal();
+  return d;
 }
 
-void Sequence::requestLocked() {
-  reserver_ = Reserver::Requested;
-  wake_.notify_one();
+bool Sequence::wantAheadLocked() {
+  if (writing_ || aheadQueued_ || ceiling_ > options_.maxIndex) return false;  // busy, or nothing left to reserve
+  if (cur_ < ceiling_ && ceiling_ - cur_ > options_.reserveBlock / 2) return false;
+  if (failing_ && clock_() < retryAt_) return false;
+  aheadQueued_ = true;
+  return true;
 }
 
-void Sequence::runReserver() {
-  pthread_setname_np(pthread_self(), "fib-reserver");  // in top -H, perf, gdb
+Sequence::Answer Sequence::settle(const Ticket& ticket) {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [this] { return reserver_ == Reserver::Requested || stopping_; });
-    if (stopping_) break;  // a request not yet started is dropped
-    reserver_ = Reserver::Writing;
-    // The next block starts at the current ceiling: [cur_, ceiling_) stays
-    // ours and is served meanwhile; ceiling_ changes only here.
-    const std::uint64_t from = ceiling_;
-    lock.unlock();
-    const SequenceStore::Reservation r = reserve(from);
-    lock.lock();
-    applyLocked(r, from);
-    reserver_ = Reserver::Idle;
-    reserved_.notify_all();
+    if (!open_) return stopping();
+    // The promise ended: a write failed, or another user of the file took these indices.
+    if (ticket.epoch != epoch_) {
+      if (failing_) return unavailable();
+      if (cur_ > options_.maxIndex && ceiling_ <= ticket.index) return exhaustedLocked();
+      return {Answer::Kind::Unavailable, 0,
+              "ERR unavailable: the state file was advanced by another user of it; ask again"};
+    }
+    if (ticket.index < ceiling_) break;
+    if (writing_) {
+      written_.wait(lock);
+      continue;
+    }
+    writeLocked(lock, true);  // this one covers every promise made so far, ours included
   }
-  reserver_ = Reserver::Idle;
-  reserved_.notify_all();
+  lock.unlock();
+  return render(ticket.index, ticket.value);
 }
 
-SequenceStore::Reservation Sequence::reserve(std::uint64_t from) {
+bool Sequence::handOut(const Answer& answer) {
+  if (answer.kind != Answer::Kind::Number) return true;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!open_) return false;  // close() has recorded the next answer already: this one may not go out
+  servedEnd_ = std::max(servedEnd_, answer.index + 1);
+  return true;
+}
+
+void Sequence::writeAhead() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!open_ || writing_ || ceiling_ > options_.maxIndex) return;
+  if (cur_ < ceiling_ && ceiling_ - cur_ > options_.reserveBlock / 2) return;
+  if (failing_ && clock_() < retryAt_) return;
+  writeLocked(lock, false);
+}
+
+void Sequence::aheadFinished() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  aheadQueued_ = false;
+}
+
+Sequence::Answer Sequence::next() {
+  Draw d = draw();
+  if (d.writeAhead) {
+    writeAhead();
+    aheadFinished();
+  }
+  if (d.answer.kind != Answer::Kind::Pending) return d.answer;
+  Answer a = settle(d.ticket);
+  return handOut(a) ? a : stopping();
+}
+
+void Sequence::writeLocked(std::unique_lock<std::mutex>& lock, bool gather) {
+  writing_ = true;  // the others wait for this write, also while it gathers
+  // Gathering (PostgreSQL's commit_delay, adaptive): the clients answered by
+  // the previous write ask again a moment later. Wait a little, at most half
+  // the previous write's duration and 1 ms, until as many requests wait as
+  // that write covered, so that one write covers them too instead of the
+  // next one. Never with one client (its batch was 1), never for a write ahead.
+  if (gather && lastBatch_ > 1 && cur_ - ceiling_ < lastBatch_) {
+    const auto delay = std::min<std::chrono::steady_clock::duration>(lastWriteTime_ / 2, std::chrono::milliseconds(1));
+    gathering_ = true;
+    promised_.wait_for(lock, delay, [this] { return !open_ || cur_ - ceiling_ >= lastBatch_; });
+    gathering_ = false;
+  }
+  if (!open_) {  // closed while gathering: the store is close()'s now
+    writing_ = false;
+    written_.notify_all();
+    return;
+  }
+  // The next block starts at the current ceiling and covers every index
+  // promised so far: [ceiling_, cur_) and at least reserve_block answers.
+  const std::uint64_t from = ceiling_;
+  const std::uint64_t waiting = cur_ > ceiling_ ? cur_ - ceiling_ : 0;
+  if (gather) lastBatch_ = waiting;
+  const std::uint64_t block = std::max(options_.reserveBlock, waiting);
+  const auto started = std::chrono::steady_clock::now();
+  lock.unlock();
+  const SequenceStore::Reservation r = reserve(from, block);
+  const auto took = std::chrono::steady_clock::now() - started;
+  lock.lock();
+  lastWriteTime_ = took;
+  applyLocked(r, from);
+  writing_ = false;
+  written_.notify_all();
+}
+
+SequenceStore::Reservation Sequence::reserve(std::uint64_t from, std::uint64_t block) {
   try {
-    return store_->reserve(from, options_.reserveBlock, options_.maxIndex + 1);
-  } catch (const std::exception& e) {  // e.g. bad_alloc: fail closed, keep the thread
+    return store_->reserve(from, block, options_.maxIndex + 1);
+  } catch (const std::exception& e) {  // e.g. bad_alloc: fail closed
     SequenceStore::Reservation failed;
     failed.error = "cannot reserve: " + std::string(e.what());
     return failed;
@@ -151,11 +236,15 @@ void Sequence::applyLocked(const SequenceStore::Reservation& r, std::uint64_t fr
   switch (r.status) {
     case SequenceStore::Reservation::Status::Reserved:
       if (r.start != from) {
-        // Another user of the file moved it: continue above its value (a gap, never a repeat).
-        cur_ = r.start;
+        // Another user of the file moved it: continue above its value (a gap,
+        // never a repeat). Indices promised below r.start may be the other
+        // user's now: every outstanding promise ends.
+        ++epoch_;
+        cur_ = r.start;  // ended promises at or above it are handed out again, with their values
         cursorValid_ = false;
       }
       ceiling_ = r.ceiling;
+      ++writes_;
       if (failing_) {
         logger_.info("the state file is writable again; answers up to number " + std::to_string(ceiling_ - 1) +
                      " are reserved, the next is number " + std::to_string(cur_) +
@@ -167,12 +256,21 @@ void Sequence::applyLocked(const SequenceStore::Reservation& r, std::uint64_t fr
       ready_ = open_;
       return;
     case SequenceStore::Reservation::Status::Exhausted:
+      ++epoch_;
       cur_ = std::max(cur_, r.start);
       failing_ = false;
       ready_ = false;
       return;
     case SequenceStore::Reservation::Status::Failed:
       break;
+  }
+  // The requests waiting for this write are answered "unavailable", and the
+  // indices promised to them are free again: none of them was handed out.
+  ++epoch_;
+  if (cur_ > ceiling_) {
+    cur_ = ceiling_;
+    cursorValid_ = rewind_.answer() == ceiling_;
+    if (cursorValid_) cursor_ = rewind_;
   }
   failing_ = true;
   failure_ = clientReason(r.errorNumber);
@@ -195,23 +293,17 @@ void Sequence::logFailureLocked(const std::string& error) {
   nextLogAt_ = now + options_.logInterval;
 }
 
-void Sequence::stopReserver(std::unique_lock<std::mutex>& lock) {
-  stopping_ = true;
-  wake_.notify_one();
-  if (!thread_.joinable()) return;
-  lock.unlock();  // the reserver finishes a write in flight and applies it under the mutex
-  thread_.join();
-  lock.lock();
-}
-
 void Sequence::close() {
   std::unique_lock<std::mutex> lock(mutex_);
   if (!open_) return;
   open_ = false;
   ready_ = false;
-  reserved_.notify_all();  // requests waiting for a block answer "stopping"
-  stopReserver(lock);      // the store is ours again once a write in flight is done
-  const std::uint64_t next = std::min(cur_, ceiling_);
+  written_.notify_all();  // requests waiting for a write answer "stopping"
+  promised_.notify_all();  // a write that gathers stops gathering
+  written_.wait(lock, [this] { return !writing_; });  // the store is ours again once a write in flight is done
+  // No answer at or above it was handed out. Promises not settled by now are
+  // never answered (settle answers "stopping" from here on), so they do not count.
+  const std::uint64_t next = servedEnd_;
   SequenceStore::Release r = store_->release(next);
   if (r.recorded) {
     logger_.info("stopped; recorded the next answer number, " + std::to_string(next) + ", in " + store_->path());
@@ -234,9 +326,14 @@ std::uint64_t Sequence::durableCeiling() const {
   return ceiling_;
 }
 
-void Sequence::awaitReserver() {
+std::uint64_t Sequence::durableWrites() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return writes_;
+}
+
+void Sequence::awaitIdle() {
   std::unique_lock<std::mutex> lock(mutex_);
-  reserved_.wait(lock, [this] { return reserver_ == Reserver::Idle; });
+  written_.wait(lock, [this] { return !writing_; });
 }
 
 }  // namespace protohost::plugins::fibonacci

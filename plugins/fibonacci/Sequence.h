@@ -1,27 +1,49 @@
 #pragma once
 // The one sequence every connection of a listener draws from, on any reactor
-// thread. next() takes a mutex and serves from the durable range [cur, ceiling):
-// every number it hands out is below a ceiling already made durable (write,
-// fsync, rename, fsync the directory), so a crash and restart never repeat one.
+// thread. Every number handed out is below a ceiling already made durable
+// (write, fsync, rename, fsync the directory), so a crash and restart never
+// repeat one.
 //
-// Reserve-ahead: when at most half a block is left, next() asks the sequence's
-// reserver thread to make the next block durable, and goes on serving from the
-// current one meanwhile. A reactor thread waits for a durable write only when
-// the block runs out before that write is done (a disk slower than half a block
-// of answers, a failure being retried), never otherwise. open() reserves the
-// first block itself (the factory's start, before the listener accepts).
+// Group commit, off the reactor. draw() never waits. Inside the durable range
+// it returns the number at once. Beyond it, it assigns the next index (a
+// promise: a Ticket, with the value) and the caller runs settle(ticket) on a
+// worker thread (Reactor::deferToThread), then answers with what settle
+// returned, on its own reactor. settle() is the group commit: the first
+// settle that finds no write in flight writes ONE new ceiling that covers
+// every index promised so far (at least reserve_block more); the others wait
+// for it. Promises made while a write is in flight are covered by the next
+// write, made by the first of them to run once that one is done. So with
+// reserve_block = 1, N clients waiting cost one durable write, not N. That
+// writer may first wait a little for the clients the previous write answered
+// (at most half that write's duration, at most 1 ms; see writeLocked).
+//
+// Reserve-ahead (reserve_block > 1): when at most half a block is left, draw()
+// sets Draw::writeAhead, and the caller runs writeAhead() on a worker thread
+// (and aheadFinished() when that work ends or is dropped), so the next block
+// is usually durable before anyone needs it.
+//
+// A write that fails, or finds that another user of the file moved it, ends
+// every promise still outstanding: their settle() answers "ERR unavailable".
+// After a failure their indices are promised again later (none was handed
+// out); after a move the sequence continues above the other user's value (a
+// gap, never a repeat). No promise is made while a failure waits for its
+// retry time: those requests are answered "unavailable" at once. A promise
+// whose settle never runs or is never answered (queue full, host stopping,
+// connection closed) leaves a gap.
 //
 // Threads and ownership:
-//  - next(), ready(), nextIndex(), durableCeiling(): any thread, concurrently.
+//  - draw(), settle(), handOut(), writeAhead(), aheadFinished(), next(), ready(),
+//    nextIndex(), durableCeiling(), awaitIdle(): any thread, concurrently.
+//    settle(), writeAhead() and next() may block for a durable write; the
+//    others never wait for one.
 //  - open() and close(): the owner (the factory's start and stop), once each,
-//    never concurrently with each other or with a next() before open() returned.
-//    open() starts the reserver thread; close() and the destructor stop it,
-//    after a write in flight has finished.
-//  - The reserver thread is the only user of the store between open() and
-//    close() (the store is not thread-safe). It calls the store without the
-//    mutex, and applies the result under it.
-//  - The logger must outlive close() (or the destructor): the reserver logs
-//    failures and recoveries.
+//    never concurrently with each other or with a draw() before open() returned.
+//    close() waits for a write in flight; after it, settle() answers "stopping"
+//    and nothing is written. Keep the Sequence alive (shared_ptr) in any
+//    work that calls it.
+//  - The store is used by one thread at a time: open()/close() or the one
+//    writer (settle/writeAhead with the write flag set), without the mutex.
+//  - The logger must outlive the last call.
 
 #include <atomic>
 #include <chrono>
@@ -31,7 +53,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "BigFibonacci.h"
 #include "SequenceStore.h"
@@ -55,29 +76,59 @@ class Sequence {
   using Clock = std::chrono::steady_clock;
 
   struct Answer {
-    enum class Kind { Number, Exhausted, Unavailable };
+    enum class Kind { Number, Exhausted, Unavailable, Pending };
     Kind kind = Kind::Unavailable;
     std::uint64_t index = 0;  ///< the answer number (Number only)
     std::string text;         ///< the decimal value, or the error line; no line ending
   };
 
-  /// @p clock is called from any thread that calls next() and from the reserver thread.
+  /// A promised index, not durable yet: pass it to settle().
+  struct Ticket {
+    std::uint64_t index = 0;
+    std::uint64_t epoch = 0;
+    BigDecimal value;
+  };
+
+  /// What draw() returns. answer.kind == Pending: call settle(ticket).
+  struct Draw {
+    Answer answer;
+    Ticket ticket;
+    bool writeAhead = false;  ///< run writeAhead() then aheadFinished() on a worker thread
+  };
+
+  /// @p clock is called from any thread that calls into the sequence.
   Sequence(std::unique_ptr<SequenceStore> store, SequenceOptions options, Logger& logger,
            std::function<Clock::time_point()> clock = [] { return Clock::now(); });
-  /// Stops the reserver thread (waiting for a write in flight) without recording
-  /// anything: what a crash leaves, the durable ceiling. close() first for a clean stop.
-  ~Sequence();
+  /// Writes nothing: what a crash leaves, the durable ceiling. close() first for a clean stop.
+  ~Sequence() = default;
   Sequence(const Sequence&) = delete;
   Sequence& operator=(const Sequence&) = delete;
 
   /// Reads the durable state (throws protohost::StateError when corrupt), positions
-  /// the cursor, reserves the first block (one durable write, on the calling thread)
-  /// and starts the reserver thread.
+  /// the cursor and reserves the first block (one durable write, on the calling thread).
   void open();
-  /// The next answer. Thread-safe. Waits only while the block it needs is being made durable.
+
+  /// The next answer, or a promise (Pending) beyond the durable ceiling. Never waits for a write.
+  Draw draw();
+  /// Blocks until @p ticket's index is durable (answer: the number), or its
+  /// promise ended (answer: "ERR unavailable: ..."). Writes the next ceiling
+  /// itself when no write is in flight. For a worker thread.
+  Answer settle(const Ticket& ticket);
+  /// Call on the reactor just before writing a Number that settle() returned:
+  /// false after close() (then answer stopping() instead: the recorded next
+  /// answer may be at or below it). A clean stop records the answer after the
+  /// highest one handed out by draw() or by handOut().
+  bool handOut(const Answer& answer);
+  /// The reservation ahead that draw() asked for, unless no longer needed or a
+  /// write is in flight. For a worker thread.
+  void writeAhead();
+  /// The work that draw()'s writeAhead asked for has ended, ran or not (then draw() may ask again).
+  void aheadFinished();
+  /// draw(), then writeAhead()/settle() on the calling thread (tests; blocks for a durable write).
   Answer next();
-  /// Clean stop: waits for a write in flight, stops the reserver thread and persists
-  /// the exact next answer number when possible. Later next() calls answer unavailable.
+
+  /// Clean stop: waits for a write in flight and persists the exact next
+  /// answer number when possible. Later draws and settles answer "stopping".
   void close();
 
   /// False while reservations fail (also while the current block still has
@@ -85,22 +136,27 @@ class Sequence {
   bool ready() const { return ready_.load(std::memory_order_relaxed); }
 
   // For tests and logs.
-  std::uint64_t nextIndex() const;
+  std::uint64_t nextIndex() const;  ///< the next index draw() assigns
   std::uint64_t durableCeiling() const;
-  /// Waits until no reservation is requested or being written (tests: a known state).
-  void awaitReserver();
+  std::uint64_t durableWrites() const;  ///< successful reservations since open() (not counting open's)
+  /// Waits until no write is in flight (tests: a known state).
+  void awaitIdle();
+
+  static Answer stopping() { return {Answer::Kind::Unavailable, 0, "ERR unavailable: the service is stopping"}; }
 
  private:
-  enum class Reserver { Idle, Requested, Writing };
-
-  Answer unavailable();
-  void reserveAheadLocked();  // asks for the next block when at most half a block is left
-  void requestLocked();
-  void runReserver();
-  SequenceStore::Reservation reserve(std::uint64_t from);  // the store call (reserver thread: without the mutex)
+  Answer unavailable() const { return {Answer::Kind::Unavailable, 0, "ERR unavailable: " + failure_}; }
+  Answer exhaustedLocked();
+  static Answer render(std::uint64_t index, const BigDecimal& value);
+  bool wantAheadLocked();
+  // Writes the next ceiling (covering every promise) with the mutex released; the write flag is ours.
+  // @p gather: a settle's write, which may wait a little for more requests first (writeLocked).
+  void writeLocked(std::unique_lock<std::mutex>& lock, bool gather);
+  SequenceStore::Reservation reserve(std::uint64_t from, std::uint64_t block);
   void applyLocked(const SequenceStore::Reservation& r, std::uint64_t from);
-  void stopReserver(std::unique_lock<std::mutex>& lock);
-  // Under mutex_, which reactors take in next(): harmless, since Logger::log
+  void positionLocked();                  // the cursor at cur_ (cur_ <= maxIndex)
+  void advanceLocked(BigDecimal& value);  // the value of cur_, then ++cur_
+  // Under mutex_, which reactors take in draw(): harmless, since Logger::log
   // never waits for the log's output (Logger.h).
   void logFailureLocked(const std::string& error);
 
@@ -110,23 +166,30 @@ class Sequence {
   Logger& logger_;
   std::function<Clock::time_point()> clock_;
 
-  FibonacciCursor cursor_;  // at answer cur_ when cur_ <= maxIndex
+  FibonacciCursor cursor_;  // at answer cur_ when cursorValid_
+  FibonacciCursor rewind_;  // the cursor at the first promise beyond the ceiling (a failed write goes back to it)
   bool cursorValid_ = false;
-  std::uint64_t cur_ = 1;      // next answer number to hand out
+  std::uint64_t cur_ = 1;      // next answer number to assign (answers below it are handed out or promised)
   std::uint64_t ceiling_ = 1;  // durable ceiling: answers < ceiling_ may be served
+  std::uint64_t servedEnd_ = 1;  // 1 + the highest answer handed out (a Number returned); <= ceiling_
+  std::uint64_t epoch_ = 0;    // bumped when outstanding promises end (failed write, foreign move)
+  std::uint64_t writes_ = 0;
   bool open_ = false;
   bool failing_ = false;
+  bool exhaustedLogged_ = false;
   std::string failure_;  // short reason sent to clients while failing
   Clock::time_point retryAt_{};
   Clock::time_point nextLogAt_{};
   std::uint64_t suppressedLogs_ = 0;
   std::atomic<bool> ready_{false};
 
-  Reserver reserver_ = Reserver::Idle;
-  bool stopping_ = false;
-  std::condition_variable wake_;      // the reserver thread: a request, or stop
-  std::condition_variable reserved_;  // next(), close(), awaitReserver(): back to Idle, or closed
-  std::thread thread_;                // the reserver; started by open()
+  bool writing_ = false;       // one durable write in flight (the writer owns the store meanwhile)
+  bool aheadQueued_ = false;   // a writeAhead() asked for and not finished
+  std::condition_variable written_;  // a write ended, or close()
+  bool gathering_ = false;            // the writer waits for more promises (promised_)
+  std::condition_variable promised_;  // draw() made a promise while gathering_, or close()
+  std::uint64_t lastBatch_ = 0;       // promises the previous settle's write covered
+  std::chrono::steady_clock::duration lastWriteTime_{};  // how long the previous write took (writer only)
 };
 
 }  // namespace protohost::plugins::fibonacci

@@ -507,6 +507,91 @@ inline bool allDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+/// The answers of a series of host lives on one state file (T28): maps every
+/// answer to its index by walking the sequence upwards through the answers in
+/// numeric order, and counts what must never happen: a number handed out twice
+/// (within a life, or at or below the highest of an earlier life), a line of
+/// digits that is not an answer, a connection's answers out of order.
+class FibLedger {
+ public:
+  struct Life {
+    std::size_t answers = 0;
+    std::uint64_t min = UINT64_MAX, max = 0;  ///< answer indices of this life (min > max: none)
+    std::size_t repeats = 0;
+    std::size_t notAnswers = 0;
+    std::size_t outOfOrder = 0;
+    std::vector<std::string> problems;  ///< the first few, for messages
+    bool clean() const { return repeats == 0 && notAnswers == 0 && outOfOrder == 0; }
+  };
+
+  /// Adds one life: @p perConnection[i] are the digit lines connection i got, in order.
+  Life add(const std::vector<std::vector<std::string>>& perConnection) {
+    Life life;
+    struct Item {
+      const std::string* text;
+      std::size_t conn, pos;
+    };
+    std::vector<Item> items;
+    for (std::size_t i = 0; i < perConnection.size(); ++i)
+      for (std::size_t p = 0; p < perConnection[i].size(); ++p) items.push_back({&perConnection[i][p], i, p});
+    std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return decimalLess(*a.text, *b.text); });
+    std::vector<std::vector<std::uint64_t>> indices(perConnection.size());
+    for (std::size_t i = 0; i < perConnection.size(); ++i) indices[i].assign(perConnection[i].size(), 0);
+    const std::uint64_t before = highest_;
+    std::string genText = gen_.text();
+    auto problem = [&](std::string what) {
+      if (life.problems.size() < 5) life.problems.push_back(std::move(what));
+    };
+    for (std::size_t n = 0; n < items.size(); ++n) {
+      const std::string& a = *items[n].text;
+      if (n > 0 && *items[n - 1].text == a) {
+        ++life.repeats;
+        problem("handed out twice in one life: " + a.substr(0, 60));
+        continue;
+      }
+      if (decimalLess(a, genText)) {  // the generator is at the highest answer of earlier lives
+        ++life.repeats;
+        problem("at or below an answer of an earlier life (highest " + std::to_string(before) + "): " + a.substr(0, 60));
+        continue;
+      }
+      while (decimalLess(genText, a)) {
+        gen_.advance();
+        genText = gen_.text();
+      }
+      if (genText != a) {
+        ++life.notAnswers;
+        problem("not a number of the sequence: " + a.substr(0, 60));
+        continue;
+      }
+      if (gen_.index() <= before) {
+        ++life.repeats;
+        problem("answer " + std::to_string(gen_.index()) + " was handed out in an earlier life");
+        continue;
+      }
+      indices[items[n].conn][items[n].pos] = gen_.index();
+      life.min = std::min(life.min, gen_.index());
+      life.max = std::max(life.max, gen_.index());
+      ++life.answers;
+    }
+    for (std::size_t i = 0; i < indices.size(); ++i)
+      for (std::size_t p = 1; p < indices[i].size(); ++p)
+        if (indices[i][p - 1] != 0 && indices[i][p] != 0 && indices[i][p - 1] >= indices[i][p]) {
+          ++life.outOfOrder;
+          problem("connection " + std::to_string(i) + ": answer " + std::to_string(indices[i][p]) + " after " +
+                  std::to_string(indices[i][p - 1]));
+        }
+    highest_ = std::max(highest_, life.max == 0 ? highest_ : life.max);
+    return life;
+  }
+
+  /// The highest answer index of all lives so far (0: none).
+  std::uint64_t highest() const { return highest_; }
+
+ private:
+  FibGenerator gen_;  // at answer highest_ (or answer 1)
+  std::uint64_t highest_ = 0;
+};
+
 /// CRC-32 (IEEE, as zlib's crc32), the checksum of the fibonacci state record.
 inline std::uint32_t crc32(std::string_view data) {
   std::uint32_t c = 0xffffffffu;
@@ -613,6 +698,49 @@ class LineClient {
 };
 
 /// Sends "NEXT\n" @p n times (at most @p window in flight) and returns the answer lines.
+/// Connections that keep a window of "NEXT" requests in flight against one
+/// fibonacci listener until the host goes away (or @p most answers each), and
+/// keep the digit lines each one got, in order. ERR lines are counted;
+/// anything else is recorded in odd (one per connection).
+struct FibHammer {
+  std::vector<std::vector<std::string>> answers;
+  std::vector<std::string> odd;
+  std::atomic<std::size_t> errLines{0};
+  std::vector<std::thread> threads;
+
+  void start(std::uint16_t port, std::size_t connections, std::size_t window, std::size_t most = SIZE_MAX) {
+    answers.assign(connections, {});
+    odd.assign(connections, {});
+    for (std::size_t i = 0; i < connections; ++i)
+      threads.emplace_back([this, port, window, most, i] {
+        try {
+          LineClient c(port);
+          std::size_t sent = 0, got = 0;
+          while (got < most) {
+            std::string batch;
+            while (sent < most && sent - got < window) {
+              batch += "NEXT\n";
+              ++sent;
+            }
+            if (!batch.empty()) (void)c.send(batch);  // reset by a dying host: read what arrived
+            auto r = c.readLine();
+            if (r.status != LineClient::Status::Line) return;  // the host went away
+            ++got;
+            if (allDigits(r.line)) answers[i].push_back(std::move(r.line));
+            else if (r.line.rfind("ERR ", 0) == 0) ++errLines;
+            else if (odd[i].empty()) odd[i] = r.line.substr(0, 80);
+          }
+        } catch (const std::exception& e) {
+          if (odd[i].empty()) odd[i] = std::string("client: ") + e.what();
+        }
+      });
+  }
+  void join() {
+    for (auto& t : threads) t.join();
+    threads.clear();
+  }
+};
+
 inline std::vector<std::string> requestAnswers(std::uint16_t port, std::size_t n, std::size_t window = 1) {
   LineClient c(port);
   std::vector<std::string> out;

@@ -102,7 +102,7 @@ TEST(FibonacciE2e, NoAnswerRepeatsAcrossRandomSigtermAndSigkillRestarts) {
   SCOPED_TRACE("random seed " + std::to_string(seed));
   std::mt19937 rng(seed);
 
-  FibGenerator gen;          // positioned at the highest answer seen so far (or answer 1)
+  FibLedger ledger;            // every answer of every cycle
   std::uint64_t maxIndex = 0;  // highest answer index received in all cycles so far
   bool previousWasTerm = false;
   std::size_t totalAnswers = 0, termCycles = 0, killCycles = 0;
@@ -126,89 +126,28 @@ TEST(FibonacciE2e, NoAnswerRepeatsAcrossRandomSigtermAndSigkillRestarts) {
     const auto port = host.port("fib", kWait);
     EXPECT_FALSE(std::filesystem::exists(state + ".tmp")) << "a stale temp file is removed at start";
 
-    std::vector<std::vector<std::string>> answers(kClients);
-    std::vector<std::string> odd(kClients);  // anything that is neither a number nor an ERR line
-    std::atomic<std::size_t> errLines{0};
-    std::vector<std::thread> clients;
-    for (std::size_t i = 0; i < kClients; ++i)
-      clients.emplace_back([&, i] {
-        try {
-          LineClient c(port);
-          std::size_t sent = 0, got = 0;
-          while (got < kMaxPerClient) {
-            std::string batch;
-            while (sent < kMaxPerClient && sent - got < kWindow) {
-              batch += "NEXT\n";
-              ++sent;
-            }
-            if (!batch.empty() && !c.send(batch)) {
-              // Reset by the dying host: read what already arrived.
-            }
-            auto r = c.readLine();
-            if (r.status != LineClient::Status::Line) return;  // the host went away
-            ++got;
-            if (allDigits(r.line)) answers[i].push_back(std::move(r.line));
-            else if (r.line.rfind("ERR ", 0) == 0) ++errLines;
-            else if (odd[i].empty()) odd[i] = r.line.substr(0, 80);
-          }
-        } catch (const std::exception& e) {
-          if (odd[i].empty()) odd[i] = std::string("client: ") + e.what();
-        }
-      });
+    FibHammer load;
+    load.start(port, kClients, kWindow, kMaxPerClient);
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(10, 300)(rng)));
     ASSERT_TRUE(host.signal(sig));
-    for (auto& t : clients) t.join();
+    load.join();
     EXPECT_EQ(host.waitExit(kWait), sig == SIGTERM ? 0 : 128 + SIGKILL) << host.stderrText();
-    for (std::size_t i = 0; i < kClients; ++i) EXPECT_EQ(odd[i], "") << "client " << i;
+    for (std::size_t i = 0; i < kClients; ++i) EXPECT_EQ(load.odd[i], "") << "client " << i;
 
-    // Map every answer to its index by walking the sequence upwards in numeric order.
-    struct Item {
-      const std::string* text;
-      std::size_t client, pos;
-    };
-    std::vector<Item> items;
-    for (std::size_t i = 0; i < kClients; ++i)
-      for (std::size_t p = 0; p < answers[i].size(); ++p) items.push_back({&answers[i][p], i, p});
-    std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return decimalLess(*a.text, *b.text); });
-    std::vector<std::vector<std::uint64_t>> indices(kClients);
-    for (std::size_t i = 0; i < kClients; ++i) indices[i].assign(answers[i].size(), 0);
-    std::uint64_t cycleMin = UINT64_MAX, cycleMax = 0;
-    std::string genText = gen.text();
-    int reported = 0;
-    for (std::size_t n = 0; n < items.size(); ++n) {
-      const std::string& a = *items[n].text;
-      if (n > 0 && *items[n - 1].text == a) {
-        if (reported++ < 5) ADD_FAILURE() << "an answer repeats within the cycle: " << a.substr(0, 60);
-        continue;
-      }
-      while (decimalLess(genText, a)) {
-        gen.advance();
-        genText = gen.text();
-      }
-      if (genText != a) {
-        if (reported++ < 5) ADD_FAILURE() << "not an answer of the sequence (or below earlier ones): " << a.substr(0, 60);
-        continue;
-      }
-      if (gen.index() <= maxIndex && reported++ < 5)
-        ADD_FAILURE() << "answer " << gen.index() << " was already handed out in an earlier cycle (highest so far "
-                      << maxIndex << ")";
-      indices[items[n].client][items[n].pos] = gen.index();
-      cycleMin = std::min(cycleMin, gen.index());
-      cycleMax = std::max(cycleMax, gen.index());
+    const FibLedger::Life life = ledger.add(load.answers);
+    EXPECT_TRUE(life.clean()) << life.repeats << " repeated, " << life.notAnswers << " not answers, "
+                              << life.outOfOrder << " out of order; first: "
+                              << (life.problems.empty() ? std::string() : life.problems.front());
+    if (life.answers > 0 && previousWasTerm) {
+      EXPECT_EQ(life.min, maxIndex + 1) << "after SIGTERM the sequence continues with no gap";
     }
-    for (std::size_t i = 0; i < kClients; ++i)
-      for (std::size_t p = 1; p < indices[i].size(); ++p)
-        EXPECT_LT(indices[i][p - 1], indices[i][p]) << "client " << i << ": answers out of order";
-    if (!items.empty()) {
-      if (previousWasTerm) {
-        EXPECT_EQ(cycleMin, maxIndex + 1) << "after SIGTERM the sequence continues with no gap";
-      }
-      maxIndex = std::max(maxIndex, cycleMax);
-    }
-    totalAnswers += items.size();
-    std::cout << "[ cycle " << cycle << " ] " << (sig == SIGTERM ? "SIGTERM" : "SIGKILL") << ": " << items.size()
-              << " answers" << (items.empty() ? std::string() : ", numbers " + std::to_string(cycleMin) + ".." + std::to_string(cycleMax))
-              << ", " << errLines.load() << " ERR lines\n";
+    maxIndex = ledger.highest();
+    totalAnswers += life.answers;
+    std::cout << "[ cycle " << cycle << " ] " << (sig == SIGTERM ? "SIGTERM" : "SIGKILL") << ": " << life.answers
+              << " answers"
+              << (life.answers == 0 ? std::string()
+                                    : ", numbers " + std::to_string(life.min) + ".." + std::to_string(life.max))
+              << ", " << load.errLines.load() << " ERR lines\n";
     if (sig == SIGTERM) {
       auto next = parseFibState(readWholeFile(state));
       ASSERT_TRUE(next.has_value());

@@ -89,6 +89,16 @@ inline std::vector<std::string> lines(const std::string& s) {
   return out;
 }
 
+/// Feeds @p data (in @p chunk-byte pieces), then plays the host's worker pool:
+/// runs the deferred work (durable writes, settles) and their done callbacks
+/// on the transport's own ManualReactor until none is left.
+inline void feed(protohost::testing::MemoryTransport& t, protohost::Protocol& p, std::string_view data,
+                 std::size_t chunk = SIZE_MAX) {
+  t.feed(p, data, chunk);
+  while (t.manualReactor().runWork() > 0) {
+  }
+}
+
 class TestContext : public protohost::FactoryContext {
  public:
   const std::string& listenerName() const override { return name_; }
@@ -96,6 +106,7 @@ class TestContext : public protohost::FactoryContext {
   protohost::Logger& logger() override { return logger_; }
   protohost::FactoryHandle handle() override { return {}; }
   protohost::testing::MemoryLogger& memoryLogger() { return logger_; }
+  protohost::testing::ManualReactor& manualReactor() { return reactor_; }
   std::size_t count(protohost::LogLevel level) {
     std::size_t n = 0;
     for (const auto& l : logger_.lines) n += l.level == level ? 1 : 0;

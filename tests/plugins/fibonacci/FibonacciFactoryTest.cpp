@@ -85,7 +85,7 @@ TEST(FibonacciFactory, ServesStopsAndResumesExactly) {
     ASSERT_TRUE(p);
     MemoryTransport t;
     t.connect(*p);
-    t.feed(*p, "NEXT\nNEXT\nNEXT\n");
+    fibtest::feed(t, *p, "NEXT\nNEXT\nNEXT\n");
     EXPECT_EQ(t.value(), "2\r\n3\r\n5\r\n");
     t.disconnect(*p);
     p.reset();
@@ -99,7 +99,7 @@ TEST(FibonacciFactory, ServesStopsAndResumesExactly) {
   auto p = f.buildProtocol();
   MemoryTransport t;
   t.connect(*p);
-  t.feed(*p, "NEXT\n");
+  fibtest::feed(t, *p, "NEXT\n");
   EXPECT_EQ(t.value(), "8\r\n");
   p.reset();
   f.stop();
@@ -128,7 +128,7 @@ TEST(FibonacciFactory, ConcurrentBuildProtocolSharesOneSequence) {
         auto p = f.buildProtocol();
         MemoryTransport t;
         t.connect(*p);
-        t.feed(*p, "NEXT\nNEXT\n");
+        fibtest::feed(t, *p, "NEXT\nNEXT\n");
         outputs[i] += t.value();
       }
     });
@@ -140,4 +140,22 @@ TEST(FibonacciFactory, ConcurrentBuildProtocolSharesOneSequence) {
   const auto reference = fibtest::referenceAnswers(400);
   EXPECT_EQ(all, std::set<std::string>(reference.begin(), reference.end()));
   f.stop();
+}
+
+// [host] worker_threads = 0: deferToThread is refused (ShuttingDown), and the
+// plugin refuses to start rather than wait for fsync on the reactor.
+TEST(FibonacciFactory, RefusesToStartWithoutTheHostsWorkerPool) {
+  TempDir dir;
+  fibtest::TestContext ctx;
+  ctx.manualReactor().stopWork();
+  FibonacciFactory f;
+  f.configure(config(dir.path(), {{"state_file", "fib.state"}}));
+  try {
+    f.start(ctx);
+    FAIL() << "start() accepted a host without worker threads";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("worker_threads"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(f.isReady());
+  EXPECT_FALSE(std::filesystem::exists(dir.file("fib.state"))) << "nothing is written before the check";
 }

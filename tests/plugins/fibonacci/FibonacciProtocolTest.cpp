@@ -39,7 +39,7 @@ TEST_F(FibonacciProtocolTest, FirstAnswersInEveryChunkSizeWithCrlfAndLf) {
     FibonacciProtocol p(seq, 1024);
     MemoryTransport t;
     t.connect(p);
-    t.feed(p, requests, chunk);
+    fibtest::feed(t, p, requests, chunk);
     EXPECT_EQ(t.value(), "2\r\n3\r\n5\r\n8\r\n13\r\n");
     EXPECT_FALSE(t.closed());
   }
@@ -50,9 +50,9 @@ TEST_F(FibonacciProtocolTest, NoAnswerBeforeTheLineEnds) {
   FibonacciProtocol p(seq, 1024);
   MemoryTransport t;
   t.connect(p);
-  t.feed(p, "NEXT");  // the article's clients send no newline: we wait for one
+  fibtest::feed(t, p, "NEXT");  // the article's clients send no newline: we wait for one
   EXPECT_EQ(t.value(), "");
-  t.feed(p, "\n");
+  fibtest::feed(t, p, "\n");
   EXPECT_EQ(t.value(), "2\r\n");
 }
 
@@ -63,7 +63,7 @@ TEST_F(FibonacciProtocolTest, ThousandthAnswerIsF1002) {
   t.connect(p);
   std::string requests;
   for (int i = 0; i < 1000; ++i) requests += "NEXT\n";
-  t.feed(p, requests, 4096);
+  fibtest::feed(t, p, requests, 4096);
   auto answers = lines(t.value());
   ASSERT_EQ(answers.size(), 1000u);
   EXPECT_EQ(answers[999], fibtest::kF1002);
@@ -78,7 +78,7 @@ TEST_F(FibonacciProtocolTest, ValuesPastTwoToTheSixtyFour) {
   t.connect(p);
   std::string requests;
   for (int i = 0; i < 100; ++i) requests += "NEXT\n";
-  t.feed(p, requests);
+  fibtest::feed(t, p, requests);
   auto answers = lines(t.value());
   ASSERT_EQ(answers.size(), 100u);
   EXPECT_EQ(answers[90], "12200160415121876738");  // answer 91 = F(93) < 2^64
@@ -92,7 +92,7 @@ TEST_F(FibonacciProtocolTest, MaxIndexCapAnswersAnErrorLine) {
   FibonacciProtocol p(seq, 1024);
   MemoryTransport t;
   t.connect(p);
-  t.feed(p, "NEXT\nNEXT\nNEXT\nNEXT\nNEXT\n");
+  fibtest::feed(t, p, "NEXT\nNEXT\nNEXT\nNEXT\nNEXT\n");
   EXPECT_EQ(t.value(), "2\r\n3\r\n5\r\nERR exhausted: max_index 3 reached\r\nERR exhausted: max_index 3 reached\r\n");
   EXPECT_FALSE(t.closed());
 }
@@ -109,7 +109,7 @@ TEST_F(FibonacciProtocolTest, SeveralProtocolsShareOneSequence) {
   }
   for (int round = 0; round < 30; ++round)
     for (int i = 0; i < kClients; ++i)
-      if ((round + i) % 3 != 0) transports[i]->feed(*protocols[i], "NEXT\r\n");
+      if ((round + i) % 3 != 0) fibtest::feed(*transports[i], *protocols[i], "NEXT\r\n");
   std::set<std::string> all;
   std::size_t total = 0;
   for (auto& t : transports)
@@ -131,7 +131,7 @@ TEST_F(FibonacciProtocolTest, FourThreadsOfConnectionsNeverShareAnAnswer) {
       FibonacciProtocol p(seq, 1024);
       MemoryTransport t;
       t.connect(p);
-      for (int r = 0; r < kRequests; ++r) t.feed(p, "NEXT\n");
+      for (int r = 0; r < kRequests; ++r) fibtest::feed(t, p, "NEXT\n");
       outputs[i] = t.value();
     });
   for (auto& th : threads) th.join();
@@ -149,9 +149,9 @@ TEST_F(FibonacciProtocolTest, WriteFailureAnswersUnavailableAndNeverPassesTheCei
   FibonacciProtocol p(seq, 1024);
   MemoryTransport t;
   t.connect(p);
-  t.feed(p, "NEXT\nNEXT\nNEXT\n");  // the durable block [1, 4); the write ahead of it fails
+  fibtest::feed(t, p, "NEXT\nNEXT\nNEXT\n");  // the durable block [1, 4); the write ahead of it fails
   EXPECT_EQ(t.take(), "2\r\n3\r\n5\r\n");
-  t.feed(p, "NEXT\nNEXT\n");
+  fibtest::feed(t, p, "NEXT\nNEXT\n");
   EXPECT_EQ(t.take(),
             "ERR unavailable: cannot persist the sequence state (No space left on device)\r\n"
             "ERR unavailable: cannot persist the sequence state (No space left on device)\r\n");
@@ -167,9 +167,9 @@ TEST_F(FibonacciProtocolTest, StateDirectoryGoneAnswersUnavailable) {
   FibonacciProtocol p(seq, 1024);
   MemoryTransport t;
   t.connect(p);
-  t.feed(p, "a\nb\n");  // the durable block [1, 3); the write ahead of it fails
+  fibtest::feed(t, p, "a\nb\n");  // the durable block [1, 3); the write ahead of it fails
   EXPECT_EQ(t.take(), "2\r\n3\r\n");
-  t.feed(p, "c\n");
+  fibtest::feed(t, p, "c\n");
   EXPECT_EQ(t.take(), "ERR unavailable: cannot persist the sequence state (No such file or directory)\r\n");
   EXPECT_EQ(decodeState(fibtest::readFile(dir.file("elsewhere/fib.state"))), 3u);
 }
@@ -180,7 +180,7 @@ TEST_F(FibonacciProtocolTest, OverlongLineGetsAnErrorAndClose) {
     FibonacciProtocol p(seq, 16);
     MemoryTransport t;
     t.connect(p);
-    t.feed(p, "NEXT\n" + std::string(17, 'x') + "\nNEXT\n", chunk);
+    fibtest::feed(t, p, "NEXT\n" + std::string(17, 'x') + "\nNEXT\n", chunk);
     auto out = lines(t.value());
     ASSERT_EQ(out.size(), 2u) << t.value();
     EXPECT_EQ(out[1], "ERR line too long: the limit is 16 bytes");
@@ -190,7 +190,110 @@ TEST_F(FibonacciProtocolTest, OverlongLineGetsAnErrorAndClose) {
   FibonacciProtocol p(seq, 16);
   MemoryTransport t;
   t.connect(p);
-  t.feed(p, std::string(16, 'x') + "\n");
+  fibtest::feed(t, p, std::string(16, 'x') + "\n");
   EXPECT_EQ(lines(t.value()).size(), 1u);
   EXPECT_FALSE(t.closed());
+}
+
+// ---------------------------------------------------------------- off the reactor
+
+// Beyond the durable block, a request is answered from the done of its
+// deferred work, never from lineReceived; the lines behind it wait, in order.
+TEST_F(FibonacciProtocolTest, ARequestBeyondTheBlockIsAnsweredFromTheWorkersDoneInOrder) {
+  auto ops = std::make_shared<fibtest::FailingOps>();
+  auto seq = open(dir.file("fib.state"), {.reserveBlock = 1}, ops);  // [1, 2)
+  FibonacciProtocol p(seq, 1024);
+  MemoryTransport t;
+  t.connect(p);
+  auto& reactor = t.manualReactor();
+  t.feed(p, "NEXT\nNEXT\nNEXT\n");
+  EXPECT_EQ(t.value(), "2\r\n");        // answer 1 was durable; answer 2 waits for a write
+  EXPECT_TRUE(t.readingPaused());       // the third line is held
+  EXPECT_EQ(reactor.queuedWork(), 2u);  // the write ahead, and the settle of answer 2
+  EXPECT_EQ(seq->durableCeiling(), 2u);
+  while (reactor.runWork() > 0) {
+  }
+  EXPECT_EQ(t.value(), "2\r\n3\r\n5\r\n");
+  EXPECT_FALSE(t.readingPaused());
+  EXPECT_EQ(decodeState(fibtest::readFile(dir.file("fib.state"))), 4u);
+}
+
+// Several connections of one reactor waiting at once: their settles share one
+// durable write (the first to run writes a ceiling that covers all of them).
+TEST_F(FibonacciProtocolTest, WaitingConnectionsShareOneDurableWrite) {
+  auto ops = std::make_shared<fibtest::FailingOps>();
+  auto seq = open(dir.file("fib.state"), {.reserveBlock = 1}, ops);
+  protohost::testing::ManualReactor reactor;  // one reactor, one pool
+  constexpr int kClients = 8;
+  std::vector<std::unique_ptr<FibonacciProtocol>> protocols;
+  std::vector<std::unique_ptr<MemoryTransport>> transports;
+  for (int i = 0; i < kClients; ++i) {
+    protocols.push_back(std::make_unique<FibonacciProtocol>(seq, 1024));
+    transports.push_back(std::make_unique<MemoryTransport>(reactor));
+    transports.back()->connect(*protocols.back());
+  }
+  const auto reference = fibtest::referenceAnswers(1 + 5 * kClients);
+  std::set<std::string> got;
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < kClients; ++i) transports[i]->feed(*protocols[i], "NEXT\n");
+    const int writes = ops->calls("create");
+    while (reactor.runWork() > 0) {
+    }
+    EXPECT_LE(ops->calls("create") - writes, 2) << "round " << round << ": one write per waiting request?";
+  }
+  for (auto& t : transports)
+    for (const auto& v : lines(t->value())) EXPECT_TRUE(got.insert(v).second) << v << " handed out twice";
+  EXPECT_EQ(got.size(), 5u * kClients);
+  for (const auto& v : got) EXPECT_NE(std::find(reference.begin(), reference.end(), v), reference.end()) << v;
+}
+
+TEST_F(FibonacciProtocolTest, AFullWorkerQueueAnswersBusyAtOnceAndSkipsTheIndex) {
+  auto seq = open(dir.file("fib.state"), {.reserveBlock = 1});
+  FibonacciProtocol p(seq, 1024);
+  MemoryTransport t;
+  t.connect(p);
+  t.manualReactor().setWorkQueueLimit(0);
+  t.feed(p, "NEXT\nNEXT\nNEXT\n");
+  EXPECT_EQ(t.take(), "2\r\n" + std::string(FibonacciProtocol::kBusy) + "\r\n" +
+                          std::string(FibonacciProtocol::kBusy) + "\r\n");
+  EXPECT_FALSE(t.readingPaused());
+  t.manualReactor().setWorkQueueLimit(100);
+  fibtest::feed(t, p, "NEXT\n");
+  const auto answer = lines(t.take());
+  ASSERT_EQ(answer.size(), 1u);
+  // Answers 2 and 3 were promised to the refused requests: skipped, never handed out.
+  EXPECT_EQ(answer[0], fibtest::referenceAnswers(4)[3]);
+}
+
+TEST_F(FibonacciProtocolTest, AStoppingHostAnswersStoppingAtOnce) {
+  auto seq = open(dir.file("fib.state"), {.reserveBlock = 1});
+  FibonacciProtocol p(seq, 1024);
+  MemoryTransport t;
+  t.connect(p);
+  t.manualReactor().stopWork();
+  t.feed(p, "NEXT\nNEXT\n");
+  EXPECT_EQ(t.take(), "2\r\nERR unavailable: the service is stopping\r\n");
+  EXPECT_FALSE(t.readingPaused());
+}
+
+// The connection goes away while its request waits: the done is dropped, the
+// index is skipped, and the next client continues above it.
+TEST_F(FibonacciProtocolTest, AConnectionThatClosesWhileWaitingLeavesAGapNotARepeat) {
+  auto seq = open(dir.file("fib.state"), {.reserveBlock = 1});
+  protohost::testing::ManualReactor reactor;
+  auto gone = std::make_unique<FibonacciProtocol>(seq, 1024);
+  {
+    MemoryTransport t(reactor);
+    t.connect(*gone);
+    t.feed(*gone, "NEXT\nNEXT\n");
+    EXPECT_EQ(t.value(), "2\r\n");
+    t.disconnect(*gone);
+  }
+  gone.reset();
+  reactor.stopWork();  // as the host does for a connection that ended: its done never runs
+  FibonacciProtocol p(seq, 1024);
+  MemoryTransport t;
+  t.connect(p);
+  fibtest::feed(t, p, "NEXT\n");
+  EXPECT_EQ(t.value(), fibtest::referenceAnswers(3)[2] + "\r\n");
 }

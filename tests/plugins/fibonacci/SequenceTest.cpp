@@ -65,14 +65,14 @@ TEST_F(SequenceTest, OneDurableWritePerBlock) {
   EXPECT_EQ(ops->calls("fsync"), 2);
   EXPECT_EQ(onDisk(), 101u);
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(seq->next().kind, Kind::Number);
-  seq->awaitReserver();
+  seq->awaitIdle();
   // Each block was reserved when half of the previous one was left (at answers 51, 151, ..., 951).
   EXPECT_EQ(ops->calls("fsync"), 2 + 10);
   EXPECT_EQ(ops->calls("fsync-dir"), 2 + 10);
   EXPECT_EQ(onDisk(), 1101u);
   EXPECT_EQ(seq->durableCeiling(), 1101u);
   take(*seq, 50);  // answer 1050 leaves 50: the next block
-  seq->awaitReserver();
+  seq->awaitIdle();
   EXPECT_EQ(ops->calls("fsync"), 2 + 11);
   EXPECT_EQ(onDisk(), 1201u);
 }
@@ -308,51 +308,152 @@ TEST_F(SequenceTest, TwoSequencesOnOneFileNeverRepeatEvenConcurrently) {
 
 // ---------------------------------------------------------------- reserve-ahead
 
-// The next block is made durable on the reserver thread while the current one is
-// still served: the thread asking for numbers never waits for that write.
+// The next block is made durable by writeAhead() on another thread (a host
+// worker) while the current one is still served: draw() never waits for that write.
 TEST_F(SequenceTest, ReservesTheNextBlockWhileTheCurrentOneIsServed) {
   auto ops = std::make_shared<fibtest::FailingOps>();
   auto seq = opened({.reserveBlock = 100}, ops);  // [1, 101)
   ops->pause("rename");                           // the next write stops before its commit
-  EXPECT_EQ(take(*seq, 49).back(), 49u);
-  EXPECT_EQ(ops->calls("create"), 2);  // nothing asked yet: 51 answers left
-  take(*seq, 1);                       // 50 left: the next block is asked for
-  ops->waitPaused();                   // ... and is being written, on another thread
+  for (std::uint64_t k = 1; k <= 49; ++k) {
+    auto d = seq->draw();
+    ASSERT_EQ(d.answer.kind, Kind::Number);
+    ASSERT_EQ(d.answer.index, k);
+    ASSERT_FALSE(d.writeAhead) << "51 answers left at answer " << k;
+  }
+  auto fiftieth = seq->draw();  // 50 left: the next block is asked for
+  ASSERT_TRUE(fiftieth.writeAhead);
+  std::thread worker([&] {
+    seq->writeAhead();
+    seq->aheadFinished();
+  });
+  ops->waitPaused();  // ... and is being written, on the worker
   EXPECT_EQ(ops->calls("create"), 3);
-  // The rest of the durable block is served meanwhile, on this thread.
-  const auto rest = take(*seq, 50);
-  EXPECT_EQ(rest.front(), 51u);
-  EXPECT_EQ(rest.back(), 100u);
+  // The rest of the durable block is served meanwhile, on this thread, without asking again.
+  for (std::uint64_t k = 51; k <= 100; ++k) {
+    auto d = seq->draw();
+    ASSERT_EQ(d.answer.kind, Kind::Number);
+    ASSERT_EQ(d.answer.index, k);
+    ASSERT_FALSE(d.writeAhead);
+  }
   EXPECT_EQ(seq->durableCeiling(), 101u);
   EXPECT_EQ(onDisk(), 101u);
   EXPECT_EQ(ops->completed("rename"), 2);
   ops->resume();
-  seq->awaitReserver();
+  worker.join();
   EXPECT_EQ(seq->durableCeiling(), 201u);  // contiguous: no gap
   EXPECT_EQ(onDisk(), 201u);
   EXPECT_EQ(seq->next().index, 101u);
   EXPECT_EQ(ops->calls("create"), 3);
 }
 
-// A request at the durable ceiling while the next block is still being written waits for it.
+// A request at the durable ceiling while the next block is still being written
+// gets a promise; its settle() waits for that write instead of writing again.
 TEST_F(SequenceTest, ARequestAtTheCeilingWaitsForTheWriteInFlight) {
   auto ops = std::make_shared<fibtest::FailingOps>();
   auto seq = opened({.reserveBlock = 4}, ops);  // [1, 5)
   ops->pause("fsync-dir");  // the new ceiling is renamed into place but not durable yet
-  take(*seq, 2);            // 2 left: the next block is asked for
+  EXPECT_FALSE(seq->draw().writeAhead);
+  ASSERT_TRUE(seq->draw().writeAhead);  // 2 left: the next block is asked for
+  std::thread ahead([&] {
+    seq->writeAhead();
+    seq->aheadFinished();
+  });
   ops->waitPaused();
-  take(*seq, 2);            // 3, 4: still the durable block
-  Sequence::Answer fifth;
+  EXPECT_EQ(seq->draw().answer.index, 3u);  // still the durable block
+  EXPECT_EQ(seq->draw().answer.index, 4u);
+  auto fifth = seq->draw();
+  ASSERT_EQ(fifth.answer.kind, Kind::Pending);  // beyond the ceiling: promised, not answered
+  EXPECT_EQ(fifth.ticket.index, 5u);
+  Sequence::Answer settled;
   int dirSyncsWhenServed = -1;
   std::thread waiter([&] {
-    fifth = seq->next();
+    settled = seq->settle(fifth.ticket);
     dirSyncsWhenServed = ops->completed("fsync-dir");
   });
   ops->resume();
   waiter.join();
-  EXPECT_EQ(fifth.kind, Kind::Number);
-  EXPECT_EQ(fifth.index, 5u);
+  ahead.join();
+  EXPECT_EQ(settled.kind, Kind::Number);
+  EXPECT_EQ(settled.index, 5u);
+  EXPECT_EQ(settled.text, "13");
   EXPECT_EQ(dirSyncsWhenServed, 3) << "answer 5 was handed out before its block was durable";
+  EXPECT_EQ(ops->calls("create"), 3) << "the waiter wrote a block of its own";
+}
+
+// Group commit: with reserve_block = 1, the requests that wait while one write
+// is in flight are all covered by ONE next write, not one each.
+TEST_F(SequenceTest, RequestsWaitingDuringAWriteShareTheNextOne) {
+  auto ops = std::make_shared<fibtest::FailingOps>();
+  auto seq = opened({.reserveBlock = 1}, ops);  // [1, 2)
+  EXPECT_EQ(seq->draw().answer.index, 1u);      // (asks for a write ahead: not run here)
+  const int writesBefore = ops->calls("create");
+  ops->pause("fsync");
+  auto first = seq->draw();
+  ASSERT_EQ(first.answer.kind, Kind::Pending);
+  Sequence::Answer firstAnswer;
+  std::thread leader([&] { firstAnswer = seq->settle(first.ticket); });  // writes [2, 3)
+  ops->waitPaused();
+  // Eight more requests arrive while that write is in flight.
+  std::vector<Sequence::Ticket> waiting;
+  for (int i = 0; i < 8; ++i) {
+    auto d = seq->draw();
+    ASSERT_EQ(d.answer.kind, Kind::Pending);
+    waiting.push_back(d.ticket);
+  }
+  std::vector<Sequence::Answer> answers(waiting.size());
+  std::vector<std::thread> followers;
+  for (std::size_t i = 0; i < waiting.size(); ++i)
+    followers.emplace_back([&, i] { answers[i] = seq->settle(waiting[i]); });
+  ops->resume();
+  leader.join();
+  for (auto& f : followers) f.join();
+  EXPECT_EQ(firstAnswer.index, 2u);
+  const auto reference = fibtest::referenceAnswers(10);
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    EXPECT_EQ(answers[i].kind, Kind::Number);
+    EXPECT_EQ(answers[i].index, 3u + i);
+    EXPECT_EQ(answers[i].text, reference[2 + i]);
+  }
+  EXPECT_EQ(ops->calls("create"), writesBefore + 2) << "one write for the first request, ONE for the eight";
+  EXPECT_EQ(seq->durableCeiling(), 11u);
+  EXPECT_EQ(onDisk(), 11u);
+}
+
+// A failed group write answers all its waiters "unavailable" and hands their
+// indices out again once a write works: no gap, no repeat.
+TEST_F(SequenceTest, AFailedGroupWriteAnswersItsWaitersUnavailableAndReusesTheirIndices) {
+  auto ops = std::make_shared<fibtest::FailingOps>();
+  auto seq = opened({.reserveBlock = 1}, ops);  // [1, 2)
+  EXPECT_EQ(seq->draw().answer.index, 1u);
+  std::vector<Sequence::Ticket> tickets;
+  for (int i = 0; i < 3; ++i) tickets.push_back(seq->draw().ticket);
+  EXPECT_EQ(tickets.back().index, 4u);
+  ops->fail("fsync", EIO, 1);
+  for (const auto& t : tickets) {
+    auto a = seq->settle(t);
+    EXPECT_EQ(a.kind, Kind::Unavailable);
+    EXPECT_EQ(a.text, "ERR unavailable: cannot persist the sequence state (Input/output error)");
+  }
+  EXPECT_EQ(ops->calls("fsync"), 2 + 1);  // one attempt for the three
+  EXPECT_EQ(seq->draw().answer.kind, Kind::Unavailable);  // before the retry time: no promise
+  now += std::chrono::seconds(1);
+  auto again = seq->next();
+  EXPECT_EQ(again.index, 2u);
+  EXPECT_EQ(again.text, "3");
+  EXPECT_EQ(seq->nextIndex(), 3u);
+}
+
+// Requests beyond the ceiling while the host's queue refused their settle, or
+// whose connection went away, leave a gap: the next promise is above them.
+TEST_F(SequenceTest, APromiseThatIsNeverSettledIsSkippedNotRepeated) {
+  auto seq = opened({.reserveBlock = 1});
+  EXPECT_EQ(seq->draw().answer.index, 1u);  // (its write ahead is not run)
+  auto lost = seq->draw();  // never settled (e.g. worker queue full)
+  ASSERT_EQ(lost.answer.kind, Kind::Pending);
+  auto a = seq->next();
+  EXPECT_EQ(a.index, lost.ticket.index + 1);
+  seq->close();
+  EXPECT_EQ(seq->settle(lost.ticket).text, "ERR unavailable: the service is stopping");
 }
 
 TEST_F(SequenceTest, AFailedReservationAheadKeepsServingTheDurableBlockAndRetriesInTheBackground) {
@@ -360,19 +461,19 @@ TEST_F(SequenceTest, AFailedReservationAheadKeepsServingTheDurableBlockAndRetrie
   auto seq = opened({.reserveBlock = 10}, ops);  // [1, 11)
   ops->fail("write", ENOSPC);
   take(*seq, 5);  // 5 left: the reservation ahead is tried, and fails
-  seq->awaitReserver();
+  seq->awaitIdle();
   EXPECT_FALSE(seq->ready());  // /readyz warns before the durable block runs out
   EXPECT_EQ(logger.count(protohost::LogLevel::Error), 1u);
   EXPECT_EQ(ops->calls("write"), 3);
   EXPECT_EQ(seq->durableCeiling(), 11u);
   take(*seq, 2);  // before the retry time: no new attempt
-  seq->awaitReserver();
+  seq->awaitIdle();
   EXPECT_EQ(ops->calls("write"), 3);
 
   ops->heal();
   now += std::chrono::milliseconds(1000);
   EXPECT_EQ(seq->next().index, 8u);  // the first request after the retry time tries again, ahead
-  seq->awaitReserver();
+  seq->awaitIdle();
   EXPECT_EQ(ops->calls("write"), 4);
   EXPECT_TRUE(seq->ready());
   EXPECT_EQ(seq->durableCeiling(), 21u);
@@ -387,23 +488,21 @@ TEST_F(SequenceTest, CloseWaitsForTheWriteInFlightThenRecordsTheExactNextAnswer)
   auto ops = std::make_shared<fibtest::FailingOps>();
   auto seq = opened({.reserveBlock = 10}, ops);  // [1, 11)
   ops->pause("fsync");
-  take(*seq, 5);  // 5 left: the next block is being written
-  ops->waitPaused();
-  std::vector<Sequence::Answer> waiterGot;
-  std::thread waiter([&] {
-    for (int i = 0; i < 6; ++i) waiterGot.push_back(seq->next());  // 6..10, then waits at the ceiling
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(seq->draw().writeAhead);
+  ASSERT_TRUE(seq->draw().writeAhead);  // 5 left: the next block is being written
+  std::thread ahead([&] {
+    seq->writeAhead();
+    seq->aheadFinished();
   });
-  while (seq->nextIndex() != 11) std::this_thread::yield();
+  ops->waitPaused();
+  for (std::uint64_t k = 6; k <= 10; ++k) EXPECT_EQ(seq->draw().answer.index, k);
   std::thread closer([&] { seq->close(); });
   while (seq->ready()) std::this_thread::yield();  // close() has begun: it waits for the write
+  EXPECT_EQ(seq->draw().answer.text, "ERR unavailable: the service is stopping");
   ops->resume();
   closer.join();
-  waiter.join();
+  ahead.join();
 
-  ASSERT_EQ(waiterGot.size(), 6u);
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(waiterGot[i].index, 6u + i);
-  EXPECT_EQ(waiterGot[5].kind, Kind::Unavailable);
-  EXPECT_EQ(waiterGot[5].text, "ERR unavailable: the service is stopping");
   EXPECT_EQ(ops->completed("fsync-dir"), 4);  // fresh file, first block, the block in flight, the release
   EXPECT_EQ(onDisk(), 11u);  // the exact next answer, written after the block in flight (not 21)
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
@@ -448,4 +547,21 @@ TEST_F(SequenceTest, NoAnswerRepeatsAcrossCrashesAndRestarts) {
   }
   auto last = opened({.reserveBlock = 10});
   EXPECT_GT(last->next().index, highest);
+}
+
+// A number settled on a worker whose done runs after close(): it must not go
+// out, since close() recorded the next answer without it (a restart would repeat it).
+TEST_F(SequenceTest, ASettledNumberIsNotHandedOutAfterCloseAndTheRecordedNextIsAboveWhatWas) {
+  auto seq = opened({.reserveBlock = 1});
+  EXPECT_EQ(seq->draw().answer.index, 1u);
+  auto late = seq->draw();
+  auto early = seq->draw();
+  ASSERT_EQ(late.answer.kind, Kind::Pending);
+  auto lateAnswer = seq->settle(late.ticket);  // durable now, its done not run yet
+  auto earlyAnswer = seq->settle(early.ticket);
+  ASSERT_EQ(lateAnswer.kind, Kind::Number);
+  EXPECT_TRUE(seq->handOut(earlyAnswer));  // answer 3 goes out; answer 2 still waits for its done
+  seq->close();
+  EXPECT_FALSE(seq->handOut(lateAnswer));
+  EXPECT_EQ(onDisk(), 4u);  // above answer 3, the highest handed out
 }
