@@ -15,6 +15,7 @@
 #include "config/ReloadPaths.h"
 #include "net/ConnectionSet.h"
 #include "net/SocketActivation.h"
+#include "reactor/LoopHandleAnchor.h"
 #include "reactor/TrackedReactor.h"
 #include "reactor/WorkerPool.h"
 
@@ -29,15 +30,25 @@ class FactoryContextImpl final : public FactoryContext {
  public:
   // The reactor's work keeps @p runtime (factory and library) while it runs; this object holds no reference.
   FactoryContextImpl(const std::shared_ptr<ListenerRuntime>& runtime, EventLoop& loop)
-      : runtime_(*runtime), reactor_(loop, guardFor(*runtime, loop), runtime), logger_("listener=" + runtime->name) {
+      : runtime_(*runtime), reactor_(loop, guardFor(*runtime, loop), runtime), logger_("listener=" + runtime->name),
+        anchor_(std::make_shared<LoopHandleAnchor>(loop.gate(), runtime, [this](LoopHandleAnchor::Call& call) {
+          // On the loop thread; the anchor ended (so this is not called) before the context goes.
+          reactor_.guard()([&call] { call(nullptr); })();
+        })) {
     reactor_.setOutboundProvider(runtime.get());  // the runtime outlives its context (Slot, Retired)
   }
+  ~FactoryContextImpl() override { anchor_->end(); }
   const std::string& listenerName() const override { return runtime_.name; }
   Reactor& reactor() override { return reactor_; }
   Logger& logger() override { return logger_; }
-  FactoryHandle handle() override { return {}; }  // SDK 1.3 stub (issue 10 replaces it)
-  /// Cancels every timer and watch the factory left and closes its outbound connections. Thread: the first reactor's (or main while stopped).
-  void cancelTimers() { reactor_.cancelAll(); }
+  /// Alive until the factory is stopped (cancelTimers).
+  FactoryHandle handle() override { return FactoryHandle(anchor_); }
+  /// Cancels every timer and watch the factory left, closes its outbound
+  /// connections and ends its handles. Thread: the first reactor's (or main while stopped).
+  void cancelTimers() {
+    anchor_->end();
+    reactor_.cancelAll();
+  }
 
  private:
   static TrackedReactor::Guard guardFor(ListenerRuntime& runtime, EventLoop& loop) {
@@ -56,6 +67,7 @@ class FactoryContextImpl final : public FactoryContext {
   ListenerRuntime& runtime_;
   TrackedReactor reactor_;
   ContextLogger logger_;
+  std::shared_ptr<LoopHandleAnchor> anchor_;  // shared with the factory's handles
 };
 
 namespace {

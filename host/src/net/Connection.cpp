@@ -4,8 +4,10 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 #include <utility>
@@ -303,7 +305,7 @@ void Connection::write(std::string_view bytes) {
   // The fast path, taken by every reply that the socket accepts whole: one
   // send, a counter, no copy, nothing left for settle() to do. (finish()
   // sets closing_ too; an empty write sends 0 bytes, which changes nothing.)
-  if (out_.empty() && !closing_) {
+  if (out_.empty() && !closing_ && !writeShut_) {
     const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n == static_cast<ssize_t>(bytes.size())) {
       if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();  // output progress
@@ -317,7 +319,7 @@ void Connection::write(std::string_view bytes) {
 }
 
 void Connection::writeRest(std::string_view bytes, ssize_t sent, int err) {
-  if (closing_ || finished_) return;
+  if (closing_ || finished_ || writeShut_) return;
   if (sent > 0) {
     if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
     listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(sent), std::memory_order_relaxed);
@@ -336,6 +338,60 @@ void Connection::writeRest(std::string_view bytes, ssize_t sent, int err) {
     return;
   }
   settleSoon();
+}
+
+void Connection::writeSequence(std::span<const std::string_view> pieces) {
+  if (!out_.empty() || closing_ || writeShut_) {
+    for (std::string_view piece : pieces) writeRest(piece, 0, 0);
+    return;
+  }
+  // Up to kMaxIov pieces per sendmsg; a longer sequence sends its head and queues the rest.
+  constexpr std::size_t kMaxIov = 64;
+  iovec iov[kMaxIov];
+  std::size_t count = 0, total = 0;
+  for (; count < pieces.size() && count < kMaxIov; ++count) {
+    iov[count].iov_base = const_cast<char*>(pieces[count].data());
+    iov[count].iov_len = pieces[count].size();
+    total += pieces[count].size();
+  }
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = count;
+  const ssize_t n = total ? ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) : 0;
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    writeRest({}, n, errno);  // closes with the error
+    return;
+  }
+  std::size_t sent = n > 0 ? static_cast<std::size_t>(n) : 0;
+  if (sent > 0) {
+    if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
+    listener_->stats.bytesOut.fetch_add(sent, std::memory_order_relaxed);
+  }
+  for (std::string_view piece : pieces) {  // queue what the kernel did not take, in order
+    const std::size_t skip = std::min(sent, piece.size());
+    sent -= skip;
+    if (skip < piece.size()) writeRest(piece.substr(skip), 0, 0);
+  }
+}
+
+void Connection::shutdownWrite() {
+  if (closing_ || finished_ || writeShut_) return;
+  writeShut_ = true;
+  settleSoon();  // FIN from settle() once the queue is empty
+}
+
+ConnectionHandle Connection::handle() {
+  if (!anchor_) {
+    // Runs on the loop thread for each call posted through a handle copy.
+    auto deliver = [weak = weak_from_this()](LoopHandleAnchor::Call& call) {
+      auto self = weak.lock();
+      if (!self || self->finished_) return;
+      self->callPlugin("handle post", [&] { call(self.get()); });
+    };
+    anchor_ = std::make_shared<LoopHandleAnchor>(loop_.gate(), listener_, std::move(deliver));
+    if (finished_) anchor_->end();
+  }
+  return ConnectionHandle(anchor_);
 }
 
 void Connection::loseConnection() {
@@ -411,6 +467,13 @@ void Connection::settle() {
     finish(*pendingFinish_);
     return;
   }
+  if (writeShut_ && !finSent_ && out_.empty() && !closing_) {
+    finSent_ = true;
+    if (::shutdown(fd_, SHUT_WR) != 0) {
+      finish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(errno)});
+      return;
+    }
+  }
   if (closing_ && out_.empty()) {
     finish(DisconnectReason{eof_ ? DisconnectReason::Kind::ClosedByPeer : DisconnectReason::Kind::ClosedLocally,
                             eof_ ? "peer closed" : "closed by protocol"},
@@ -472,6 +535,7 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   if (finished_) return;
   finished_ = true;
   closing_ = true;
+  if (anchor_) anchor_->end();
   reactorFacade_.cancelAll();
   drained_ = nullptr;
   resumed_ = nullptr;

@@ -22,6 +22,7 @@
 
 #include "reactor/EventLoop.h"
 #include "net/ConnectionOwner.h"
+#include "reactor/LoopHandleAnchor.h"
 #include "net/OutputBuffer.h"
 #include "net/ProxyHeader.h"
 #include "reactor/TrackedReactor.h"
@@ -85,12 +86,13 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   /// passes pause_reading_above within a call, before settle() records it.
   bool readingPaused() const override;
   void whenReadingResumed(std::function<void()> fn) override;
-  // SDK 1.3 stubs (issue 10 replaces them).
-  void shutdownWrite() override {}
-  void writeSequence(std::span<const std::string_view> pieces) override {
-    for (std::string_view piece : pieces) write(piece);
-  }
-  ConnectionHandle handle() override { return {}; }
+  /// Half-close: FIN once the queued output is sent (from settle()); writes
+  /// after it are ignored, reading goes on until the protocol closes.
+  void shutdownWrite() override;
+  /// One sendmsg of all pieces when nothing is queued; what it leaves is queued in order.
+  void writeSequence(std::span<const std::string_view> pieces) override;
+  /// Made on first use; ended (posts fail) when the connection finishes.
+  ConnectionHandle handle() override;
 
   const ConnectionOwner& owner() const { return *listener_; }
 
@@ -189,6 +191,8 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   int depth_ = 0;             // calls into this connection on the stack
   bool opened_ = false;
   bool closing_ = false;      // loseConnection: finish once output is flushed
+  bool writeShut_ = false;    // shutdownWrite: no more output; FIN once the queue is sent
+  bool finSent_ = false;      // shutdown(SHUT_WR) done
   bool finished_ = false;     // connectionLost delivered, socket closed
   bool eof_ = false;          // peer shut down its sending side
   bool pausedByProtocol_ = false;
@@ -203,6 +207,7 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   std::function<void()> resumed_;  // Transport::whenReadingResumed request, fired from settle()
   bool requestCheckScheduled_ = false;  // settle() queued fireRequests()
   std::uint32_t registered_ = 0;  // epoll events currently registered (EPOLLIN/EPOLLOUT)
+  std::shared_ptr<LoopHandleAnchor> anchor_;  // handle(): made on first use, ended by finish()
 };
 
 }  // namespace protohost::host

@@ -1,5 +1,6 @@
 #include "reactor/EventLoop.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -32,6 +33,7 @@ struct EventLoop::Waker final : IoHandler {
 };
 
 EventLoop::EventLoop(unsigned index, std::string name) : index_(index), name_(std::move(name)) {
+  gate_->loop_ = this;
   wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakeFd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   timerFd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);  // steady_clock's clock
@@ -49,6 +51,10 @@ EventLoop::EventLoop(unsigned index, std::string name) : index_(index), name_(st
 }
 
 EventLoop::~EventLoop() {
+  {
+    std::lock_guard<std::mutex> lock(gate_->mutex_);
+    gate_->loop_ = nullptr;  // handles held elsewhere post nothing from now on
+  }
   if (thread_.joinable()) stopAndJoin();
   // The services (the connection set) go first, while the epoll set and the timers are there.
   while (!services_.empty()) services_.pop_back();
@@ -97,34 +103,76 @@ void EventLoop::ioUpdate(int fd, IoHandler* handler, std::uint32_t oldEvents, st
     throw std::system_error(errno, std::generic_category(), "epoll_ctl");
 }
 
+namespace {
+std::uint32_t epollEventsFor(FdInterest interest) {
+  const auto bits = static_cast<std::uint8_t>(interest);
+  return ((bits & static_cast<std::uint8_t>(FdInterest::Read)) ? EPOLLIN : 0u) |
+         ((bits & static_cast<std::uint8_t>(FdInterest::Write)) ? EPOLLOUT : 0u);
+}
+}  // namespace
+
 struct EventLoop::FdWatch final : IoHandler {
-  FdWatch(int f, Callback c) : fd(f), fn(std::move(c)) {}
-  void onIoEvent(std::uint32_t) override {
+  FdWatch(int f, std::function<void(FdEvents)> c) : fd(f), fn(std::move(c)) {}
+  void onIoEvent(std::uint32_t events) override {
     if (!active) return;  // unwatched earlier in this dispatch batch
-    Callback keep = fn;   // the callback may unwatch (destroy) this watch
-    keep();
+    // Only what is asked for now: a modifyWatch earlier in this batch may have
+    // dropped an interest whose event is still in the batch.
+    const FdEvents ready{(events & EPOLLIN & registered) != 0, (events & EPOLLOUT & registered) != 0,
+                         (events & (EPOLLERR | EPOLLHUP)) != 0};
+    if (!ready.readable && !ready.writable && !ready.error) return;
+    auto keep = fn;  // the callback may unwatch (destroy) this watch
+    keep(ready);
   }
   int fd;
-  Callback fn;
+  std::function<void(FdEvents)> fn;
+  std::uint32_t registered = 0;  // EPOLLIN/EPOLLOUT in the set; 0: not in it
   bool active = true;
 };
 
 WatchId EventLoop::watchReadable(int fd, Callback fn) {
+  return watchFd(fd, FdInterest::Read, [fn = std::move(fn)](FdEvents) { fn(); });
+}
+
+WatchId EventLoop::watchFd(int fd, FdInterest interest, std::function<void(FdEvents)> fn) {
+  if (fd < 0 || !fn || watchedFds_.count(fd)) return {};
   auto watch = std::make_unique<FdWatch>(fd, std::move(fn));
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = static_cast<IoHandler*>(watch.get());
-  if (::epoll_ctl(ioFd_, EPOLL_CTL_ADD, fd, &ev) != 0) return {};
+  const std::uint32_t want = epollEventsFor(interest);
+  if (want != 0) {
+    epoll_event ev{};
+    ev.events = want;
+    ev.data.ptr = static_cast<IoHandler*>(watch.get());
+    if (::epoll_ctl(ioFd_, EPOLL_CTL_ADD, fd, &ev) != 0) return {};  // EBADF, EPERM (a regular file), EEXIST
+    watch->registered = want;
+  } else if (::fcntl(fd, F_GETFD) < 0) {
+    return {};  // nothing to register yet, but a closed fd is still refused
+  }
   const WatchId id{++lastWatchId_};
   watches_.emplace(id, std::move(watch));
+  watchedFds_.emplace(fd, id);
   return id;
+}
+
+bool EventLoop::modifyWatch(WatchId id, FdInterest interest) {
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return false;
+  FdWatch& w = *it->second;
+  const std::uint32_t want = epollEventsFor(interest);
+  if (want == w.registered) return true;
+  epoll_event ev{};
+  ev.events = want;
+  ev.data.ptr = static_cast<IoHandler*>(&w);
+  const int op = want == 0 ? EPOLL_CTL_DEL : w.registered == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+  if (::epoll_ctl(ioFd_, op, w.fd, &ev) != 0 && op != EPOLL_CTL_DEL) return false;
+  w.registered = want;
+  return true;
 }
 
 bool EventLoop::unwatch(WatchId id) {
   auto it = watches_.find(id);
   if (it == watches_.end()) return false;
-  ::epoll_ctl(ioFd_, EPOLL_CTL_DEL, it->second->fd, nullptr);
+  if (it->second->registered != 0) ::epoll_ctl(ioFd_, EPOLL_CTL_DEL, it->second->fd, nullptr);
   it->second->active = false;
+  watchedFds_.erase(it->second->fd);
   // Deferred: an event for it may still be in the batch being dispatched.
   runSoon([w = std::shared_ptr<FdWatch>(std::move(it->second))] {});
   watches_.erase(it);
@@ -199,17 +247,23 @@ TimerId EventLoop::callEvery(std::chrono::milliseconds interval, Callback fn) {
 
 bool EventLoop::cancel(TimerId id) { return timers_.cancel(id); }
 
-void EventLoop::post(Callback fn) {
+bool EventLoop::Gate::post(Callback fn) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return loop_ != nullptr && loop_->tryPost(std::move(fn));
+}
+
+bool EventLoop::tryPost(Callback fn) {
   bool needWake;
   {
     std::lock_guard<std::mutex> lock(postedMutex_);
-    if (exited_) return;  // would never run: dropped here (fn is destroyed on return)
+    if (exited_) return false;  // would never run: dropped here (fn is destroyed on return)
     posted_.push_back(std::move(fn));
     needWake = !wakePending_;
     wakePending_ = true;
     hasPosted_.store(true, std::memory_order_release);
   }
   if (needWake) wake();
+  return true;
 }
 
 void EventLoop::runSoon(Callback fn) {
@@ -250,8 +304,10 @@ bool EventLoop::runAndWait(Callback fn) {
 }
 
 void EventLoop::clearCallbacks() {
-  for (auto& [id, w] : watches_) ::epoll_ctl(ioFd_, EPOLL_CTL_DEL, w->fd, nullptr);
+  for (auto& [id, w] : watches_)
+    if (w->registered != 0) ::epoll_ctl(ioFd_, EPOLL_CTL_DEL, w->fd, nullptr);
   watches_.clear();
+  watchedFds_.clear();
   timers_.clear();
   soon_.clear();
   std::lock_guard<std::mutex> lock(postedMutex_);

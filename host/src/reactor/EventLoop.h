@@ -79,12 +79,34 @@ class EventLoop final : public protohost::Reactor {
   TimerId callEvery(std::chrono::milliseconds interval, Callback fn) override;
   bool cancel(TimerId id) override;
   Clock::time_point now() const override { return Clock::now(); }
-  void post(Callback fn) override;
+  void post(Callback fn) override { tryPost(std::move(fn)); }
+  /// post() that says whether @p fn was queued: false (and @p fn destroyed on
+  /// return) once the loop has exited. Thread: any.
+  bool tryPost(Callback fn);
+  /// A reference to this loop that is safe to keep beyond its lifetime (for
+  /// handles held by other threads): posts while the loop exists and runs.
+  class Gate {
+   public:
+    /// tryPost on the loop, or false once it is destroyed. Thread: any.
+    bool post(Callback fn);
+
+   private:
+    friend class EventLoop;
+    std::mutex mutex_;
+    EventLoop* loop_ = nullptr;
+  };
+  /// This loop's gate; the loop detaches it in its destructor. Thread: any.
+  const std::shared_ptr<Gate>& gate() const { return gate_; }
+  /// Calls @p fn on any event of @p fd (EPOLLIN interest; also on EPOLLERR/EPOLLHUP).
   WatchId watchReadable(int fd, Callback fn) override;
   bool unwatch(WatchId id) override;
-  // SDK 1.3 stubs (issue 10 replaces them): nothing is watched, connected or run.
-  WatchId watchFd(int, FdInterest, std::function<void(FdEvents)>) override { return {}; }
-  bool modifyWatch(WatchId, FdInterest) override { return false; }
+  /// Level-triggered: while @p fd is ready for @p interest. FdInterest::None
+  /// takes the fd out of the epoll set (EPOLLERR/EPOLLHUP would report it in
+  /// every round) and keeps the watch. One watch per fd: a second fails.
+  WatchId watchFd(int fd, FdInterest interest, std::function<void(FdEvents)> fn) override;
+  /// EPOLL_CTL_MOD (ADD/DEL to and from None) in place; the callback stays.
+  bool modifyWatch(WatchId id, FdInterest interest) override;
+  // The loop itself connects nothing and runs no work: TrackedReactor does, for plugin code.
   ConnectId connect(std::string_view, std::unique_ptr<Protocol>, std::function<void(const ConnectError&)>) override {
     return {};
   }
@@ -189,6 +211,8 @@ class EventLoop final : public protohost::Reactor {
   friend class PluginCallScope;
   struct FdWatch;
   std::unordered_map<WatchId, std::unique_ptr<FdWatch>, WatchId::Hash> watches_;
+  std::unordered_map<int, WatchId> watchedFds_;  // one watch per fd (also while its interest is None)
+  std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
   std::uint64_t lastWatchId_ = 0;  // watches are numbered apart from timers (their own id type)
   std::mutex servicesMutex_;
   // Destroyed explicitly in ~EventLoop, in reverse order of making, while the epoll set is open.

@@ -40,6 +40,23 @@ WatchId TrackedReactor::watchReadable(int fd, Callback fn) {
   return id;
 }
 
+WatchId TrackedReactor::watchFd(int fd, FdInterest interest, std::function<void(FdEvents)> fn) {
+  if (ended_ || !fn) return {};
+  // The guard takes a Callback: the events of each firing reach it through the slot.
+  auto fired = std::make_shared<FdEvents>();
+  Callback guarded = guard_([fired, fn = std::move(fn)] { fn(*fired); });
+  const WatchId id = loop_.watchFd(fd, interest, [fired, guarded = std::move(guarded)](FdEvents events) {
+    *fired = events;
+    guarded();
+  });
+  if (id) watches_.insert(id);
+  return id;
+}
+
+bool TrackedReactor::modifyWatch(WatchId id, FdInterest interest) {
+  return watches_.count(id) != 0 && loop_.modifyWatch(id, interest);
+}
+
 bool TrackedReactor::unwatch(WatchId id) {
   if (!watches_.erase(id)) return false;
   return loop_.unwatch(id);

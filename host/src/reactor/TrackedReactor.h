@@ -50,9 +50,10 @@ class TrackedReactor final : public Reactor {
   WatchId watchReadable(int fd, Callback fn) override;
   /// False for an id this reactor did not hand out.
   bool unwatch(WatchId id) override;
-  // SDK 1.3 stubs (issue 10 replaces them): nothing is watched, connected or run.
-  WatchId watchFd(int, FdInterest, std::function<void(FdEvents)>) override { return {}; }
-  bool modifyWatch(WatchId, FdInterest) override { return false; }
+  /// The callback runs through the guard, with the events of its firing.
+  WatchId watchFd(int fd, FdInterest interest, std::function<void(FdEvents)> fn) override;
+  /// False for an id this reactor did not hand out.
+  bool modifyWatch(WatchId id, FdInterest interest) override;
   /// Reactor::connect, through the OutboundService (made on the first call);
   /// cancelAll() closes what it made. Without a provider (an owner that
   /// cannot connect out) onFailed gets Shutdown, later.
@@ -66,7 +67,7 @@ class TrackedReactor final : public Reactor {
   /// Cancels every timer and watch still tracked, drops the connects in
   /// progress (no onFailed), closes the outbound connections (Shutdown) and
   /// drops the done of work still on a worker; later calls schedule nothing
-  /// (callLater/callEvery return 0, watchReadable an empty WatchId, connect an
+  /// (callLater/callEvery return 0, watchReadable/watchFd an empty WatchId, connect an
   /// empty ConnectId, deferToThread ShuttingDown).
   void cancelAll();
 
