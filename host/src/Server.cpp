@@ -12,6 +12,8 @@
 #include "base/Log.h"
 #include "base/PluginCall.h"
 #include "ops/ServiceUserAccess.h"
+#include "config/ReloadPaths.h"
+#include "net/ConnectionSet.h"
 #include "net/SocketActivation.h"
 #include "reactor/LoopHandleAnchor.h"
 #include "reactor/TrackedReactor.h"
@@ -286,6 +288,12 @@ void Server::start() {
   for (unsigned i = 0; i < config_.threads; ++i) loops_.push_back(std::make_unique<EventLoop>(i, "reactor-" + std::to_string(i)));
   if (config_.threads > 1) acceptLoop_ = std::make_unique<EventLoop>(config_.threads, "acceptor");
   std::vector<EventLoop*> loops = workerLoops();
+  // Each reactor's connection set tells the drain (stop) when it becomes empty.
+  for (auto* loop : loops)
+    ConnectionSet::of(*loop).setOnEmpty([this] {
+      std::lock_guard<std::mutex> lock(drainMutex_);  // the waiter tests its predicate under it: no lost wake-up
+      drainCv_.notify_all();
+    });
   // Before any plugin code runs: a factory's start() may defer work already.
   if (config_.workerThreads > 0) {
     workers_ = std::make_unique<WorkerPool>(config_.workerThreads, config_.workerQueue);
@@ -449,7 +457,9 @@ void Server::reload(HostConfig next) {
     if (!nameStays) {
       for (auto& loop : loops_)
         runOnRecorded(*loop, "applying a reload (asking listener " + old.spec.name + "'s connections to finish)",
-                      [&, rt = old.runtime.get()] { loop->requestStopWhere([rt](const ListenerRuntime& r) { return &r == rt; }); });
+                      [&, rt = static_cast<const ConnectionOwner*>(old.runtime.get())] {
+                        ConnectionSet::of(*loop).requestStop([rt](const ConnectionOwner& r) { return &r == rt; });
+                      });
     }
     retired_.push_back(Retired{std::move(old.runtime), std::move(old.context), old.started});
   }
@@ -492,11 +502,14 @@ void Server::collectRetired() {
 }
 
 std::string Server::metricsText() {
-  std::vector<std::shared_ptr<ListenerRuntime>> list;
+  std::vector<std::shared_ptr<ListenerRuntime>> runtimes;
   {
     std::lock_guard<std::mutex> lock(publishedMutex_);
-    list = published_;
+    runtimes = published_;
   }
+  std::vector<ListenerFigures> list;
+  list.reserve(runtimes.size());
+  for (const auto& r : runtimes) list.push_back(ListenerFigures{r->name, r->pluginName, r->statsPtr, r->factoryReady()});
   WorkerFigures workers;
   if (workers_) {
     const WorkerPool::Figures f = workers_->figures();
@@ -543,7 +556,7 @@ std::optional<std::string> Server::freezeStop() {
   }
   if (waitFactory_) return "listener " + waitFactory_->name + ": factory stop() did not return";
   if (!waitLoop_) return "the main thread did not finish " + (waitWhat_.empty() ? std::string("the stop") : waitWhat_);
-  const ListenerRuntime* blocking = waitLoop_->runningPlugin();
+  const auto* blocking = dynamic_cast<const ConnectionOwner*>(waitLoop_->runningPlugin());
   return (blocking ? "listener " + blocking->name + ": " + waitLoop_->name() + " (in plugin code)"
                    : waitLoop_->name() + " (not in plugin code)") +
          " did not finish " + waitWhat_;
@@ -556,6 +569,15 @@ void Server::stopWorkers(std::chrono::steady_clock::time_point deadline) {
     Log::instance().write(LogLevel::Warning, "", std::to_string(left) +
                                                      " worker job(s) still running at the drain deadline: abandoned "
                                                      "(their done is not called)");
+}
+
+std::size_t Server::openConnections() const {
+  std::size_t n = 0;
+  for (auto& loop : loops_) {
+    const ConnectionSet& set = ConnectionSet::of(*loop);
+    n += set.size() + set.lingering();
+  }
+  return n;
 }
 
 void Server::stop(std::chrono::milliseconds drainTimeout) {
@@ -576,20 +598,17 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
       recordWait("draining", nullptr, nullptr);
       // Posted, not waited for: a blocked reactor must not hold up the others' drain.
       for (auto& loop : loops_)
-        loop->post([l = loop.get()] { l->requestStopWhere([](const ListenerRuntime&) { return true; }); });
-      const auto deadline = drainDeadline;
-      auto open = [this] {  // connections, and closed ones still lingering
-        std::size_t n = 0;
-        for (auto& loop : loops_) n += loop->connectionCount() + loop->lingerCount();
-        return n;
-      };
-      while (open() > 0 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      if (open() > 0) {
+        loop->post([l = loop.get()] { ConnectionSet::of(*l).requestStop([](const ConnectionOwner&) { return true; }); });
+      {
+        // Each set signals drainCv_ as it becomes empty (setOnEmpty in start()).
+        std::unique_lock<std::mutex> lock(drainMutex_);
+        drainCv_.wait_until(lock, drainDeadline, [this] { return openConnections() == 0; });
+      }
+      if (openConnections() > 0) {
         std::size_t connections = 0, lingering = 0;
         for (auto& loop : loops_) {
-          connections += loop->connectionCount();
-          lingering += loop->lingerCount();
+          connections += ConnectionSet::of(*loop).size();
+          lingering += ConnectionSet::of(*loop).lingering();
         }
         Log::instance().write(LogLevel::Warning, "", "drain timeout: closing " + std::to_string(connections) +
                                                          " connection(s) and " + std::to_string(lingering) +
@@ -602,7 +621,7 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
     // 3. Close every remaining connection on its own thread (connectionLost runs there).
     for (auto& loop : loops_) {
       recordWait("closing its connections", loop.get(), nullptr);
-      loop->runAndWait([&] { loop->closeAllConnections(shutdown); });
+      loop->runAndWait([&] { ConnectionSet::of(*loop).closeAll(shutdown); });
     }
     // 4. Stop the reactors.
     if (acceptLoop_) {

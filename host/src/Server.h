@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -122,6 +123,8 @@ class Server {
   void runOnRecorded(EventLoop& loop, std::string what, const std::function<void()>& fn);
   /// Stops the worker pool (if any), waiting for running work until @p deadline.
   void stopWorkers(std::chrono::steady_clock::time_point deadline);
+  /// Connections, and closed ones still lingering, on every reactor. Any thread.
+  std::size_t openConnections() const;
 
   HostConfig config_;
   std::shared_ptr<HostCounters> hostCounters_;
@@ -142,6 +145,9 @@ class Server {
   EventLoop* waitLoop_ = nullptr;
   const ListenerRuntime* waitFactory_ = nullptr;
   bool stopFinished_ = false;  // stop() returned: nothing left for a StopDeadline to wait for
+  // Signalled by a reactor's ConnectionSet when it becomes empty: the drain waits on it.
+  std::mutex drainMutex_;
+  std::condition_variable drainCv_;
 };
 
 }  // namespace protohost::host

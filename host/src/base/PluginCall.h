@@ -13,6 +13,14 @@
 
 namespace protohost::host {
 
+/// Names whose plugin code a thread runs (EventLoop::runningPlugin), without
+/// the layers below plugin/ knowing what that is: the listener runtime (or any
+/// ConnectionOwner) derives from it, and the code that reports a blocked
+/// reactor (Server) casts it back. Carries nothing itself.
+struct PluginCodeTag {
+  virtual ~PluginCodeTag() = default;
+};
+
 /// The exception being handled, as text: what() of a std::exception, else
 /// "non-standard exception (TYPE)". Call only inside a catch block.
 std::string describeCurrentException();

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "reactor/EventLoop.h"
+#include "net/ConnectionSet.h"
 #include "base/Log.h"
 #include "base/PluginCall.h"
 
@@ -46,9 +47,10 @@ constexpr int kMaxReadsPerEvent = 4;
 
 }  // namespace
 
-Connection::Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, std::string ip,
+Connection::Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> listener, int fd, std::string ip,
                        const sockaddr_storage& peer)
-    : loop_(loop),
+    : set_(set),
+      loop_(set.loop()),
       listener_(std::move(listener)),
       fd_(fd),
       ip_(std::move(ip)),
@@ -59,9 +61,10 @@ Connection::Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listene
   std::memcpy(&peer_, &peer, peer.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
 }
 
-Connection::Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, const sockaddr_storage& peer,
+Connection::Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> listener, int fd, const sockaddr_storage& peer,
                        std::unique_ptr<Protocol> protocol, std::string target)
-    : loop_(loop),
+    : set_(set),
+      loop_(set.loop()),
       listener_(std::move(listener)),
       fd_(fd),
       protocol_(std::move(protocol)),
@@ -177,7 +180,7 @@ void Connection::proxyHeaderFailed(DisconnectReason::Kind kind, const std::strin
 bool Connection::startProtocol() {
   if (!protocol_) {  // an outbound connection came with its protocol
     ++depth_;
-    if (auto failure = invokePluginCode(loop_, listener_.get(), [&] { protocol_ = listener_->factory->buildProtocol(); }))
+    if (auto failure = invokePluginCode(loop_, listener_.get(), [&] { protocol_ = listener_->buildProtocol(); }))
       pluginFailed("buildProtocol", *failure);
     --depth_;
   }
@@ -544,7 +547,7 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   // After EOF nothing is left unread, so a plain close sends FIN. Otherwise a
   // graceful close lingers, so that unread input cannot turn it into an RST.
   if (graceful && !eof_) {
-    loop_.lingerClose(fd_);
+    set_.lingerClose(fd_);
   } else {
     if (resetOnClose_) {  // an abort: the peer sees an RST, as the SDK's abortConnection promises
       const linger lg{1, 0};
@@ -568,7 +571,7 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   }
   if (Log::instance().enabled(LogLevel::Debug))
     logger_.log(LogLevel::Debug, "closed: " + reason.detail);
-  loop_.removeConnectionSoon(this);
+  set_.removeSoon(this);
 }
 
 void Connection::requestStop() {

@@ -1,5 +1,5 @@
 #pragma once
-// One accepted TCP connection: its registration in the loop's connection set,
+// One TCP connection (accepted, or made by Reactor::connect): its registration in the loop's epoll set,
 // the output queue and flow control, and the exception boundary around every
 // call into its Protocol. Implements the SDK Transport the protocol writes through.
 //
@@ -7,8 +7,9 @@
 // (ProxyHeader.h) under its own deadline; the protocol is built only once the
 // header is complete and valid, and never for a connection whose header is not.
 //
-// Ownership: the EventLoop owns it (shared_ptr); it owns its Protocol and holds
-// its ListenerRuntime (factory + library) so that code outlives the protocol.
+// Ownership: its loop's ConnectionSet owns it (shared_ptr); it owns its
+// Protocol and holds its ConnectionOwner (for a listener: factory + library)
+// so that code outlives the protocol.
 // Threading: everything runs on its EventLoop's thread.
 
 #include <netinet/in.h>
@@ -20,8 +21,8 @@
 #include <optional>
 
 #include "reactor/EventLoop.h"
+#include "net/ConnectionOwner.h"
 #include "reactor/LoopHandleAnchor.h"
-#include "plugin/ListenerRuntime.h"
 #include "net/OutputBuffer.h"
 #include "net/ProxyHeader.h"
 #include "reactor/TrackedReactor.h"
@@ -32,18 +33,21 @@
 
 namespace protohost::host {
 
+class ConnectionSet;
+
 class Connection final : public Transport, public IoHandler, public std::enable_shared_from_this<Connection> {
  public:
   /// Takes ownership of the connected, non-blocking socket @p fd and of one
-  /// admission of @p listener (released when the connection finishes).
-  /// @p ip is the admission key for the per-IP limit.
-  Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, std::string ip,
+  /// admission of @p owner (released when the connection finishes).
+  /// @p ip is the admission key for the per-IP limit. The caller adds it to
+  /// @p set (whose loop it runs on) before open().
+  Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> owner, int fd, std::string ip,
              const sockaddr_storage& peer);
   /// An outbound connection (Reactor::connect, OutboundConnections.h): @p fd
   /// is connected and @p protocol is the caller's. No admission, no PROXY
   /// header, no idle timeout; counted in the listener's outbound stats and
   /// tagged out=@p target (HOST:PORT) in its log lines.
-  Connection(EventLoop& loop, std::shared_ptr<ListenerRuntime> listener, int fd, const sockaddr_storage& peer,
+  Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> owner, int fd, const sockaddr_storage& peer,
              std::unique_ptr<Protocol> protocol, std::string target);
   ~Connection() override;
   Connection(const Connection&) = delete;
@@ -96,7 +100,7 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   /// Made on first use; ended (posts fail) when the connection finishes.
   ConnectionHandle handle() override;
 
-  const ListenerRuntime& listener() const { return *listener_; }
+  const ConnectionOwner& owner() const { return *listener_; }
 
  private:
   class ConnectionLogger final : public Logger {
@@ -167,8 +171,9 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   void finish(DisconnectReason reason, bool graceful = false);
   std::string context() const;
 
+  ConnectionSet& set_;
   EventLoop& loop_;
-  std::shared_ptr<ListenerRuntime> listener_;  // before protocol_: destroyed after it
+  std::shared_ptr<ConnectionOwner> listener_;  // before protocol_: destroyed after it
   int fd_;
   std::unique_ptr<Protocol> protocol_;
   OutputBuffer out_;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "net/Connection.h"
+#include "net/ConnectionSet.h"
 #include "reactor/EventLoop.h"
 #include "base/Log.h"
 
@@ -39,10 +40,10 @@ struct OwnedFd {
   int fd;
 };
 
-void adoptConnection(EventLoop& loop, const std::shared_ptr<ListenerRuntime>& runtime, int fd, std::string ip,
+void adoptConnection(ConnectionSet& set, const std::shared_ptr<ConnectionOwner>& runtime, int fd, std::string ip,
                      const sockaddr_storage& peer) {
-  auto connection = std::make_shared<Connection>(loop, runtime, fd, std::move(ip), peer);
-  loop.addConnection(connection);
+  auto connection = std::make_shared<Connection>(set, runtime, fd, std::move(ip), peer);
+  set.add(connection);
   connection->open();
 }
 
@@ -57,12 +58,14 @@ std::string ipOf(const sockaddr_storage& ss) {
 
 }  // namespace
 
-Listener::Listener(std::shared_ptr<ListenerRuntime> runtime, Endpoint endpoint, EventLoop& acceptLoop,
+Listener::Listener(std::shared_ptr<ConnectionOwner> runtime, Endpoint endpoint, EventLoop& acceptLoop,
                    std::vector<EventLoop*> loops)
     : runtime_(std::move(runtime)),
       endpoint_(std::move(endpoint)),
       acceptLoop_(acceptLoop),
-      loops_(std::move(loops)) {}
+      loops_(std::move(loops)) {
+  for (EventLoop* loop : loops_) sets_.push_back(&ConnectionSet::of(*loop));
+}
 
 Listener::~Listener() {
   if (accepting_) acceptLoop_.ioUpdate(fd_, this, EPOLLIN, 0);
@@ -243,7 +246,7 @@ void Listener::dispatch(int fd, std::string ip, const sockaddr_storage& peer) {
   auto better = [&](std::size_t i, std::size_t than) {
     bool si = loops_[i]->stalled(), st = loops_[than]->stalled();
     if (si != st) return !si;
-    return loops_[i]->connectionCount() < loops_[than]->connectionCount();
+    return sets_[i]->size() < sets_[than]->size();
   };
   for (std::size_t k = 1; k < loops_.size(); ++k) {
     std::size_t i = (nextLoop_ + k) % loops_.size();
@@ -251,11 +254,12 @@ void Listener::dispatch(int fd, std::string ip, const sockaddr_storage& peer) {
   }
   nextLoop_ = best + 1;
   EventLoop* target = loops_[best];
+  ConnectionSet* set = sets_[best];
   if (target == &acceptLoop_) {
-    adoptConnection(*target, runtime_, fd, std::move(ip), peer);
+    adoptConnection(*set, runtime_, fd, std::move(ip), peer);
   } else {
-    target->post([target, runtime = runtime_, owned = std::make_shared<OwnedFd>(fd), ip = std::move(ip), peer]() mutable {
-      adoptConnection(*target, runtime, owned->release(), std::move(ip), peer);
+    target->post([set, runtime = runtime_, owned = std::make_shared<OwnedFd>(fd), ip = std::move(ip), peer]() mutable {
+      adoptConnection(*set, runtime, owned->release(), std::move(ip), peer);
     });
   }
 }

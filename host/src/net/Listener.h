@@ -17,13 +17,17 @@
 
 #include "net/Endpoint.h"
 #include "reactor/EventLoop.h"
-#include "plugin/ListenerRuntime.h"
+#include "net/ConnectionOwner.h"
 
 namespace protohost::host {
 
+class ConnectionSet;
+
 class Listener final : public IoHandler {
  public:
-  Listener(std::shared_ptr<ListenerRuntime> runtime, Endpoint endpoint, EventLoop& acceptLoop,
+  /// @p runtime: whose connections it accepts (admission, protocols).
+  /// @p loops: where they go, each into its ConnectionSet. Main thread.
+  Listener(std::shared_ptr<ConnectionOwner> runtime, Endpoint endpoint, EventLoop& acceptLoop,
            std::vector<EventLoop*> loops);
   ~Listener();
   Listener(const Listener&) = delete;
@@ -47,8 +51,8 @@ class Listener final : public IoHandler {
   void close();
   /// Hands new connections to @p runtime from now on (reload keeps the socket:
   /// no accept gap). Connections already accepted keep their runtime.
-  void setRuntime(std::shared_ptr<ListenerRuntime> runtime) { runtime_ = std::move(runtime); }
-  const std::shared_ptr<ListenerRuntime>& runtime() const { return runtime_; }
+  void setRuntime(std::shared_ptr<ConnectionOwner> runtime) { runtime_ = std::move(runtime); }
+  const std::shared_ptr<ConnectionOwner>& runtime() const { return runtime_; }
 
  private:
   /// One socket() + bind() + listen(); 0, or the errno with @p step naming the
@@ -61,10 +65,11 @@ class Listener final : public IoHandler {
   void dispatch(int fd, std::string ip, const sockaddr_storage& peer);
   void refuse(int fd, Refusal refusal, const sockaddr_storage& peer);
 
-  std::shared_ptr<ListenerRuntime> runtime_;
+  std::shared_ptr<ConnectionOwner> runtime_;
   Endpoint endpoint_;
   EventLoop& acceptLoop_;
   std::vector<EventLoop*> loops_;
+  std::vector<ConnectionSet*> sets_;  // loops_[i]'s set
   int fd_ = -1;  // the listening socket, in the accept loop's connection set while accepting
   bool bound_ = false;
   bool accepting_ = false;

@@ -80,40 +80,40 @@ ProcessFigures readProcess() {
 
 }  // namespace
 
-std::string renderMetrics(const std::vector<std::shared_ptr<ListenerRuntime>>& listeners, const HostStats& host,
+std::string renderMetrics(const std::vector<ListenerFigures>& listeners, const HostStats& host,
                           const WorkerFigures& workers) {
   Page p;
   auto perListener = [&](const char* name, const char* type, const char* help, auto get) {
     p.family(name, type, help);
-    for (const auto& l : listeners) p.sample(name, label("listener", l->name), get(*l));
+    for (const auto& l : listeners) p.sample(name, label("listener", l.name), get(l));
   };
   perListener("protohost_connections_open", "gauge", "Connections currently open.",
-              [](const ListenerRuntime& l) { return l.stats.open.load(); });
+              [](const ListenerFigures& l) { return l.stats->open.load(); });
   perListener("protohost_connections_accepted_total", "counter", "Connections accepted (before limits).",
-              [](const ListenerRuntime& l) { return l.stats.accepted.load(); });
+              [](const ListenerFigures& l) { return l.stats->accepted.load(); });
   p.family("protohost_connections_refused_total", "counter", "Connections refused at accept, by limit.");
   for (const auto& l : listeners)
     for (auto r : {Refusal::HostMaxConnections, Refusal::MaxConnections, Refusal::MaxConnectionsPerIp})
-      p.sample("protohost_connections_refused_total", label("listener", l->name) + "," + label("reason", refusalName(r)),
-               l->stats.refused[static_cast<std::size_t>(r)].load());
+      p.sample("protohost_connections_refused_total", label("listener", l.name) + "," + label("reason", refusalName(r)),
+               l.stats->refused[static_cast<std::size_t>(r)].load());
   p.family("protohost_connections_closed_total", "counter", "Connections closed, by reason.");
   for (const auto& l : listeners)
     for (std::size_t k = 0; k < kCloseKinds; ++k)
-      p.sample("protohost_connections_closed_total", label("listener", l->name) + "," + label("reason", closeKindName(k)),
-               l->stats.closed[k].load());
+      p.sample("protohost_connections_closed_total", label("listener", l.name) + "," + label("reason", closeKindName(k)),
+               l.stats->closed[k].load());
   // Outbound connections (Reactor::connect) of each listener's plugin code;
   // the families above count accepted connections only.
   const std::string out = label("direction", "out");
   auto outbound = [&](const char* name, const char* type, const char* help, auto get) {
     p.family(name, type, help);
-    for (const auto& l : listeners) p.sample(name, label("listener", l->name) + "," + out, get(l->stats.outbound));
+    for (const auto& l : listeners) p.sample(name, label("listener", l.name) + "," + out, get(l.stats->outbound));
   };
   auto outboundByReason = [&](const char* name, const char* help, const auto& counts, auto reasonName) {
     p.family(name, "counter", help);
     for (const auto& l : listeners)
-      for (std::size_t k = 0; k < std::size(counts(l->stats.outbound)); ++k)
-        p.sample(name, label("listener", l->name) + "," + out + "," + label("reason", reasonName(k)),
-                 counts(l->stats.outbound)[k].load());
+      for (std::size_t k = 0; k < std::size(counts(l.stats->outbound)); ++k)
+        p.sample(name, label("listener", l.name) + "," + out + "," + label("reason", reasonName(k)),
+                 counts(l.stats->outbound)[k].load());
   };
   outbound("protohost_connections_opened_total", "counter", "Outbound connections made (connect succeeded).",
            [](const OutboundStats& o) { return o.opened.load(); });
@@ -124,20 +124,20 @@ std::string renderMetrics(const std::vector<std::shared_ptr<ListenerRuntime>>& l
   outboundByReason("protohost_connections_ended_total", "Outbound connections closed, by reason.",
                    [](const OutboundStats& o) -> const auto& { return o.closed; }, closeKindName);
   perListener("protohost_received_bytes_total", "counter", "Bytes received from clients.",
-              [](const ListenerRuntime& l) { return l.stats.bytesIn.load(); });
+              [](const ListenerFigures& l) { return l.stats->bytesIn.load(); });
   perListener("protohost_sent_bytes_total", "counter", "Bytes sent to clients.",
-              [](const ListenerRuntime& l) { return l.stats.bytesOut.load(); });
+              [](const ListenerFigures& l) { return l.stats->bytesOut.load(); });
   p.family("protohost_plugin_errors_total", "counter", "Exceptions thrown by plugin code.");
   for (const auto& l : listeners)
-    p.sample("protohost_plugin_errors_total", label("listener", l->name) + "," + label("plugin", l->pluginName),
-             l->stats.pluginErrors.load());
+    p.sample("protohost_plugin_errors_total", label("listener", l.name) + "," + label("plugin", l.pluginName),
+             l.stats->pluginErrors.load());
   perListener("protohost_accept_errors_total", "counter", "accept() failures (EMFILE and others).",
-              [](const ListenerRuntime& l) { return l.stats.acceptErrors.load(); });
+              [](const ListenerFigures& l) { return l.stats->acceptErrors.load(); });
   perListener("protohost_proxy_header_errors_total", "counter",
               "Connections closed for a malformed, missing or late PROXY protocol header.",
-              [](const ListenerRuntime& l) { return l.stats.proxyHeaderErrors.load(); });
+              [](const ListenerFigures& l) { return l.stats->proxyHeaderErrors.load(); });
   perListener("protohost_listener_ready", "gauge", "1 when the listener's factory reports ready.",
-              [](const ListenerRuntime& l) { return l.factoryReady() ? 1 : 0; });
+              [](const ListenerFigures& l) { return l.ready ? 1 : 0; });
   p.family("protohost_config_reloads_total", "counter", "Successful configuration reloads (SIGHUP).");
   p.sample("protohost_config_reloads_total", "", host.reloads.load());
   p.family("protohost_config_reload_failures_total", "counter", "Rejected configuration reloads.");

@@ -9,8 +9,6 @@
 #include <filesystem>
 #include <iterator>
 
-#include "config/HostConfig.h"
-
 namespace protohost::host {
 namespace fs = std::filesystem;
 
@@ -34,14 +32,6 @@ std::string denied(const char* verb, const std::string& kind, const fs::path& p,
 }
 
 }  // namespace
-
-std::vector<NeededPath> pathsNeededForReload(const HostConfig& config) {
-  const std::string configFile = (fs::path(config.baseDir) / fs::path(config.path).filename()).string();
-  std::vector<NeededPath> out{{configFile, false, "config file"}, {config.pluginsDir, true, "plugins directory"}};
-  for (const auto& spec : config.listeners)
-    out.push_back({config.pluginsDir + "/" + spec.plugin + ".so", false, "plugin file"});
-  return out;
-}
 
 std::string checkReachable(const std::vector<NeededPath>& needed) {
   for (const auto& need : needed) {

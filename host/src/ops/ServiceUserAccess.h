@@ -10,18 +10,12 @@
 
 namespace protohost::host {
 
-struct HostConfig;
-
 /// One path the service user must reach.
 struct NeededPath {
   std::string path;  // absolute
   bool directory = false;  // true: must be searchable (x); false: a file, must be readable (r)
   std::string what;  // "config file", "plugins directory", "plugin file"
 };
-
-/// What a reload needs of @p config: its config file, plugins_dir and the
-/// plugin file of every listener, as absolute paths.
-std::vector<NeededPath> pathsNeededForReload(const HostConfig& config);
 
 /// Checks @p needed with this process's real uid and gid (access(2): mode bits,
 /// owner and ACLs as the kernel applies them), each directory on the way

@@ -8,6 +8,7 @@
 #include "base/Log.h"
 #include "net/ConnectEndpoint.h"
 #include "net/Connection.h"
+#include "net/ConnectionSet.h"
 
 namespace protohost::host {
 
@@ -103,12 +104,13 @@ void OutboundConnections::connected(std::uint64_t id, int fd, const SocketAddres
     ::close(fd);
     return;
   }
-  auto connection = std::make_shared<Connection>(loop_, runtime, fd, peer.storage, std::move(p->protocol), p->target);
+  ConnectionSet& set = ConnectionSet::of(loop_);
+  auto connection = std::make_shared<Connection>(set, runtime, fd, peer.storage, std::move(p->protocol), p->target);
   p->onFailed = nullptr;
   runtime->stats.outbound.opened.fetch_add(1, std::memory_order_relaxed);
   std::erase_if(live_, [](const std::weak_ptr<Connection>& w) { return w.expired(); });
   live_.push_back(connection);
-  loop_.addConnection(connection);
+  set.add(connection);
   connection->open();
 }
 

@@ -5,7 +5,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,7 +12,6 @@
 #include <cstring>
 #include <system_error>
 
-#include "net/Connection.h"
 #include "base/Log.h"
 #include "base/PluginCall.h"
 
@@ -58,6 +56,8 @@ EventLoop::~EventLoop() {
     gate_->loop_ = nullptr;  // handles held elsewhere post nothing from now on
   }
   if (thread_.joinable()) stopAndJoin();
+  // The services (the connection set) go first, while the epoll set and the timers are there.
+  while (!services_.empty()) services_.pop_back();
   ::close(ioFd_);
   ::close(timerFd_);
   ::close(wakeFd_);
@@ -179,60 +179,9 @@ bool EventLoop::unwatch(WatchId id) {
   return true;
 }
 
-namespace {
-// How long a gracefully closed socket may keep receiving before it is closed anyway.
-constexpr auto kLingerTimeout = std::chrono::milliseconds(2000);
-}  // namespace
-
-struct EventLoop::Lingerer final : IoHandler {
-  Lingerer(EventLoop& l, int f) : loop(l), fd(f) {}
-  void onIoEvent(std::uint32_t) override {
-    if (done) return;
-    for (;;) {
-      ssize_t n = ::recv(fd, loop.readBuffer(), kReadBufferSize, 0);
-      if (n > 0) continue;  // discard
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-      loop.endLinger(this);  // EOF or error
-      return;
-    }
-  }
-  EventLoop& loop;
-  int fd;
-  TimerId timer = 0;
-  bool done = false;
-};
-
-void EventLoop::lingerClose(int fd) {
-  ::shutdown(fd, SHUT_WR);
-  auto l = std::make_unique<Lingerer>(*this, fd);
-  Lingerer* raw = l.get();
-  ioUpdate(fd, raw, 0, EPOLLIN | EPOLLRDHUP);
-  raw->timer = callLater(kLingerTimeout, [this, raw] {
-    raw->timer = 0;
-    endLinger(raw);
-  });
-  lingerers_.emplace(raw, std::move(l));
-  lingerCount_.store(lingerers_.size(), std::memory_order_relaxed);
-}
-
-void EventLoop::endLinger(Lingerer* l) {
-  if (l->done) return;
-  l->done = true;
-  ioUpdate(l->fd, l, EPOLLIN | EPOLLRDHUP, 0);
-  ::close(l->fd);
-  if (l->timer) cancel(l->timer);
-  auto it = lingerers_.find(l);
-  if (it == lingerers_.end()) return;
-  // Deferred: an event for it may still be in the batch being dispatched.
-  runSoon([owned = std::shared_ptr<Lingerer>(std::move(it->second))] {});
-  lingerers_.erase(it);
-  lingerCount_.store(lingerers_.size(), std::memory_order_relaxed);
-}
-
 void EventLoop::run() {
   // Handlers are never destroyed inside a round (connections, watches and
-  // lingerers are released through runSoon), so every pointer of the batch
+  // lingering sockets are released through runSoon), so every pointer of the batch
   // stays valid; a handler that finished earlier in the batch ignores its
   // late event.
   constexpr int kMaxEvents = 256;
@@ -355,12 +304,6 @@ bool EventLoop::runAndWait(Callback fn) {
 }
 
 void EventLoop::clearCallbacks() {
-  for (auto& [raw, l] : lingerers_) {
-    ::epoll_ctl(ioFd_, EPOLL_CTL_DEL, l->fd, nullptr);
-    ::close(l->fd);
-  }
-  lingerers_.clear();
-  lingerCount_.store(0, std::memory_order_relaxed);
   for (auto& [id, w] : watches_)
     if (w->registered != 0) ::epoll_ctl(ioFd_, EPOLL_CTL_DEL, w->fd, nullptr);
   watches_.clear();
@@ -409,53 +352,6 @@ void EventLoop::runHousekeeping() {
     armTimerFd(timers_.nextDue().value_or(Clock::time_point::max()));
   }
   inHousekeeping_ = false;
-}
-
-namespace {
-// How often a loop looks for idle connections (only while one has idle_timeout_ms):
-// deadlines are met within this much, also while the loop is busy.
-constexpr auto kIdleSweepInterval = std::chrono::milliseconds(100);
-}  // namespace
-
-void EventLoop::addConnection(std::shared_ptr<Connection> connection) {
-  if (!idleSweepTimer_ && connection->listener().limits.idleTimeoutMs > 0)
-    idleSweepTimer_ = callEvery(kIdleSweepInterval, [this] { sweepIdleConnections(); });
-  Connection* key = connection.get();
-  connections_.emplace(key, std::move(connection));
-  connectionCount_.store(connections_.size(), std::memory_order_relaxed);
-}
-
-void EventLoop::removeConnectionSoon(Connection* connection) {
-  // Deferred: the connection may be the caller.
-  runSoon([this, connection] {
-    connections_.erase(connection);
-    connectionCount_.store(connections_.size(), std::memory_order_relaxed);
-  });
-}
-
-void EventLoop::sweepIdleConnections() {
-  const auto now = Clock::now();
-  std::vector<Connection*> idle;
-  for (auto& [key, c] : connections_)
-    if (c->listener().limits.idleTimeoutMs > 0) idle.push_back(key);
-  for (Connection* c : idle)
-    if (connections_.count(c)) c->closeIfIdle(now);
-}
-
-void EventLoop::requestStopWhere(const std::function<bool(const ListenerRuntime&)>& which) {
-  std::vector<std::shared_ptr<Connection>> all;
-  for (auto& [key, c] : connections_)
-    if (which(c->listener())) all.push_back(c);
-  for (auto& c : all) c->requestStop();
-}
-
-void EventLoop::closeAllConnections(const DisconnectReason& reason) {
-  std::vector<std::shared_ptr<Connection>> all;
-  all.reserve(connections_.size());
-  for (auto& [key, c] : connections_) all.push_back(c);
-  for (auto& c : all) c->shutdown(reason);
-  connections_.clear();
-  connectionCount_.store(0, std::memory_order_relaxed);
 }
 
 

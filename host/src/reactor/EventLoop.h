@@ -1,7 +1,8 @@
 #pragma once
 // One reactor thread: a direct epoll loop with timers that fire also while
 // the loop is busy (a timerfd), cross-thread post() with a real wake-up (an
-// eventfd), "soon" work run after the current dispatch, and a connection set.
+// eventfd), "soon" work run after the current dispatch, and per-loop services
+// of the layers above (net/ConnectionSet), which it owns but does not know.
 //
 // Every fd the loop serves — connections, listeners, plugin fd watches, the
 // wake eventfd and the timerfd — is in one level-triggered epoll set of the
@@ -20,6 +21,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <typeindex>
 #include <unordered_map>
 #include <vector>
 
@@ -30,11 +32,9 @@
 
 namespace protohost::host {
 
-class Connection;
-struct ListenerRuntime;
 class WorkerPool;
 
-/// Receives readiness of one fd registered in an EventLoop's connection set.
+/// Receives readiness of one fd registered in an EventLoop's epoll set.
 class IoHandler {
  public:
   /// @p events: EPOLLIN/EPOLLOUT/EPOLLERR/EPOLLHUP/EPOLLRDHUP bits. Loop thread.
@@ -42,6 +42,14 @@ class IoHandler {
 
  protected:
   ~IoHandler() = default;
+};
+
+/// An object of a layer above the reactor kept once per loop (Asio's
+/// execution_context services): the loop makes it on first use, owns it and
+/// destroys it before its own fds, and knows nothing else of it.
+class LoopService {
+ public:
+  virtual ~LoopService() = default;
 };
 
 class EventLoop final : public protohost::Reactor {
@@ -119,38 +127,32 @@ class EventLoop final : public protohost::Reactor {
   /// callback made by a plugin outlives the plugin's library. Thread: main, after stopAndJoin.
   void clearCallbacks();
 
-  /// The connection set (see above). Loop thread only. @p events is
+  /// Registers, changes or removes @p fd in the loop's epoll set, its events
+  /// going to @p handler. Loop thread only. @p events is
   /// EPOLLIN and/or EPOLLOUT; 0 removes the fd (a registered fd always reports
   /// EPOLLERR/EPOLLHUP, which would spin while its owner does not want to read).
   void ioUpdate(int fd, IoHandler* handler, std::uint32_t oldEvents, std::uint32_t newEvents);
 
-  /// Closes a connection's socket gracefully (nginx's lingering close): sends
-  /// FIN, then reads and discards what the peer still sends until its EOF or a
-  /// deadline, and only then closes. Closing with unread input would make the
-  /// kernel send RST and drop the output the peer has not received yet.
-  /// Takes ownership of @p fd. Loop thread only.
-  void lingerClose(int fd);
-  /// Sockets in lingering close; any thread.
-  std::size_t lingerCount() const { return lingerCount_.load(std::memory_order_relaxed); }
-
-  /// Connections owned by this loop. Loop thread only.
-  void addConnection(std::shared_ptr<Connection> connection);
-  /// Releases the loop's reference after the current dispatch round.
-  void removeConnectionSoon(Connection* connection);
-  /// Asks the protocol of every connection whose listener runtime matches
-  /// @p which to finish (drain, or its listener was removed). Loop thread only.
-  void requestStopWhere(const std::function<bool(const ListenerRuntime&)>& which);
-  /// Closes every connection with @p reason (host shutdown). Loop thread only.
-  void closeAllConnections(const DisconnectReason& reason);
+  /// This loop's @p T (a LoopService constructible from EventLoop&), made on
+  /// the first call. Any thread (a mutex; callers keep the reference).
+  template <class T>
+  T& service() {
+    std::lock_guard<std::mutex> lock(servicesMutex_);
+    for (auto& [type, s] : services_)
+      if (type == std::type_index(typeid(T))) return static_cast<T&>(*s);
+    services_.emplace_back(std::type_index(typeid(T)), std::make_unique<T>(*this));
+    return static_cast<T&>(*services_.back().second);
+  }
   /// Set by the watchdog while this loop is blocked: new connections go elsewhere.
   bool stalled() const { return stalled_.load(std::memory_order_relaxed); }
   void setStalled(bool s) { stalled_.store(s, std::memory_order_relaxed); }
 
-  /// The listener whose plugin code this loop's thread runs at this moment,
-  /// or null (PluginCallScope marks every such call). Any thread: says which
-  /// listener blocks a reactor when a stop does not finish in time. Only the
-  /// pointer is read: the runtime outlives the call.
-  const ListenerRuntime* runningPlugin() const { return runningPlugin_.load(std::memory_order_acquire); }
+  /// Whose plugin code this loop's thread runs at this moment, or null
+  /// (PluginCallScope marks every such call). Any thread: says which listener
+  /// blocks a reactor when a stop does not finish in time (the layer that
+  /// knows listeners casts it back). Only the pointer is read: its owner
+  /// outlives the call.
+  const PluginCodeTag* runningPlugin() const { return runningPlugin_.load(std::memory_order_acquire); }
   /// The thread name, e.g. "reactor-0" or "acceptor".
   const std::string& name() const { return name_; }
 
@@ -160,17 +162,13 @@ class EventLoop final : public protohost::Reactor {
   void setWorkerPool(WorkerPool* pool) { workerPool_ = pool; }
   WorkerPool* workerPool() const { return workerPool_; }
 
-  /// Connections currently owned by this loop; readable from any thread.
-  std::size_t connectionCount() const { return connectionCount_.load(std::memory_order_relaxed); }
-
-  /// Scratch space for one recv(): shared by all connections of this loop, so
-  /// an idle connection owns no input buffer. Loop thread only.
+  /// Scratch space for one recv(): shared by all sockets of this loop, so an
+  /// idle connection owns no input buffer. Loop thread only.
   char* readBuffer() { return readBuffer_.get(); }
   static constexpr std::size_t kReadBufferSize = 64 * 1024;
 
  private:
   void runHousekeeping();
-  void sweepIdleConnections();
   void runGuarded(const char* what, Callback& fn);
   /// Programs the timerfd to fire at @p due (time_point::max(): disarmed); on
   /// failure logs an error and leaves it disarmed (timerFdFailed_).
@@ -207,31 +205,27 @@ class EventLoop final : public protohost::Reactor {
   std::atomic<bool> hasPosted_{false};  // posted_ is (probably) not empty: lets a round skip the mutex
   bool inHousekeeping_ = false;
   std::unique_ptr<char[]> readBuffer_{new char[kReadBufferSize]};
-  std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
-  std::atomic<std::size_t> connectionCount_{0};
-  TimerId idleSweepTimer_ = 0;
   std::atomic<bool> stalled_{false};
-  std::atomic<const ListenerRuntime*> runningPlugin_{nullptr};
+  std::atomic<const PluginCodeTag*> runningPlugin_{nullptr};
   WorkerPool* workerPool_ = nullptr;
   friend class PluginCallScope;
   struct FdWatch;
-  struct Lingerer;
-  void endLinger(Lingerer* l);
-  std::unordered_map<Lingerer*, std::unique_ptr<Lingerer>> lingerers_;
-  std::atomic<std::size_t> lingerCount_{0};
   std::unordered_map<WatchId, std::unique_ptr<FdWatch>, WatchId::Hash> watches_;
   std::unordered_map<int, WatchId> watchedFds_;  // one watch per fd (also while its interest is None)
   std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
   std::uint64_t lastWatchId_ = 0;  // watches are numbered apart from timers (their own id type)
+  std::mutex servicesMutex_;
+  // Destroyed explicitly in ~EventLoop, in reverse order of making, while the epoll set is open.
+  std::vector<std::pair<std::type_index, std::unique_ptr<LoopService>>> services_;
 };
 
-/// Marks a call into @p runtime's plugin code on @p loop's thread for the
+/// Marks a call into @p owner's plugin code on @p loop's thread for the
 /// scope's lifetime (EventLoop::runningPlugin). Costs two stores and a load.
 class PluginCallScope {
  public:
-  PluginCallScope(EventLoop& loop, const ListenerRuntime* runtime)
+  PluginCallScope(EventLoop& loop, const PluginCodeTag* owner)
       : loop_(loop), outer_(loop.runningPlugin_.load(std::memory_order_relaxed)) {
-    loop.runningPlugin_.store(runtime, std::memory_order_release);
+    loop.runningPlugin_.store(owner, std::memory_order_release);
   }
   ~PluginCallScope() { loop_.runningPlugin_.store(outer_, std::memory_order_release); }
   PluginCallScope(const PluginCallScope&) = delete;
@@ -239,15 +233,15 @@ class PluginCallScope {
 
  private:
   EventLoop& loop_;
-  const ListenerRuntime* outer_;
+  const PluginCodeTag* outer_;
 };
 
-/// Runs @p fn (plugin code of @p runtime) on @p loop's thread inside the
-/// exception boundary, marked as that listener's code for the stop deadline.
+/// Runs @p fn (plugin code of @p owner) on @p loop's thread inside the
+/// exception boundary, marked as that owner's code for the stop deadline.
 /// The mark ends before this returns, so the caller handles a failure outside it.
 template <class Fn>
-std::optional<std::string> invokePluginCode(EventLoop& loop, const ListenerRuntime* runtime, Fn&& fn) {
-  PluginCallScope scope(loop, runtime);
+std::optional<std::string> invokePluginCode(EventLoop& loop, const PluginCodeTag* owner, Fn&& fn) {
+  PluginCallScope scope(loop, owner);
   return invokeGuarded(std::forward<Fn>(fn));
 }
 
