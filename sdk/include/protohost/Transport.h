@@ -42,7 +42,8 @@ class __attribute__((visibility("default"))) Transport {
   /// Closes after everything written so far has been sent (loseConnection).
   virtual void loseConnection() = 0;
 
-  /// Closes now and drops unsent output (abortConnection).
+  /// Closes now and drops unsent output (abortConnection); the peer sees an RST
+  /// (ECONNRESET), not the FIN of a complete stream.
   virtual void abortConnection() = 0;
 
   /// True once loseConnection or abortConnection was called or the host is closing it.
