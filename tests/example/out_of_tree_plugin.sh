@@ -3,6 +3,7 @@
 # examples/out-of-tree-plugin against the installed package only, run its unit
 # test, load it into the real host (which must not warn that it cannot unload
 # it) and check the daytime answer end to end.
+# examples/lookup is built and unit-tested against the same package.
 # Usage: out_of_tree_plugin.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src=$1 build=$2
@@ -18,6 +19,13 @@ cmake -S "$src/examples/out-of-tree-plugin" -B "$work/example" -DCMAKE_PREFIX_PA
   -DCMAKE_EXE_LINKER_FLAGS="${PROTOHOST_EXAMPLE_LDFLAGS:-}" >/dev/null
 cmake --build "$work/example" -j2 >/dev/null
 if [[ -x "$work/example/daytime_test" ]]; then "$work/example/daytime_test" >/dev/null; fi
+# The worked client example (docs/writing-a-plugin.md section 8) builds the same way.
+cmake -S "$src/examples/lookup" -B "$work/lookup" -DCMAKE_PREFIX_PATH="$work/prefix" \
+  -DCMAKE_CXX_FLAGS="${PROTOHOST_EXAMPLE_CXXFLAGS:-}" -DCMAKE_MODULE_LINKER_FLAGS="${PROTOHOST_EXAMPLE_LDFLAGS:-}" \
+  -DCMAKE_EXE_LINKER_FLAGS="${PROTOHOST_EXAMPLE_LDFLAGS:-}" >/dev/null
+cmake --build "$work/lookup" -j2 >/dev/null
+[[ -f "$work/lookup/lookup.so" ]] || { echo "examples/lookup did not build lookup.so" >&2; exit 1; }
+if [[ -x "$work/lookup/lookup_test" ]]; then "$work/lookup/lookup_test" >/dev/null; fi
 
 mkdir "$work/plugins"
 cp "$work/example/daytime.so" "$work/plugins/"

@@ -6,6 +6,7 @@
 // (direction="out") and the out=HOST:PORT log tag.
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "HostProcess.h"
+#include "Loopback6Socket.h"
 #include "ReliabilitySupport.h"
 #include "TestClient.h"
 #include "WaitUntil.h"
@@ -29,6 +31,7 @@ using e2e::HostProcess;
 using e2e::IoError;
 using e2e::LocalListener;
 using e2e::TestClient;
+using testsupport::Loopback6Socket;
 
 // One connection the test accepted from the host: line reads with a deadline.
 class Accepted {
@@ -224,6 +227,32 @@ TEST(ReliabilityConnect, RefusedTimeoutAndBadEndpointReachOnFailed) {
     EXPECT_EQ(h.metric("protohost_connections_failed_total", {{"reason", reason}}), 1) << reason;
   EXPECT_EQ(h.metric("protohost_connections_opened_total", {}), 0);
   c.close();
+  h.stopCleanly();
+}
+
+// An IPv6 literal, in brackets: no resolution, data both ways, the peer and
+// the log tag in [::1]:PORT form; a refused one names its address the same way.
+TEST(ReliabilityConnect, ConnectsToAnIpv6LiteralOnLoopback) {
+  ConnectHost h;
+  Loopback6Socket upstream(true);
+  TestClient c = TestClient::connect(h.client);
+  const std::string target = "[::1]:" + std::to_string(upstream.port());
+  startConnect(c, "tcp:" + target);
+  EXPECT_EQ(c.readLine(), "connected");
+  Accepted server(upstream.fd());
+  c.sendAll("send over six\n");
+  EXPECT_EQ(server.readLine(), "over six");
+  server.send("and back\n");
+  EXPECT_EQ(c.readLine(), "upstream: and back");
+  EXPECT_TRUE(h.host.waitForLog(std::regex("out=" + HostProcess::escapeRegex(target) + ".*upstream connected"), 5s))
+      << h.host.stderrText();
+  EXPECT_EQ(h.metric("protohost_connections_opened_total", {}), 1);
+
+  Loopback6Socket refusing(false);
+  startConnect(c, "tcp:[::1]:" + std::to_string(refusing.port()));
+  EXPECT_EQ(c.readLine(), "failed refused [::1]:" + std::to_string(refusing.port()) + ": Connection refused");
+  c.close();
+  EXPECT_TRUE(server.waitEof()) << "the IPv6 outbound connection outlived its owner";
   h.stopCleanly();
 }
 

@@ -3,7 +3,7 @@
 // and in order also when the kernel takes only part of it (a client with a
 // small receive buffer) and with more pieces than one sendmsg carries;
 // shutdownWrite sends a FIN after what was written, drops later writes and
-// keeps reading; ConnectionHandle and FactoryHandle posts from a worker thread
+// keeps reading; abortConnection resets; ConnectionHandle and FactoryHandle posts from a worker thread
 // run on the reactor, and a post after the connection ended returns false.
 
 #include <gtest/gtest.h>
@@ -70,6 +70,14 @@ TEST_F(Transport13E2e, ShutdownWriteSendsFinAfterTheOutputDropsLaterWritesAndKee
   c.sendAll("one\ntwo\nthree\n");
   c.shutdownWrite();
   EXPECT_TRUE(host.waitForLog("after half-close: 3 lines", 5s)) << "the protocol stopped reading after shutdownWrite";
+}
+
+TEST_F(Transport13E2e, AbortConnectionResetsTheConnection) {
+  TestClient c = TestClient::connect(port);
+  c.sendAll("abort\n");
+  const TestClient::Closed closed = c.waitClosed(5s);
+  EXPECT_EQ(closed.how, TestClient::Close::Reset) << "an abort must reach the peer as RST, not FIN (error "
+                                                  << closed.error << ")";
 }
 
 TEST_F(Transport13E2e, HandlesPostFromAWorkerThreadRunOnTheReactor) {

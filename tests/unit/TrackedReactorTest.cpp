@@ -166,7 +166,11 @@ namespace {
 struct RecordingOutbound final : OutboundService {
   int& connects;
   int& closes;
+  int* destroyed = nullptr;
   RecordingOutbound(int& c, int& x) : connects(c), closes(x) {}
+  ~RecordingOutbound() override {
+    if (destroyed) ++*destroyed;
+  }
   ConnectId connect(std::string_view, std::unique_ptr<Protocol>, std::function<void(const ConnectError&)>) override {
     return ConnectId{static_cast<std::uint64_t>(++connects)};
   }
@@ -206,6 +210,40 @@ TEST_F(TrackedReactorTest, ConnectMakesTheOwnersOutboundServiceOnFirstUseAndCanc
   EXPECT_EQ(provider.closes, 1) << "cancelAll must close the owner's outbound connections";
   EXPECT_EQ(provider.connects, 2) << "a connect after cancelAll reached the service";
   EXPECT_FALSE(afterEnd);
+}
+
+// cancelAll closes the service once and drops it: a second cancelAll (a
+// connection's close, then its destructor) reaches no service, nor does a
+// cancelConnect afterwards.
+TEST_F(TrackedReactorTest, CancelAllClosesTheOutboundServiceOnceThenDestroysIt) {
+  struct Provider final : OutboundProvider {
+    int made = 0, connects = 0, closes = 0, destroyed = 0;
+    std::unique_ptr<OutboundService> outboundFor(EventLoop&, TrackedReactor&) override {
+      ++made;
+      auto service = std::make_unique<RecordingOutbound>(connects, closes);
+      service->destroyed = &destroyed;
+      return service;
+    }
+  };
+  // Outlives `mine` (TearDown's cancelAll): nothing may count into it after the body.
+  static Provider provider;
+  provider = Provider{};
+  mine.setOutboundProvider(&provider);
+  int destroyedAtFirst = -1, closesAtFirst = -1;
+  bool cancelledAfter = true;
+  ASSERT_TRUE(loop.runAndWait([&] {
+    EXPECT_TRUE(mine.connect("tcp:127.0.0.1:1", std::make_unique<Protocol>(), nullptr));
+    mine.cancelAll();
+    closesAtFirst = provider.closes;
+    destroyedAtFirst = provider.destroyed;
+    mine.cancelAll();
+    cancelledAfter = mine.cancelConnect(ConnectId{1});  // RecordingOutbound would say true
+  }));
+  EXPECT_EQ(provider.made, 1);
+  EXPECT_EQ(closesAtFirst, 1);
+  EXPECT_EQ(destroyedAtFirst, 1) << "cancelAll kept the outbound service after closing it";
+  EXPECT_EQ(provider.closes, 1) << "a second cancelAll closed again";
+  EXPECT_FALSE(cancelledAfter);
 }
 
 TEST_F(TrackedReactorTest, WithoutAProviderConnectFailsWithShutdownLaterThroughTheGuard) {

@@ -14,10 +14,11 @@
 namespace protohost::host {
 
 Connector::Connector(EventLoop& loop, ConnectEndpoint endpoint, Resolver::Defer defer, Connected connected,
-                     Failed failed)
+                     Failed failed, Resolver::Function resolve)
     : loop_(loop),
       endpoint_(std::move(endpoint)),
       defer_(std::move(defer)),
+      resolve_(std::move(resolve)),
       connected_(std::move(connected)),
       failed_(std::move(failed)) {}
 
@@ -39,7 +40,7 @@ void Connector::start() {
     resolved({{Resolver::numeric(endpoint_.host, endpoint_.numericFamily, endpoint_.port)}, {}});
     return;
   }
-  Resolver::resolve(endpoint_.host, endpoint_.port, defer_, [weak = weak_from_this()](Resolver::Result result) {
+  resolve_(endpoint_.host, endpoint_.port, defer_, [weak = weak_from_this()](Resolver::Result result) {
     if (auto self = weak.lock(); self && !self->done_) self->resolved(std::move(result));
   });
 }

@@ -29,7 +29,9 @@ class Connector final : public IoHandler, public std::enable_shared_from_this<Co
   using Connected = std::function<void(int fd, const SocketAddress& peer)>;
   using Failed = std::function<void(const ConnectError& error)>;
 
-  Connector(EventLoop& loop, ConnectEndpoint endpoint, Resolver::Defer defer, Connected connected, Failed failed);
+  /// @p resolve: how a name is turned into addresses (Resolver::resolve's contract).
+  Connector(EventLoop& loop, ConnectEndpoint endpoint, Resolver::Defer defer, Connected connected, Failed failed,
+            Resolver::Function resolve = Resolver::resolve);
   ~Connector();
   Connector(const Connector&) = delete;
   Connector& operator=(const Connector&) = delete;
@@ -59,6 +61,7 @@ class Connector final : public IoHandler, public std::enable_shared_from_this<Co
   EventLoop& loop_;
   ConnectEndpoint endpoint_;
   Resolver::Defer defer_;
+  Resolver::Function resolve_;
   Connected connected_;
   Failed failed_;
   std::vector<SocketAddress> addresses_;

@@ -38,6 +38,11 @@ class Resolver {
     ConnectError error;  // meaningful when addresses is empty
   };
 
+  /// resolve()'s signature: what a Connector resolves names with (a test gives
+  /// it a fake that answers with addresses of its choosing).
+  using Function = std::function<void(const std::string& host, std::uint16_t port, const Defer& defer,
+                                      std::function<void(Result)> done)>;
+
   /// The address of a literal @p host of @p family (AF_INET, AF_INET6). Any thread.
   static SocketAddress numeric(const std::string& host, int family, std::uint16_t port);
 

@@ -110,13 +110,17 @@ WorkStatus TrackedReactor::deferToThread(std::function<void()> work, std::functi
 }
 
 void TrackedReactor::cancelAll() {
+  if (ended_) return;  // once: nothing was tracked or made since
   ended_ = true;
   *live_ = false;
   for (TimerId id : timers_) loop_.cancel(id);
   timers_.clear();
   for (WatchId id : watches_) loop_.unwatch(id);
   watches_.clear();
-  if (outbound_) outbound_->closeAll();
+  // Closed, then dropped: its connectors and callbacks go now, not with this
+  // reactor. Moved out first, so a cancelAll or connect reached from inside
+  // closeAll (a protocol's connectionLost) finds no service.
+  if (auto outbound = std::move(outbound_)) outbound->closeAll();
 }
 
 }  // namespace protohost::host

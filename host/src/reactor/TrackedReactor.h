@@ -66,7 +66,8 @@ class TrackedReactor final : public Reactor {
 
   /// Cancels every timer and watch still tracked, drops the connects in
   /// progress (no onFailed), closes the outbound connections (Shutdown) and
-  /// drops the done of work still on a worker; later calls schedule nothing
+  /// destroys the OutboundService, and drops the done of work still on a
+  /// worker. Only the first call does anything; later calls schedule nothing
   /// (callLater/callEvery return 0, watchReadable/watchFd an empty WatchId, connect an
   /// empty ConnectId, deferToThread ShuttingDown).
   void cancelAll();

@@ -42,8 +42,8 @@ class __attribute__((visibility("default"))) Transport {
   /// Closes after everything written so far has been sent (loseConnection).
   virtual void loseConnection() = 0;
 
-  /// Closes now and drops unsent output (abortConnection); the peer sees an RST
-  /// (ECONNRESET), not the FIN of a complete stream.
+  /// Closes now and drops unsent output (abortConnection). The peer sees a
+  /// reset (RST), not an orderly FIN, so that a proxy can pass a reset on.
   virtual void abortConnection() = 0;
 
   /// True once loseConnection or abortConnection was called or the host is closing it.
