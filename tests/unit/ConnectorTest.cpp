@@ -61,7 +61,7 @@ class ConnectorTest : public ::testing::Test {
     EXPECT_TRUE(loop.runAndWait([&] {
       connector = std::make_shared<Connector>(
           loop, endpoint, nullptr,
-          [outcome](int fd, const SocketAddress& peer) {
+          [outcome](int fd, const SocketAddress& peer, std::uint32_t) {
             ::close(fd);
             outcome->set_value(Outcome{true, peer.toString(), {}});
           },

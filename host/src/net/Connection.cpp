@@ -62,7 +62,7 @@ Connection::Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> list
 }
 
 Connection::Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> listener, int fd, const sockaddr_storage& peer,
-                       std::unique_ptr<Protocol> protocol, std::string target)
+                       std::unique_ptr<Protocol> protocol, std::string target, std::uint32_t registered)
     : set_(set),
       loop_(set.loop()),
       listener_(std::move(listener)),
@@ -74,6 +74,12 @@ Connection::Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> list
   std::memcpy(&peer_, &peer, peer.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
   listener_->outboundHolders.fetch_add(1, std::memory_order_relaxed);
   listener_->stats.outbound.active.fetch_add(1, std::memory_order_relaxed);
+  if (registered != 0) {
+    // Still in the epoll set with the connector's handler: one MOD takes it
+    // over (instead of the connector's DEL and an ADD here).
+    loop_.ioUpdate(fd_, this, registered, EPOLLIN | EPOLLRDHUP);
+    registered_ = EPOLLIN | EPOLLRDHUP;
+  }
 }
 
 Connection::~Connection() {
@@ -262,7 +268,10 @@ void Connection::readFailed(int err) {
                       "peer closed after " + std::to_string(proxyParser_->bytesSeen()) + " bytes of a PROXY header");
     return;
   }
-  updateInterest();
+  // Reading ends; the interest follows in the settle() after the hook, so that
+  // a protocol that closes at its EOF (the usual case) costs no EPOLL_CTL_DEL:
+  // finish() closes the fd, which leaves the epoll set by itself.
+  dirty_ = true;
   callPlugin("readEnded", [&] { protocol_->readEnded(); });
 }
 
@@ -542,13 +551,17 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   resumed_ = nullptr;
   if (proxyTimer_) loop_.cancel(std::exchange(proxyTimer_, 0));
   heldInput_.clear();
-  updateInterest();  // unregister before close
   out_.release();
   // After EOF nothing is left unread, so a plain close sends FIN. Otherwise a
   // graceful close lingers, so that unread input cannot turn it into an RST.
   if (graceful && !eof_) {
+    updateInterest();  // unregistered: the lingering close registers the fd with its own handler
     set_.lingerClose(fd_);
   } else {
+    // No EPOLL_CTL_DEL: close() takes the fd out of the epoll set, since no
+    // other descriptor refers to a connection's socket (the host never dups
+    // one), and an event still in this round's batch finds finished_ set.
+    registered_ = 0;
     if (resetOnClose_) {  // an abort: the peer sees an RST, as the SDK's abortConnection promises
       const linger lg{1, 0};
       ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);

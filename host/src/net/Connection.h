@@ -47,8 +47,10 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   /// is connected and @p protocol is the caller's. No admission, no PROXY
   /// header, no idle timeout; counted in the listener's outbound stats and
   /// tagged out=@p target (HOST:PORT) in its log lines.
+  /// @p registered: the epoll events @p fd is still registered with (by the
+  /// Connector, whose handler this replaces at once), or 0.
   Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> owner, int fd, const sockaddr_storage& peer,
-             std::unique_ptr<Protocol> protocol, std::string target);
+             std::unique_ptr<Protocol> protocol, std::string target, std::uint32_t registered = 0);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

@@ -129,13 +129,14 @@ void Connector::closeAttempt() {
 void Connector::succeed() {
   done_ = true;
   if (deadline_) loop_.cancel(std::exchange(deadline_, 0));
-  if (registered_) loop_.ioUpdate(fd_, this, EPOLLOUT, 0);
+  // The registration goes to the connection as it is (one MOD there, not a DEL here and an ADD there).
+  const std::uint32_t registered = registered_ ? std::uint32_t{EPOLLOUT} : 0u;
   registered_ = false;
   const int fd = std::exchange(fd_, -1);
   const SocketAddress peer = addresses_[next_];
   auto fn = std::exchange(connected_, nullptr);
   failed_ = nullptr;
-  fn(fd, peer);
+  fn(fd, peer, registered);
 }
 
 void Connector::fail(ConnectError error) {

@@ -26,7 +26,11 @@ namespace protohost::host {
 class Connector final : public IoHandler, public std::enable_shared_from_this<Connector> {
  public:
   /// @p fd: connected, non-blocking, close-on-exec, TCP_NODELAY; the callee owns it.
-  using Connected = std::function<void(int fd, const SocketAddress& peer)>;
+  /// @p registered: the epoll events @p fd is still registered with in the
+  /// loop, with this connector as handler (0: none). The callee must take the
+  /// registration over (EPOLL_CTL_MOD to its own handler) or close @p fd
+  /// before the loop polls again.
+  using Connected = std::function<void(int fd, const SocketAddress& peer, std::uint32_t registered)>;
   using Failed = std::function<void(const ConnectError& error)>;
 
   /// @p resolve: how a name is turned into addresses (Resolver::resolve's contract).

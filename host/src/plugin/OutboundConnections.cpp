@@ -41,7 +41,9 @@ ConnectId OutboundConnections::connect(std::string_view endpoint, std::unique_pt
     return ConnectId{id};
   }
   p->connector = std::make_shared<Connector>(
-      loop_, std::move(ep), defer_, [this, id](int fd, const SocketAddress& peer) { connected(id, fd, peer); },
+      loop_, std::move(ep), defer_, [this, id](int fd, const SocketAddress& peer, std::uint32_t registered) {
+        connected(id, fd, peer, registered);
+      },
       [this, id](const ConnectError& e) { failed(id, e); });
   std::weak_ptr<Pending> weak = p;
   pending_.emplace(id, std::move(p));
@@ -97,15 +99,16 @@ void OutboundConnections::failed(std::uint64_t id, const ConnectError& error) {
   if (auto fn = std::move(p->onFailed)) guard_([fn = std::move(fn), error] { fn(error); })();
 }
 
-void OutboundConnections::connected(std::uint64_t id, int fd, const SocketAddress& peer) {
+void OutboundConnections::connected(std::uint64_t id, int fd, const SocketAddress& peer, std::uint32_t registered) {
   std::shared_ptr<Pending> p = take(id);
   auto runtime = runtime_.lock();
   if (!p || !runtime) {  // cannot happen while the owner lives; do not leak the socket
-    ::close(fd);
+    ::close(fd);  // also takes it out of the epoll set
     return;
   }
   ConnectionSet& set = ConnectionSet::of(loop_);
-  auto connection = std::make_shared<Connection>(set, runtime, fd, peer.storage, std::move(p->protocol), p->target);
+  auto connection = std::make_shared<Connection>(set, runtime, fd, peer.storage, std::move(p->protocol), p->target,
+                                                 registered);
   p->onFailed = nullptr;
   runtime->stats.outbound.opened.fetch_add(1, std::memory_order_relaxed);
   std::erase_if(live_, [](const std::weak_ptr<Connection>& w) { return w.expired(); });

@@ -57,7 +57,7 @@ class OutboundConnections final : public OutboundService {
     bool cancelled = false;  // cancelConnect: the Cancelled report is on its way
   };
 
-  void connected(std::uint64_t id, int fd, const SocketAddress& peer);
+  void connected(std::uint64_t id, int fd, const SocketAddress& peer, std::uint32_t registered);
   /// Ends pending @p id: its protocol is destroyed (no hook), then onFailed runs with @p error.
   void failed(std::uint64_t id, const ConnectError& error);
   /// Reports @p error for pending @p id after this dispatch round, unless it ended meanwhile.
