@@ -34,6 +34,18 @@ if ((${#missing[@]})); then
   if ((made_prc)); then rm -f "$prc"; fi
 fi
 
+# "localhost" must resolve (the connect tests resolve it on the worker pool). Debian's installer
+# and cloud images write these /etc/hosts lines; a bare root file system (debootstrap, some
+# containers) has no /etc/hosts at all. Added only when the name does not resolve.
+if ! getent hosts localhost >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "bootstrap: localhost does not resolve; adding Debian's localhost lines to /etc/hosts" >&2
+    printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >> /etc/hosts
+  else
+    echo "bootstrap: warning: localhost does not resolve (add '127.0.0.1 localhost' to /etc/hosts)" >&2
+  fi
+fi
+
 # promtool (for the metrics test) comes from Debian's prometheus package; only
 # the one binary is unpacked into .tools/ (the package would also install a server).
 if [[ ! -x .tools/bin/promtool ]] && ! command -v promtool >/dev/null && [[ $(id -u) -eq 0 ]]; then
