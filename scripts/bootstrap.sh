@@ -13,8 +13,9 @@ shift || true
 # README: netcat-openbsd (the nc examples; a fresh Debian has no nc). haproxy: the portforward
 # e2e test runs it in front of the host (send-proxy-v2); its own service is not started (policy-rc.d).
 # strace: reliability row T28 (SIGKILL injected at the fibonacci state write's write/fsync/rename).
+# socat: a UDP client of the udp: echo e2e tests (tests/e2e/e2e_udp_test.cpp), IPv4 and IPv6.
 packages=(g++ cmake make libpoco-dev libboost-dev libgtest-dev libexpat1-dev python3 procps systemd netcat-openbsd
-  haproxy strace)
+  haproxy strace socat)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

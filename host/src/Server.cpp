@@ -81,7 +81,8 @@ bool sameSpec(const ListenerSpec& a, const ListenerSpec& b) {
   const auto& la = a.limits;
   const auto& lb = b.limits;
   return a.name == b.name && a.plugin == b.plugin && a.factory == b.factory &&
-         a.endpoint.toString() == b.endpoint.toString() && a.endpoint.backlog == b.endpoint.backlog &&
+         a.endpoint.scheme == b.endpoint.scheme && a.endpoint.toString() == b.endpoint.toString() &&
+         a.endpoint.backlog == b.endpoint.backlog && la.maxDatagramBytes == lb.maxDatagramBytes &&
          la.maxConnections == lb.maxConnections && la.maxConnectionsPerIp == lb.maxConnectionsPerIp &&
          la.idleTimeoutMs == lb.idleTimeoutMs && la.maxOutputBytes == lb.maxOutputBytes &&
          la.proxyProtocol == lb.proxyProtocol && la.proxyProtocolTimeoutMs == lb.proxyProtocolTimeoutMs &&
@@ -89,7 +90,7 @@ bool sameSpec(const ListenerSpec& a, const ListenerSpec& b) {
 }
 
 bool sameEndpoint(const Endpoint& a, const Endpoint& b) {
-  return a.interface == b.interface && a.port == b.port && a.backlog == b.backlog;
+  return a.scheme == b.scheme && a.interface == b.interface && a.port == b.port && a.backlog == b.backlog;
 }
 
 // Runs @p fn on @p loop's thread when it is running (else here) and rethrows its exception.
@@ -164,9 +165,16 @@ std::vector<Server::Slot> Server::buildSlots(const HostConfig& config, const std
       errors.push_back(config.where(spec.pluginLine, "plugin") + *failure);
       continue;
     }
+    if (spec.endpoint.isDatagram() && library->info().sdk_minor < 3) {
+      // Factory::buildDatagramProtocol was appended in 1.3: an older factory's vtable has no such slot.
+      errors.push_back(config.where(spec.listenLine, "listen") + "plugin " + spec.plugin + " is built against SDK " +
+                       std::to_string(library->info().sdk_major) + "." + std::to_string(library->info().sdk_minor) +
+                       "; a udp: listener needs a plugin built against SDK 1.3 or later (Factory::buildDatagramProtocol)");
+      continue;
+    }
     const Slot* prev = findPrevious(spec.name);
     if (prev && prev->runtime->library == library && sameSpec(prev->spec, spec)) {
-      out.push_back(Slot{spec, prev->runtime, nullptr, nullptr, false});  // unchanged: keep it
+      out.push_back(Slot{spec, prev->runtime, nullptr, nullptr, false, nullptr, nullptr});  // unchanged: keep it
       continue;
     }
     auto runtime = prev ? std::make_shared<ListenerRuntime>(prev->runtime->statsPtr) : std::make_shared<ListenerRuntime>();
@@ -207,7 +215,7 @@ std::vector<Server::Slot> Server::buildSlots(const HostConfig& config, const std
       errors.push_back(e.what());
       continue;
     }
-    out.push_back(Slot{spec, std::move(runtime), nullptr, nullptr, false});
+    out.push_back(Slot{spec, std::move(runtime), nullptr, nullptr, false, nullptr, nullptr});
   }
   if (config.admin) {
     ListenerSpec spec;
@@ -220,14 +228,14 @@ std::vector<Server::Slot> Server::buildSlots(const HostConfig& config, const std
     spec.limits.idleTimeoutMs = 10000;
     const Slot* prev = findPrevious(kAdminName);
     if (prev && sameEndpoint(prev->spec.endpoint, spec.endpoint)) {
-      out.push_back(Slot{spec, prev->runtime, nullptr, nullptr, false});
+      out.push_back(Slot{spec, prev->runtime, nullptr, nullptr, false, nullptr, nullptr});
     } else {
       auto runtime = prev ? std::make_shared<ListenerRuntime>(prev->runtime->statsPtr) : std::make_shared<ListenerRuntime>();
       runtime->name = runtime->pluginName = runtime->factoryName = kAdminName;
       runtime->limits = spec.limits;
       runtime->host = nullptr;  // the admin endpoint does not count against max_connections
       runtime->factory = std::make_unique<AdminFactory>([this] { return metricsText(); }, [this] { return readiness(); });
-      out.push_back(Slot{spec, std::move(runtime), nullptr, nullptr, false});
+      out.push_back(Slot{spec, std::move(runtime), nullptr, nullptr, false, nullptr, nullptr});
     }
   }
   if (!errors.empty()) {
@@ -266,6 +274,41 @@ void Server::startFactory(Slot& slot) {
   if (stateError) throw StartupError(where + *stateError, exit_code::kDataErr);
   if (failure) throw StartupError(where + "plugin " + spec.plugin + " failed to start: " + *failure, exit_code::kConfig);
   slot.started = true;
+}
+
+void Server::buildDatagramProtocol(Slot& slot) {
+  const auto& spec = slot.spec;
+  std::optional<std::string> failure;
+  runOn(*loops_[0], running_, [&] {
+    failure = invokePluginCode(*loops_[0], slot.runtime.get(),
+                               [&] { slot.pendingProtocol = slot.runtime->factory->buildDatagramProtocol(); });
+  });
+  const std::string where = config_.where(spec.listenLine, "listen");
+  if (failure)
+    throw StartupError(where + "plugin " + spec.plugin + " buildDatagramProtocol threw: " + *failure, exit_code::kConfig);
+  if (!slot.pendingProtocol)
+    throw StartupError(where + "[listener." + spec.name + "]: plugin " + spec.plugin + " (factory " + spec.factory +
+                           ") serves no datagrams (its buildDatagramProtocol returned nullptr); use a tcp: endpoint",
+                       exit_code::kConfig);
+}
+
+void Server::logListening() const {
+  for (const auto& slot : slots_)
+    Log::instance().write(LogLevel::Info, "listener=" + slot.spec.name,
+                          "listening on " + std::string(slot.datagram ? "udp:" : "") +
+                              slot.boundEndpoint().toString() + " (plugin " + slot.runtime->pluginName +
+                              ", factory " + slot.runtime->factoryName + ")");
+}
+
+void Server::bindSlot(Slot& slot, int retries) {
+  if (slot.spec.endpoint.isDatagram()) {
+    // One socket on the first reactor, which also runs the factory's timers.
+    slot.datagram = std::make_unique<DatagramListener>(slot.runtime, slot.spec.endpoint, *loops_[0]);
+    slot.datagram->bind();
+    return;
+  }
+  slot.listener = std::make_unique<Listener>(slot.runtime, slot.spec.endpoint, acceptLoop(), workerLoops());
+  slot.listener->bind(retries);
 }
 
 void Server::stopFactory(const std::shared_ptr<ListenerRuntime>& runtime, bool started) {
@@ -310,10 +353,13 @@ void Server::start() {
     throw StartupError(e.what(), exit_code::kConfig);
   }
   for (auto& slot : slots_) {
-    slot.listener = std::make_unique<Listener>(slot.runtime, slot.spec.endpoint, acceptLoop(), loops);
-    auto match = std::find_if(inherited.begin(), inherited.end(),
-                              [&](const InheritedSocket& s) { return s.address == slot.spec.endpoint.toString(); });
+    // Socket activation hands over stream sockets only (takeInheritedSockets refuses others).
+    auto match = slot.spec.endpoint.isDatagram()
+                     ? inherited.end()
+                     : std::find_if(inherited.begin(), inherited.end(),
+                                    [&](const InheritedSocket& s) { return s.address == slot.spec.endpoint.toString(); });
     if (match != inherited.end()) {
+      slot.listener = std::make_unique<Listener>(slot.runtime, slot.spec.endpoint, acceptLoop(), loops);
       try {
         slot.listener->adopt(match->fd);
       } catch (const std::exception& e) {
@@ -324,7 +370,7 @@ void Server::start() {
       continue;
     }
     try {
-      slot.listener->bind(config_.bindRetries);
+      bindSlot(slot, config_.bindRetries);
     } catch (const std::exception& e) {
       throw StartupError(config_.where(slot.spec.listenLine, "listen") + e.what(), exit_code::kConfig);
     }
@@ -346,8 +392,14 @@ void Server::start() {
     Log::instance().write(LogLevel::Info, "", "running as user " + config_.identity.user + " (uid " +
                                                   std::to_string(config_.identity.uid) + ", gid " + std::to_string(config_.identity.gid) + ")");
   }
-  for (auto& slot : slots_) startFactory(slot);
-  for (auto& slot : slots_) slot.listener->startAccepting();
+  for (auto& slot : slots_) {
+    startFactory(slot);
+    if (slot.datagram) buildDatagramProtocol(slot);
+  }
+  for (auto& slot : slots_) {
+    if (slot.datagram) slot.datagram->serve(slot.runtime, std::move(slot.pendingProtocol));  // loops not running yet
+    else slot.listener->startAccepting();
+  }
   for (auto& loop : loops_) loop->startThread();
   if (acceptLoop_) acceptLoop_->startThread();
   running_ = true;
@@ -356,10 +408,7 @@ void Server::start() {
     watchdog_ = std::make_unique<Watchdog>(loops, std::chrono::milliseconds(config_.watchdogMs), config_.watchdogAbort,
                                            hostStats_.watchdogMisses);
   publishRuntimes();
-  for (const auto& slot : slots_)
-    Log::instance().write(LogLevel::Info, "listener=" + slot.spec.name,
-                          "listening on " + slot.listener->endpoint().toString() + " (plugin " +
-                              slot.runtime->pluginName + ", factory " + slot.runtime->factoryName + ")");
+  logListening();
 }
 
 void Server::reload(HostConfig next) {
@@ -377,7 +426,6 @@ void Server::reload(HostConfig next) {
   recordWait("applying a reload (loading and configuring its plugins)", nullptr, nullptr);
   OnExit clearWait{[this] { recordWait("", nullptr, nullptr); }};
   std::vector<Slot> fresh = buildSlots(next, &slots_);
-  std::vector<EventLoop*> loops = workerLoops();
 
   // Which old slot's socket each new slot takes over (kept runtimes keep theirs).
   std::vector<Slot*> takeFrom(fresh.size(), nullptr);
@@ -397,14 +445,15 @@ void Server::reload(HostConfig next) {
   // Bind what is new; on failure nothing of the running config has changed.
   for (std::size_t i = 0; i < fresh.size(); ++i) {
     if (takeFrom[i]) continue;
-    fresh[i].listener = std::make_unique<Listener>(fresh[i].runtime, fresh[i].spec.endpoint, acceptLoop(), loops);
     try {
       // No retry here: this runs on the main thread, which must stay free to
       // handle TERM, and a failed reload keeps the old configuration serving.
-      fresh[i].listener->bind();
+      bindSlot(fresh[i], 0);
     } catch (const std::exception& e) {
-      for (auto& s : fresh)
+      for (auto& s : fresh) {
         if (s.listener) s.listener->close();
+        if (s.datagram) s.datagram->close();  // never served: no protocol, no loop registration
+      }
       throw StartupError(next.where(fresh[i].spec.listenLine, "listen") + e.what(), exit_code::kConfig);
     }
   }
@@ -413,20 +462,29 @@ void Server::reload(HostConfig next) {
   config_ = std::move(next);
   try {
     recordWait("applying a reload (starting its new factories)", loops_[0].get(), nullptr);
-    for (std::size_t i = 0; i < fresh.size(); ++i)
-      if (!(takeFrom[i] && takeFrom[i]->runtime == fresh[i].runtime)) startFactory(fresh[i]);
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
+      if (takeFrom[i] && takeFrom[i]->runtime == fresh[i].runtime) continue;
+      startFactory(fresh[i]);
+      if (fresh[i].spec.endpoint.isDatagram()) buildDatagramProtocol(fresh[i]);
+    }
   } catch (...) {
     runOnRecorded(*loops_[0], "applying a reload (stopping the factories it started)", [&] {
       for (auto& s : fresh) {
         bool kept = false;
         for (auto& old : slots_) kept = kept || old.runtime == s.runtime;
         if (kept) continue;
+        {
+          PluginCallScope scope(*loops_[0], s.runtime.get());
+          s.pendingProtocol.reset();  // a factory stops after the protocols it built are gone
+        }
         stopFactory(s.runtime, s.started);
         if (s.context) s.context->cancelTimers();
       }
     });
-    for (auto& s : fresh)
+    for (auto& s : fresh) {
       if (s.listener) s.listener->close();
+      if (s.datagram) s.datagram->close();
+    }
     config_ = std::move(previousConfig);
     throw;
   }
@@ -435,19 +493,29 @@ void Server::reload(HostConfig next) {
     for (std::size_t i = 0; i < fresh.size(); ++i) {
       if (Slot* old = takeFrom[i]) {
         fresh[i].listener = std::move(old->listener);
+        fresh[i].datagram = std::move(old->datagram);  // served below, on its own loop
         if (old->runtime == fresh[i].runtime) {
           fresh[i].context = std::move(old->context);
           fresh[i].started = old->started;
           old->runtime = nullptr;  // not retired: it lives on
-        } else {
+        } else if (fresh[i].listener) {
           fresh[i].listener->setRuntime(fresh[i].runtime);
         }
-      } else {
+      } else if (fresh[i].listener) {
         fresh[i].listener->startAccepting();
       }
     }
     for (auto& old : slots_)
       if (old.listener) old.listener->close();  // removed endpoints: refuse from now on
+  });
+  // udp: listeners on the first reactor: a kept socket gets the new factory's
+  // protocol (the old one is stopped first), a new one starts reading, a
+  // removed one stops its protocol and closes.
+  runOnRecorded(*loops_[0], "applying a reload (swapping its datagram protocols in)", [&] {
+    for (auto& s : fresh)
+      if (s.datagram && s.pendingProtocol) s.datagram->serve(s.runtime, std::move(s.pendingProtocol));
+    for (auto& old : slots_)
+      if (old.datagram) old.datagram->close();
   });
   // Removed listeners' connections are asked to finish; replaced ones keep serving with the old code.
   for (auto& old : slots_) {
@@ -466,10 +534,7 @@ void Server::reload(HostConfig next) {
   slots_ = std::move(fresh);
   hostCounters_->maxConnections.store(config_.maxConnections, std::memory_order_relaxed);
   publishRuntimes();
-  for (const auto& slot : slots_)
-    Log::instance().write(LogLevel::Info, "listener=" + slot.spec.name,
-                          "listening on " + slot.listener->endpoint().toString() + " (plugin " +
-                              slot.runtime->pluginName + ", factory " + slot.runtime->factoryName + ")");
+  logListening();
   collectRetired();
 }
 
@@ -593,6 +658,12 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
       for (auto& s : slots_)
         if (s.listener) s.listener->close();
     });
+    // udp: sockets stop reading at once (a datagram has nothing in flight to drain).
+    recordWait("closing the datagram listeners", loops_[0].get(), nullptr);
+    loops_[0]->runAndWait([this] {
+      for (auto& s : slots_)
+        if (s.datagram) s.datagram->close();
+    });
     // 2. Drain: protocols finish what is in flight and close, until the deadline.
     if (drainTimeout.count() > 0) {
       recordWait("draining", nullptr, nullptr);
@@ -634,8 +705,10 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
     }
     running_ = false;
   } else {
-    for (auto& s : slots_)
+    for (auto& s : slots_) {
       if (s.listener) s.listener->close();
+      if (s.datagram) s.datagram->close();
+    }
   }
   {
     std::lock_guard<std::mutex> lock(publishedMutex_);
@@ -644,6 +717,8 @@ void Server::stop(std::chrono::milliseconds drainTimeout) {
   // 5. Factories persist state and cancel their timers (reactors are stopped: main thread).
   for (auto& s : slots_) {
     s.listener.reset();
+    s.datagram.reset();
+    s.pendingProtocol.reset();  // built by a start that failed before serving it
     recordWait("", nullptr, s.runtime.get());
     stopFactory(s.runtime, s.started);
     if (s.context) s.context->cancelTimers();

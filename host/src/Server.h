@@ -33,6 +33,7 @@
 
 #include "reactor/EventLoop.h"
 #include "config/HostConfig.h"
+#include "net/DatagramListener.h"
 #include "net/Listener.h"
 #include "plugin/ListenerRuntime.h"
 #include "ops/Metrics.h"
@@ -92,13 +93,18 @@ class Server {
 
  private:
   // One configured listener (or the admin endpoint): its spec, its runtime
-  // (factory + library) and, once bound, its socket.
+  // (factory + library) and, once bound, its socket: a Listener for tcp:, a
+  // DatagramListener for udp: (with the protocol its factory built, until served).
   struct Slot {
     ListenerSpec spec;
     std::shared_ptr<ListenerRuntime> runtime;
     std::unique_ptr<Listener> listener;
     std::unique_ptr<FactoryContextImpl> context;
     bool started = false;
+    std::unique_ptr<DatagramListener> datagram;
+    std::unique_ptr<DatagramProtocol> pendingProtocol;  // built after start, served once swapped in
+    /// The bound endpoint (the kernel's port when the config said 0).
+    const Endpoint& boundEndpoint() const { return datagram ? datagram->endpoint() : listener->endpoint(); }
   };
   // A runtime replaced by a reload, kept until its last connection ends.
   struct Retired {
@@ -111,6 +117,13 @@ class Server {
   std::vector<Slot> buildSlots(const HostConfig& config, const std::vector<Slot>* previous);
   std::shared_ptr<PluginLibrary> libraryFor(const std::string& path, std::map<std::string, std::shared_ptr<PluginLibrary>>& loaded);
   void startFactory(Slot& slot);
+  /// A udp: slot's DatagramProtocol from its started factory, on the first
+  /// reactor; throws StartupError (78) when the factory builds none.
+  void buildDatagramProtocol(Slot& slot);
+  /// Makes the slot's socket (Listener or DatagramListener) and binds it.
+  void bindSlot(Slot& slot, int retries);
+  /// One "listening on [udp:]ADDR:PORT (plugin P, factory F)" line per slot.
+  void logListening() const;
   void stopFactory(const std::shared_ptr<ListenerRuntime>& runtime, bool started);
   void publishRuntimes();
   std::vector<EventLoop*> workerLoops();

@@ -1,5 +1,5 @@
-#include "EchoProtocol.h"
+#include "EchoFactory.h"
 
 #include "protohost/Plugin.h"
 
-PROTOHOST_EXPORT_PROTOCOL(echo, protohost::plugins::echo::EchoProtocol)
+PROTOHOST_EXPORT_FACTORY(echo, protohost::plugins::echo::EchoFactory)

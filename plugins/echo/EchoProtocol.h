@@ -2,7 +2,6 @@
 // RFC 862 Echo over TCP: every byte back, in order, until the client closes.
 
 #include "protohost/Protocol.h"
-#include "protohost/SimpleFactory.h"
 
 namespace protohost::plugins::echo {
 
@@ -12,7 +11,5 @@ class EchoProtocol : public Protocol {
   // readEnded keeps the SDK default: the client shut down writing, so flush
   // what is pending and close (half-close handling of RFC 862).
 };
-
-using EchoFactory = SimpleFactory<EchoProtocol>;
 
 }  // namespace protohost::plugins::echo

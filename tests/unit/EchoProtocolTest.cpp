@@ -5,7 +5,7 @@
 #include <string>
 
 #include "ChunkFeeder.h"
-#include "EchoProtocol.h"
+#include "EchoFactory.h"
 #include "protohost/testing/MemoryTransport.h"
 
 using protohost::DisconnectReason;

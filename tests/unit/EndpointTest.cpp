@@ -79,12 +79,62 @@ TEST(Endpoint, MissingPort) {
 }
 
 TEST(Endpoint, UnsupportedAndUnknownSchemes) {
-  EXPECT_EQ(bad("ssl:443"), "endpoint scheme \"ssl:\" is not supported yet (only tcp:)");
-  EXPECT_EQ(bad("udp:53"), "endpoint scheme \"udp:\" is not supported yet (only tcp:)");
-  EXPECT_EQ(bad("unix:/run/x.sock"), "endpoint scheme \"unix:\" is not supported yet (only tcp:)");
-  EXPECT_EQ(bad("http:80"), "expected an endpoint like tcp:PORT[:interface=ADDR], got \"http:80\"");
-  EXPECT_EQ(bad("7007"), "expected an endpoint like tcp:PORT[:interface=ADDR], got \"7007\"");
-  EXPECT_EQ(bad(""), "expected an endpoint like tcp:PORT[:interface=ADDR], got \"\"");
+  EXPECT_EQ(bad("ssl:443"), "endpoint scheme \"ssl:\" is not supported yet (only tcp: and udp:)");
+  EXPECT_EQ(bad("unix:/run/x.sock"), "endpoint scheme \"unix:\" is not supported yet (only tcp: and udp:)");
+  const std::string expected = "expected an endpoint like tcp:PORT[:interface=ADDR] or udp:PORT[:interface=ADDR], got ";
+  EXPECT_EQ(bad("http:80"), expected + "\"http:80\"");
+  EXPECT_EQ(bad("7007"), expected + "\"7007\"");
+  EXPECT_EQ(bad(""), expected + "\"\"");
+  EXPECT_EQ(bad("UDP:7"), expected + "\"UDP:7\"");  // schemes are lower case, as in Twisted
+}
+
+TEST(Endpoint, Udp) {
+  Endpoint ep;
+  std::string error;
+  ASSERT_TRUE(parseEndpoint("udp:7", ep, error)) << error;
+  EXPECT_TRUE(ep.isDatagram());
+  EXPECT_EQ(ep.scheme, "udp");
+  EXPECT_EQ(ep.port, 7);
+  EXPECT_EQ(ep.interface, "0.0.0.0");
+  EXPECT_EQ(ep.toString(), "0.0.0.0:7");
+
+  ASSERT_TRUE(parseEndpoint("udp:0:interface=127.0.0.1", ep, error)) << error;
+  EXPECT_EQ(ep.port, 0);
+  EXPECT_EQ(ep.interface, "127.0.0.1");
+
+  ASSERT_TRUE(parseEndpoint("udp:7007:interface=\\:\\:1", ep, error)) << error;
+  EXPECT_TRUE(ep.isIpv6());
+  EXPECT_EQ(ep.toString(), "[::1]:7007");
+
+  ASSERT_TRUE(parseEndpoint("udp:7007:interface=\\:\\:", ep, error)) << error;
+  EXPECT_EQ(ep.interface, "::");
+
+  ASSERT_TRUE(parseEndpoint("tcp:7", ep, error)) << error;
+  EXPECT_FALSE(ep.isDatagram());
+}
+
+TEST(Endpoint, UdpErrors) {
+  EXPECT_EQ(bad("udp"), "missing port in \"udp\" (udp:PORT[:interface=ADDR])");
+  EXPECT_EQ(bad("udp:"), "missing port in \"udp:\" (udp:PORT[:interface=ADDR])");
+  EXPECT_EQ(bad("udp:65536"), "bad port \"65536\" (0-65535)");
+  EXPECT_EQ(bad("udp:53:interface=localhost"),
+            "bad interface address \"localhost\" (an IPv4 or IPv6 literal; escape ':' as '\\:')");
+  // A datagram socket has no accept backlog.
+  EXPECT_EQ(bad("udp:53:backlog=10"), "unknown endpoint option \"backlog\" (interface)");
+  EXPECT_EQ(bad("udp:53:colour=red"), "unknown endpoint option \"colour\" (interface)");
+}
+
+TEST(Endpoint, UdpAndTcpPortsAreApart) {
+  auto parse = [](const std::string& text) {
+    Endpoint ep;
+    std::string error;
+    EXPECT_TRUE(parseEndpoint(text, ep, error)) << error;
+    return ep;
+  };
+  EXPECT_FALSE(parse("udp:7007").conflictsWith(parse("tcp:7007")));
+  EXPECT_TRUE(parse("udp:7007").conflictsWith(parse("udp:7007:interface=127.0.0.1")));
+  EXPECT_FALSE(parse("udp:7007:interface=\\:\\:").conflictsWith(parse("udp:7007")));  // v6 wildcard is V6ONLY
+  EXPECT_TRUE(parse("udp:7007:interface=\\:\\:").conflictsWith(parse("udp:7007:interface=\\:\\:1")));
 }
 
 TEST(Endpoint, BadOptions) {

@@ -232,7 +232,46 @@ TEST(HostConfig, BadPort) {
 }
 
 TEST(HostConfig, UnsupportedScheme) {
-  expectOneError(withListen("ssl:443"), "host.ini:6: listen: endpoint scheme \"ssl:\" is not supported yet (only tcp:)");
+  expectOneError(withListen("ssl:443"), "host.ini:6: listen: endpoint scheme \"ssl:\" is not supported yet (only tcp: and udp:)");
+}
+
+TEST(HostConfig, UdpListener) {
+  HostConfig cfg = parse(withListen("udp:7007:interface=127.0.0.1") + "max_datagram_bytes = 1472\n");
+  ASSERT_EQ(cfg.listeners.size(), 1u);
+  EXPECT_TRUE(cfg.listeners[0].endpoint.isDatagram());
+  EXPECT_EQ(cfg.listeners[0].limits.maxDatagramBytes, 1472u);
+  // The default answers every IPv4 datagram (RFC 862).
+  EXPECT_EQ(parse(withListen("udp:7")).listeners[0].limits.maxDatagramBytes, 65507u);
+}
+
+TEST(HostConfig, UdpAndTcpOnTheSamePortAreFine) {
+  HostConfig cfg = parse(kValid + "[listener.udp]\nplugin = echo\nlisten = udp:7007\n");
+  EXPECT_EQ(cfg.listeners.size(), 2u);
+  expectOneError(withListen("udp:7007") + "[listener.two]\nplugin = echo\nlisten = udp:7007:interface=127.0.0.1\n",
+                 "host.ini:9: listen: duplicate endpoint 127.0.0.1:7007 (also used by [listener.echo] at line 6)");
+}
+
+TEST(HostConfig, MaxDatagramBytesRangeAndScheme) {
+  expectOneError(withListen("udp:7") + "max_datagram_bytes = 0\n",
+                 "host.ini:7: max_datagram_bytes: value 0 out of range [1, 65535]");
+  expectOneError(withListen("udp:7") + "max_datagram_bytes = 65536\n",
+                 "host.ini:7: max_datagram_bytes: value 65536 out of range [1, 65535]");
+  expectOneError(withListen("tcp:7") + "max_datagram_bytes = 512\n",
+                 "host.ini:7: max_datagram_bytes: applies to udp: listeners only; this one listens on tcp:");
+}
+
+TEST(HostConfig, ConnectionKeysOnAUdpListenerAreErrors) {
+  for (const char* key : {"max_connections = 5", "max_connections_per_ip = 5", "idle_timeout_ms = 5",
+                          "max_output_bytes = 65536", "proxy_protocol = required", "proxy_protocol_timeout_ms = 5"}) {
+    const std::string name = std::string(key).substr(0, std::string(key).find(' '));
+    expectOneError(withListen("udp:7") + key + "\n",
+                   "host.ini:7: " + name + ": applies to tcp: listeners only; this one listens on udp:");
+  }
+}
+
+TEST(HostConfig, AdminIsTcpOnly) {
+  expectOneError(kValid + "[admin]\nlisten = udp:9090\n",
+                 "host.ini:8: listen: the admin endpoint serves HTTP: a tcp: endpoint, not udp:");
 }
 
 TEST(HostConfig, BadInterface) {
@@ -423,4 +462,12 @@ TEST(HostConfigFile, ShippedDefaultConfigParses) {
   HostConfig cfg = loadHostConfig(PROTOHOST_SOURCE_DIR "/etc/host.ini");
   EXPECT_EQ(cfg.pluginsDir, std::string(PROTOHOST_SOURCE_DIR) + "/build/plugins");
   EXPECT_FALSE(cfg.listeners.empty());
+  // The shipped UDP echo answers loopback only (a UDP echo reflects spoofed sources).
+  bool udpEcho = false;
+  for (const auto& l : cfg.listeners) {
+    if (!l.endpoint.isDatagram()) continue;
+    udpEcho = udpEcho || l.plugin == "echo";
+    EXPECT_EQ(l.endpoint.interface, "127.0.0.1") << l.name;
+  }
+  EXPECT_TRUE(udpEcho);
 }

@@ -1,5 +1,7 @@
 #include "base/ListenerStats.h"
 
+#include <algorithm>
+
 namespace protohost::host {
 
 const char* refusalName(Refusal r) {
@@ -20,6 +22,41 @@ const char* connectErrorKindName(std::size_t kind) {
   static const char* const names[kConnectErrorKinds] = {"bad_endpoint", "unresolvable", "refused", "timeout",
                                                         "error",        "cancelled",    "shutdown"};
   return kind < kConnectErrorKinds ? names[kind] : "unknown";
+}
+
+const char* datagramDropName(DatagramDrop d) {
+  switch (d) {
+    case DatagramDrop::TooLarge: return "too_large";
+    case DatagramDrop::SendFailed: return "send_failed";
+    case DatagramDrop::PluginError: return "plugin_error";
+    default: return "unknown";
+  }
+}
+
+void DatagramStats::countPluginDrop(std::string_view reason) {
+  const bool valid = !reason.empty() && reason.size() <= 32 &&
+                     std::all_of(reason.begin(), reason.end(), [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                     });
+  bool hostReason = false;  // the host's own names would give /metrics two samples with one label set
+  for (std::size_t k = 0; k < static_cast<std::size_t>(DatagramDrop::Count); ++k)
+    hostReason = hostReason || reason == datagramDropName(static_cast<DatagramDrop>(k));
+  std::string_view name = valid && !hostReason ? reason : std::string_view("other");
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto find = [this](std::string_view n) {
+    return std::find_if(pluginDrops_.begin(), pluginDrops_.end(), [n](const auto& e) { return e.first == n; });
+  };
+  auto it = find(name);
+  if (it == pluginDrops_.end() && pluginDrops_.size() >= kMaxPluginReasons) it = find(name = "other");
+  if (it != pluginDrops_.end()) ++it->second;
+  else pluginDrops_.emplace_back(std::string(name), 1);  // "other" may make it kMaxPluginReasons + 1
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> DatagramStats::pluginDrops() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto copy = pluginDrops_;
+  std::sort(copy.begin(), copy.end());
+  return copy;
 }
 
 }  // namespace protohost::host

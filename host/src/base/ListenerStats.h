@@ -10,6 +10,9 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 #include <unordered_map>
 
 namespace protohost::host {
@@ -35,6 +38,37 @@ struct OutboundStats {
   std::array<std::atomic<std::uint64_t>, kCloseKinds> closed{};
 };
 
+/// Why the host dropped a datagram of a udp: listener (protohost_datagrams_dropped_total{reason}).
+enum class DatagramDrop : std::uint8_t {
+  TooLarge,     // longer than max_datagram_bytes (MSG_TRUNC)
+  SendFailed,   // the kernel refused a sendTo (buffer full, unreachable, too large)
+  PluginError,  // datagramReceived threw
+  Count
+};
+const char* datagramDropName(DatagramDrop d);
+
+/// The datagrams of one udp: listener NAME. The host's own drop reasons are
+/// fixed; a protocol's (DatagramTransport::countDropped) are named by it,
+/// at most kMaxPluginReasons of them, the rest counted as "other".
+struct DatagramStats {
+  static constexpr std::size_t kMaxPluginReasons = 16;
+  std::atomic<bool> active{false};  // a udp: listener of this name was bound: /metrics shows these
+  std::atomic<std::uint64_t> received{0};
+  std::atomic<std::uint64_t> sent{0};
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(DatagramDrop::Count)> dropped{};
+
+  /// Counts one datagram a protocol dropped for @p reason ([a-z0-9_]{1,32},
+  /// else "other"). Any thread (a mutex: the protocol's own drops are rare
+  /// next to datagrams served, and each is a decision, not a syscall).
+  void countPluginDrop(std::string_view reason);
+  /// The protocol reasons and their counts, sorted by name. Any thread.
+  std::vector<std::pair<std::string, std::uint64_t>> pluginDrops() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::pair<std::string, std::uint64_t>> pluginDrops_;  // at most kMaxPluginReasons + "other"
+};
+
 /// Counters and admission counts of one listener NAME. Shared by every
 /// generation of that listener across reloads, so counters never go back.
 struct ListenerStats {
@@ -49,6 +83,7 @@ struct ListenerStats {
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(Refusal::Count)> refused{};
   std::array<std::atomic<std::uint64_t>, kCloseKinds> closed{};
   OutboundStats outbound;  // not part of the counters above, nor of the limits
+  DatagramStats datagrams;  // udp: listeners only
 
   std::mutex ipMutex;
   std::unordered_map<std::string, std::size_t> perIp;

@@ -89,6 +89,7 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
       std::string endpointText = v.requireString("listen");
       std::string why;
       if (!parseEndpoint(endpointText, cfg.admin.emplace(), why)) v.fail("listen", why);
+      if (cfg.admin->isDatagram()) v.fail("listen", "the admin endpoint serves HTTP: a tcp: endpoint, not udp:");
       cfg.adminLine = admin->entries.at("listen").line;
     });
     for (const auto& key : v.unreadKeys())
@@ -161,6 +162,19 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
     collect([&] {
       spec.limits.proxyProtocolTimeoutMs = static_cast<int>(view.getInt("proxy_protocol_timeout_ms", 3000, 1, 3'600'000));
     });
+    if (ok && spec.endpoint.isDatagram()) {
+      collect([&] {
+        spec.limits.maxDatagramBytes = static_cast<std::size_t>(view.getInt("max_datagram_bytes", 65507, 1, 65535));
+      });
+      // Connection keys mean nothing to a datagram socket: say so rather than ignore them.
+      for (const char* key : {"max_connections", "max_connections_per_ip", "idle_timeout_ms", "max_output_bytes",
+                              "proxy_protocol", "proxy_protocol_timeout_ms"})
+        if (auto it = section.entries.find(key); it != section.entries.end())
+          error(it->second.line, key, "applies to tcp: listeners only; this one listens on udp:");
+    } else if (auto it = section.entries.find("max_datagram_bytes"); ok && it != section.entries.end()) {
+      view.markRead("max_datagram_bytes");
+      error(it->second.line, "max_datagram_bytes", "applies to udp: listeners only; this one listens on tcp:");
+    }
     if (!ok) continue;
     if (cfg.admin && cfg.admin->conflictsWith(spec.endpoint)) {
       error(spec.listenLine, "listen", "endpoint " + spec.endpoint.toString() + " is also the [admin] endpoint");

@@ -49,16 +49,16 @@ bool parseEndpoint(const std::string& text, Endpoint& out, std::string& error) {
   auto parts = splitUnescaped(text);
   Endpoint ep;
   ep.scheme = parts[0];
-  if (ep.scheme == "ssl" || ep.scheme == "udp" || ep.scheme == "unix") {
-    error = "endpoint scheme \"" + ep.scheme + ":\" is not supported yet (only tcp:)";
+  if (ep.scheme == "ssl" || ep.scheme == "unix") {
+    error = "endpoint scheme \"" + ep.scheme + ":\" is not supported yet (only tcp: and udp:)";
     return false;
   }
-  if (ep.scheme != "tcp") {
-    error = "expected an endpoint like tcp:PORT[:interface=ADDR], got \"" + text + "\"";
+  if (ep.scheme != "tcp" && ep.scheme != "udp") {
+    error = "expected an endpoint like tcp:PORT[:interface=ADDR] or udp:PORT[:interface=ADDR], got \"" + text + "\"";
     return false;
   }
   if (parts.size() < 2 || parts[1].empty()) {
-    error = "missing port in \"" + text + "\" (tcp:PORT[:interface=ADDR])";
+    error = "missing port in \"" + text + "\" (" + ep.scheme + ":PORT[:interface=ADDR])";
     return false;
   }
   long long port = 0;
@@ -83,7 +83,7 @@ bool parseEndpoint(const std::string& text, Endpoint& out, std::string& error) {
       // Canonical text ("0:0::1" -> "::1"), so equal addresses compare equal.
       char canonical[INET6_ADDRSTRLEN];
       ep.interface = inet_ntop(family, buf, canonical, sizeof canonical);
-    } else if (k == "backlog") {
+    } else if (k == "backlog" && !ep.isDatagram()) {
       long long b = 0;
       if (!parseInt(v, 1, 65535, b)) {
         error = "bad backlog \"" + v + "\" (1-65535)";
@@ -91,7 +91,7 @@ bool parseEndpoint(const std::string& text, Endpoint& out, std::string& error) {
       }
       ep.backlog = static_cast<int>(b);
     } else {
-      error = "unknown endpoint option \"" + k + "\" (interface, backlog)";
+      error = "unknown endpoint option \"" + k + "\" (" + (ep.isDatagram() ? "interface" : "interface, backlog") + ")";
       return false;
     }
   }

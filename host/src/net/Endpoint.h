@@ -1,7 +1,8 @@
 #pragma once
-// Listening endpoints in Twisted's string form: "tcp:PORT[:interface=ADDR][:backlog=N]".
+// Listening endpoints in Twisted's string form: "tcp:PORT[:interface=ADDR][:backlog=N]"
+// and "udp:PORT[:interface=ADDR]" (a datagram listener: no backlog).
 // A colon inside a value is escaped with a backslash: "tcp:7007:interface=\:\:1".
-// Room is left for "ssl:" and "udp:" (refused as not supported yet).
+// Room is left for "ssl:" (refused as not supported yet).
 
 #include <cstdint>
 #include <string>
@@ -14,9 +15,12 @@ struct Endpoint {
   std::string interface = "0.0.0.0";
   int backlog = 4096;  // the kernel caps it at net.core.somaxconn (4096 on Debian 12)
 
-  std::string toString() const;  // "127.0.0.1:7007" / "[::1]:7007"
+  std::string toString() const;  // "127.0.0.1:7007" / "[::1]:7007" (without the scheme)
+  /// A udp: endpoint (served by a DatagramListener, not a Listener).
+  bool isDatagram() const { return scheme == "udp"; }
   bool isIpv6() const { return interface.find(':') != std::string::npos; }
-  /// True when both would bind the same port on overlapping addresses.
+  /// True when both would bind the same port on overlapping addresses
+  /// (tcp: and udp: ports are apart).
   bool conflictsWith(const Endpoint& other) const;
 };
 

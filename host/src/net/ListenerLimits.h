@@ -20,6 +20,10 @@ struct ListenerLimits {
   bool proxyProtocol = false;
   /// How long a connection may take to send its complete PROXY header.
   int proxyProtocolTimeoutMs = 3000;
+  /// udp: listeners: a larger datagram is dropped and counted (reason
+  /// "too_large") before the protocol sees it. 65507 is the largest UDP
+  /// payload over IPv4, so RFC 862 echo answers every datagram by default.
+  std::size_t maxDatagramBytes = 65507;
 };
 
 }  // namespace protohost::host

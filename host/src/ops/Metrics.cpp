@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -123,6 +124,34 @@ std::string renderMetrics(const std::vector<ListenerFigures>& listeners, const H
                    [](const OutboundStats& o) -> const auto& { return o.failed; }, connectErrorKindName);
   outboundByReason("protohost_connections_ended_total", "Outbound connections closed, by reason.",
                    [](const OutboundStats& o) -> const auto& { return o.closed; }, closeKindName);
+  // udp: listeners (a listener name that never listened on udp: has no samples here;
+  // without any, the families are left out).
+  const bool anyDatagram = std::any_of(listeners.begin(), listeners.end(), [](const ListenerFigures& l) {
+    return l.stats->datagrams.active.load(std::memory_order_relaxed);
+  });
+  auto datagramListener = [&](const char* name, const char* help, auto get) {
+    p.family(name, "counter", help);
+    for (const auto& l : listeners)
+      if (l.stats->datagrams.active.load(std::memory_order_relaxed))
+        p.sample(name, label("listener", l.name), get(l.stats->datagrams));
+  };
+  if (anyDatagram) {
+    datagramListener("protohost_datagrams_received_total", "Datagrams received (all, the dropped ones included).",
+                     [](const DatagramStats& d) { return d.received.load(); });
+    datagramListener("protohost_datagrams_sent_total", "Datagrams sent.",
+                     [](const DatagramStats& d) { return d.sent.load(); });
+    p.family("protohost_datagrams_dropped_total", "counter",
+             "Datagrams dropped, by reason: the host's (too_large, send_failed, plugin_error) and the protocol's own.");
+    for (const auto& l : listeners) {
+      if (!l.stats->datagrams.active.load(std::memory_order_relaxed)) continue;
+      for (std::size_t k = 0; k < static_cast<std::size_t>(DatagramDrop::Count); ++k)
+        p.sample("protohost_datagrams_dropped_total",
+                 label("listener", l.name) + "," + label("reason", datagramDropName(static_cast<DatagramDrop>(k))),
+                 l.stats->datagrams.dropped[k].load());
+      for (const auto& [reason, count] : l.stats->datagrams.pluginDrops())
+        p.sample("protohost_datagrams_dropped_total", label("listener", l.name) + "," + label("reason", reason), count);
+    }
+  }
   perListener("protohost_received_bytes_total", "counter", "Bytes received from clients.",
               [](const ListenerFigures& l) { return l.stats->bytesIn.load(); });
   perListener("protohost_sent_bytes_total", "counter", "Bytes sent to clients.",

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "protohost/ConfigView.h"
+#include "protohost/DatagramProtocol.h"
 #include "protohost/Handles.h"
 #include "protohost/Logger.h"
 #include "protohost/Protocol.h"
@@ -73,6 +74,15 @@ class __attribute__((visibility("default"))) Factory {
   /// reactor thread; with `threads > 1` it runs concurrently on several threads,
   /// so guard shared state. Returning nullptr refuses the connection.
   virtual std::unique_ptr<Protocol> buildProtocol() = 0;
+
+  // ---- Since SDK 1.3 (appended: the host calls it only on plugins built
+  // against 1.3 or later, whose vtables have the slot) ----
+
+  /// The protocol of a udp: listener's socket (one per listener), built once
+  /// after start on the socket's reactor thread, and again when a reload
+  /// replaces the factory. Default: none; a udp: listener whose factory
+  /// returns nullptr fails to start (configuration error, exit 78).
+  virtual std::unique_ptr<DatagramProtocol> buildDatagramProtocol() { return nullptr; }
 };
 
 /// The signature of the constructor a plugin exports per factory (see Plugin.h).

@@ -10,7 +10,10 @@
 ///      WatchId instead of TimerId (a source change only: same binary interface);
 ///      Reactor::watchFd / modifyWatch / connect / cancelConnect / deferToThread,
 ///      Transport::shutdownWrite / writeSequence / handle, FactoryContext::handle
-///      (all appended), Protocol::dataReceived no longer pure (same slot).
+///      (all appended), Protocol::dataReceived no longer pure (same slot);
+///      DatagramProtocol / DatagramTransport (new classes) and
+///      Factory::buildDatagramProtocol (appended; the host calls it only on
+///      plugins whose ABI record says 1.3 or later).
 
 #define PROTOHOST_SDK_VERSION_MAJOR 1
 #define PROTOHOST_SDK_VERSION_MINOR 3
