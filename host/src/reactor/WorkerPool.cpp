@@ -33,7 +33,14 @@ struct WorkerPool::State {
 WorkerPool::WorkerPool(unsigned threads, std::size_t queueLimit) : state_(std::make_shared<State>(queueLimit)) {
   if (threads == 0) threads = 1;
   threads_.reserve(threads);
-  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back(&WorkerPool::workerMain, state_, i);
+  for (unsigned i = 0; i < threads; ++i) {
+    threads_.emplace_back(&WorkerPool::workerMain, state_, i);
+    // Named here as well as by the thread itself: once the pool exists its
+    // threads carry their names (a test reading /proc right after start
+    // raced the thread's own pthread_setname_np).
+    const std::string name = "ph-worker-" + std::to_string(i);
+    pthread_setname_np(threads_.back().native_handle(), name.substr(0, 15).c_str());
+  }
 }
 
 WorkerPool::~WorkerPool() { stop(std::chrono::steady_clock::now()); }
