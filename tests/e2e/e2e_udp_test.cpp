@@ -300,7 +300,7 @@ TEST(UdpEcho, AFactoryWithoutADatagramProtocolIsAConfigError) {
   EXPECT_NE(r.err.find("serves no datagrams"), std::string::npos) << r.err;
 }
 
-TEST(UdpEcho, APluginBuiltAgainstSdk12IsRefusedOnUdpAndServesTcp) {
+TEST(UdpEcho, APluginBuiltAgainstSdk12IsRefusedOnUdpAndAcceptedOnTcp) {
   // Its Factory vtable predates buildDatagramProtocol: the host must not call it.
   HostIni ini(protohost::e2e::kTestPluginDir);
   ini.listener("old", "sdk12", {}, kUdpLoopback);

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <utility>
 
+#include "net/BindSocket.h"
+
 namespace protohost::host {
 namespace {
 
@@ -71,23 +73,10 @@ void DatagramSocket::setMaxDatagramBytes(std::size_t maxDatagramBytes) {
 }
 
 int DatagramSocket::bind(const Endpoint& endpoint, const char*& step) {
-  DatagramPeer local;
+  int err = 0;
+  const int fd = bindEndpoint(endpoint, SOCK_DGRAM, err, step);
+  if (fd < 0) return err;
   family_ = endpoint.isIpv6() ? AF_INET6 : AF_INET;
-  toPeer(Address{endpoint.interface, endpoint.port}, family_, local);  // the endpoint parser checked the literal
-  int fd = ::socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  auto fail = [&](const char* what) {
-    const int err = errno;
-    if (fd >= 0) ::close(fd);
-    step = what;
-    return err;
-  };
-  if (fd < 0) return fail("socket");
-  // As the TCP listener: [::]:P means IPv6 only on every machine, whatever
-  // the sysctl; never SO_REUSEPORT (a second instance must fail to bind).
-  int one = 1;
-  if (family_ == AF_INET6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
-    return fail("setsockopt IPV6_V6ONLY");
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&local.storage), local.length) != 0) return fail("bind");
   fd_ = fd;
   return 0;
 }

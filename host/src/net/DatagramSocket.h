@@ -45,8 +45,8 @@ class DatagramSocket {
   DatagramSocket(const DatagramSocket&) = delete;
   DatagramSocket& operator=(const DatagramSocket&) = delete;
 
-  /// socket() + bind() of @p endpoint (non-blocking, close-on-exec). Returns 0,
-  /// or the errno with @p step naming the call that failed (nothing stays open).
+  /// Opens and binds @p endpoint (net/BindSocket.h). Returns 0, or the errno
+  /// with @p step naming the call that failed (nothing stays open).
   int bind(const Endpoint& endpoint, const char*& step);
   /// The bound port (the kernel's choice when the endpoint said 0).
   std::uint16_t localPort() const;

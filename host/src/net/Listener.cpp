@@ -12,6 +12,7 @@
 #include <cstring>
 #include <thread>
 
+#include "net/BindSocket.h"
 #include "net/Connection.h"
 #include "net/ConnectionSet.h"
 #include "net/PlainSocket.h"
@@ -93,40 +94,15 @@ void Listener::bind(int retries) {
 }
 
 int Listener::bindOnce(const char*& step) {
-  const bool v6 = endpoint_.isIpv6();
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (v6) {
-    auto& a = reinterpret_cast<sockaddr_in6&>(ss);
-    a.sin6_family = AF_INET6;
-    a.sin6_port = htons(endpoint_.port);
-    ::inet_pton(AF_INET6, endpoint_.interface.c_str(), &a.sin6_addr);
-    len = sizeof a;
-  } else {
-    auto& a = reinterpret_cast<sockaddr_in&>(ss);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(endpoint_.port);
-    ::inet_pton(AF_INET, endpoint_.interface.c_str(), &a.sin_addr);
-    len = sizeof a;
-  }
-  int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  auto fail = [&](const char* what) {
-    const int err = errno;
-    if (fd >= 0) ::close(fd);
-    step = what;
+  int err = 0;
+  const int fd = bindEndpoint(endpoint_, SOCK_STREAM, err, step);
+  if (fd < 0) return err;
+  if (::listen(fd, endpoint_.backlog) != 0) {
+    err = errno;
+    ::close(fd);
+    step = "listen";
     return err;
-  };
-  if (fd < 0) return fail("socket");
-  // SO_REUSEADDR (restart while old connections sit in TIME_WAIT) but never
-  // SO_REUSEPORT, which Poco's ServerSocket(address) sets: a second instance
-  // must fail with "Address already in use", not silently share the port.
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  // Without V6ONLY, [::]:P would also take IPv4's 0.0.0.0:P (whether it does
-  // is a sysctl): the endpoint would mean something else on another machine.
-  if (v6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) return fail("setsockopt IPV6_V6ONLY");
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return fail("bind");
-  if (::listen(fd, endpoint_.backlog) != 0) return fail("listen");
+  }
   useSocket(fd);
   return 0;
 }

@@ -27,11 +27,11 @@
 #include "protohost/DatagramProtocol.h"
 #include "protohost/Transport.h"
 #include "protohost/testing/ManualReactor.h"
-#include "protohost/testing/MemoryTransport.h"
+#include "protohost/testing/MemoryKit.h"
 
 namespace protohost::testing {
 
-class MemoryDatagramTransport : public DatagramTransport {
+class MemoryDatagramTransport : public DatagramTransport, public MemoryKit {
  public:
   /// One datagram the protocol sent.
   struct Sent {
@@ -40,7 +40,7 @@ class MemoryDatagramTransport : public DatagramTransport {
   };
 
   MemoryDatagramTransport() = default;
-  explicit MemoryDatagramTransport(Reactor& reactor) : reactor_(&reactor) {}
+  explicit MemoryDatagramTransport(Reactor& reactor) : MemoryKit(reactor) {}
   MemoryDatagramTransport(const MemoryDatagramTransport&) = delete;
   MemoryDatagramTransport& operator=(const MemoryDatagramTransport&) = delete;
 
@@ -53,8 +53,8 @@ class MemoryDatagramTransport : public DatagramTransport {
   }
   std::size_t maxDatagramSize() const override { return maxSize_; }
   Address localAddress() const override { return local_; }
-  Reactor& reactor() override { return reactor_ ? *reactor_ : ownReactor_; }
-  Logger& logger() override { return logger_; }
+  Reactor& reactor() override { return kitReactor(); }
+  Logger& logger() override { return kitLogger(); }
   void countDropped(std::string_view reason) override { ++dropped_[std::string(reason)]; }
 
   // ---- test-only helpers (not transport methods) ----
@@ -88,13 +88,8 @@ class MemoryDatagramTransport : public DatagramTransport {
   const std::map<std::string, std::size_t>& droppedByReason() const { return dropped_; }
   void setMaxDatagramSize(std::size_t n) { maxSize_ = n; }
   void setLocal(Address a) { local_ = std::move(a); }
-  MemoryLogger& memoryLogger() { return logger_; }
-  ManualReactor& manualReactor() { return ownReactor_; }
 
  private:
-  Reactor* reactor_ = nullptr;
-  ManualReactor ownReactor_;
-  MemoryLogger logger_;
   std::vector<Sent> sent_;
   std::map<std::string, std::size_t> dropped_;
   std::size_t maxSize_ = 65507;  // the host's default max_datagram_bytes

@@ -32,21 +32,9 @@
 #include "protohost/Protocol.h"
 #include "protohost/Transport.h"
 #include "protohost/testing/ManualReactor.h"
+#include "protohost/testing/MemoryKit.h"
 
 namespace protohost::testing {
-
-/// Collects log lines for assertions.
-class MemoryLogger : public Logger {
- public:
-  void log(LogLevel level, std::string_view message) override {
-    lines.push_back({level, std::string(message)});
-  }
-  struct Line {
-    LogLevel level;
-    std::string text;
-  };
-  std::vector<Line> lines;
-};
 
 /// The kit's HandleAnchor: posts to the transport's reactor and runs the call
 /// only while the transport's connection exists (until connectionLost).
@@ -69,10 +57,10 @@ class MemoryHandleAnchor : public HandleAnchor, public std::enable_shared_from_t
   Transport* target_;
 };
 
-class MemoryTransport : public Transport {
+class MemoryTransport : public Transport, public MemoryKit {
  public:
   MemoryTransport() = default;
-  explicit MemoryTransport(Reactor& reactor) : reactor_(&reactor) {}
+  explicit MemoryTransport(Reactor& reactor) : MemoryKit(reactor) {}
   MemoryTransport(const MemoryTransport&) = delete;
   MemoryTransport& operator=(const MemoryTransport&) = delete;
   ~MemoryTransport() override {
@@ -125,8 +113,8 @@ class MemoryTransport : public Transport {
     }
     return ConnectionHandle(anchor_);
   }
-  Reactor& reactor() override { return reactor_ ? *reactor_ : ownReactor_; }
-  Logger& logger() override { return logger_; }
+  Reactor& reactor() override { return kitReactor(); }
+  Logger& logger() override { return kitLogger(); }
   void whenDrained(std::size_t bytes, std::function<void()> fn) override {
     drainedAt_ = bytes;
     drained_ = std::move(fn);
@@ -219,13 +207,8 @@ class MemoryTransport : public Transport {
   bool drainRequested() const { return static_cast<bool>(drained_); }
   void setPeer(Address a) { peer_ = std::move(a); }
   void setLocal(Address a) { local_ = std::move(a); }
-  MemoryLogger& memoryLogger() { return logger_; }
-  ManualReactor& manualReactor() { return ownReactor_; }
 
  private:
-  Reactor* reactor_ = nullptr;
-  ManualReactor ownReactor_;
-  MemoryLogger logger_;
   std::string written_;
   void fireDrained() {
     if (!drained_ || closing_ || pending_ > drainedAt_) return;
