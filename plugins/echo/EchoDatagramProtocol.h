@@ -40,7 +40,7 @@ class EchoDatagramProtocol : public DatagramProtocol {
       transport().countDropped("loop_source_port");
       return;
     }
-    if (!rate_.allow(from.host, transport().reactor().now())) {
+    if (rate_.enabled() && !rate_.allow(from.host, transport().reactor().now())) {
       transport().countDropped("rate_limited");
       return;
     }

@@ -31,6 +31,9 @@ class SourceRateLimit {
     if (perSecond_) counts_.reserve(maxSources_);
   }
 
+  /// False when unlimited (perSecond 0): then callers need not read the clock.
+  bool enabled() const { return perSecond_ != 0; }
+
   /// Whether one more datagram from @p source fits its budget at @p now (and counts it).
   bool allow(std::string_view source, Clock::time_point now) {
     if (perSecond_ == 0) return true;

@@ -129,13 +129,17 @@ void DatagramListener::dispatch(int received) {
       continue;
     }
     bytes += d.data.size();
-    if (!samePeer(*d.peer, lastPeer_)) {
-      lastPeer_ = *d.peer;
-      lastFrom_ = toAddress(lastPeer_);
+    // sin_port and sin6_port sit at the same offset: bytes 2-3 of the sockaddr.
+    const auto* raw = reinterpret_cast<const unsigned char*>(&d.peer->storage);
+    KnownPeer& known = knownPeers_[(raw[2] ^ raw[3]) & (knownPeers_.size() - 1)];
+    if (!samePeer(*d.peer, known.peer)) {
+      known.peer = *d.peer;
+      known.address = toAddress(known.peer);
     }
-    currentFrom_ = &lastFrom_;
+    const Address& from = known.address;
+    currentFrom_ = &from;
     currentPeer_ = d.peer;
-    if (auto failure = invokePluginCode(loop_, tag, [&] { protocol_->datagramReceived(d.data, lastFrom_); })) {
+    if (auto failure = invokePluginCode(loop_, tag, [&] { protocol_->datagramReceived(d.data, from); })) {
       countDrop(DatagramDrop::PluginError);
       pluginFailed("datagramReceived", *failure);
     }

@@ -13,6 +13,7 @@
 // it; it owns the protocol and the reactor lent to it, and holds the owner
 // (ListenerRuntime: factory and library) for as long as the protocol lives.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -88,9 +89,14 @@ class DatagramListener final : public IoHandler, public DatagramTransport {
   // reuses its sockaddr instead of parsing the text again (echo's case).
   const Address* currentFrom_ = nullptr;
   const DatagramPeer* currentPeer_ = nullptr;
-  // The last sender converted to text: a burst from one peer converts once.
-  DatagramPeer lastPeer_;
-  Address lastFrom_;
+  // Senders converted to text, by the low bits of their port: a burst from a
+  // few peers converts each once (inet_ntop and a string per datagram cost
+  // more than the rest of the echo path).
+  struct KnownPeer {
+    DatagramPeer peer;
+    Address address;
+  };
+  std::array<KnownPeer, 16> knownPeers_{};
   std::chrono::steady_clock::time_point lastErrorLog_{};
   std::uint64_t errorsSinceLog_ = 0;
 };
