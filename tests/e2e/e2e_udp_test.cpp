@@ -272,18 +272,22 @@ TEST(UdpEcho, ReloadKeepsTheSocketAndAppliesTheNewLimitThenTermEnds) {
   // The new factory's protocol takes over the same socket: the port stays.
   const std::size_t mark = h.host.logLineCount();
   HostIni next;
-  next.listener("udp", "echo", {{"max_datagrams_per_s_per_ip", "1"}}, kUdpLoopback);  // the same endpoint text
+  next.listener("udp", "echo", {{"max_datagrams_per_s_per_ip", "1"}, {"max_datagram_bytes", "100"}},
+                kUdpLoopback);  // the same endpoint text
   next.raw(kAdminSection);
   h.host.writeConfig(next.text());
   ASSERT_TRUE(h.host.signal(SIGHUP));
   ASSERT_TRUE(h.host.waitForLog("configuration reloaded", 20s, mark).has_value()) << h.host.stderrText();
   ASSERT_TRUE(h.host.waitForLog("previous configuration of this listener released", 20s, mark).has_value()) << h.host.stderrText();
+  ASSERT_TRUE(client.sendTo(h.port, std::string(101, 'x')));  // over the new max_datagram_bytes
   ASSERT_TRUE(client.sendTo(h.port, "one"));
   ASSERT_TRUE(client.sendTo(h.port, "two"));  // over the new budget of 1 a second
   h.sync();
   EXPECT_EQ(client.receive(0), "one");
   EXPECT_FALSE(client.receive(0).has_value());
-  EXPECT_EQ(dropped(scrapeMetrics(h.admin), "rate_limited"), 1);
+  const std::string page = scrapeMetrics(h.admin);
+  EXPECT_EQ(dropped(page, "rate_limited"), 1) << page;
+  EXPECT_EQ(dropped(page, "too_large"), 1) << page;
   ASSERT_TRUE(h.host.signal(SIGTERM));
   EXPECT_EQ(h.host.waitExit(20s), 0) << h.host.stderrText();
 }
