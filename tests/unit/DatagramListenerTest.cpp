@@ -6,8 +6,14 @@
 // order: loopback UDP is delivered in order to one socket, so once the
 // answer to a later datagram arrived, the earlier one was read and dropped.
 
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -222,6 +228,27 @@ TEST(DatagramListener, ServeReplacesTheProtocolOnTheSameSocket) {
   EXPECT_EQ(f.listener->owner(), owner2);
   f.loop.runAndWait([&] { f.listener->close(); });
   EXPECT_EQ(newHooks, (std::vector<std::string>{"start", "stop"}));
+}
+
+// A client that sent to 127.0.0.2 with a connected socket takes answers from
+// 127.0.0.2 only; without IP_PKTINFO the host would answer from 127.0.0.1
+// (the route's source address) and the client would never see it.
+TEST(DatagramListener, AWildcardBindAnswersFromTheAddressTheRequestWentTo) {
+  Fixture f("udp:0");
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(f.port());
+  ASSERT_EQ(::inet_pton(AF_INET, "127.0.0.2", &to.sin_addr), 1);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  ASSERT_EQ(::send(fd, "via .2", 6, 0), 6);
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1) << "no answer from 127.0.0.2";
+  char buf[64];
+  const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  EXPECT_EQ(std::string(buf, static_cast<std::size_t>(std::max<ssize_t>(n, 0))), "via .2");
+  ::close(fd);
 }
 
 TEST(DatagramListener, BindingAPortInUseFails) {

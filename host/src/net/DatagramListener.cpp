@@ -139,6 +139,7 @@ void DatagramListener::dispatch(int received) {
     const Address& from = known.address;
     currentFrom_ = &from;
     currentPeer_ = d.peer;
+    currentLocal_ = d.local;
     if (auto failure = invokePluginCode(loop_, tag, [&] { protocol_->datagramReceived(d.data, from); })) {
       countDrop(DatagramDrop::PluginError);
       pluginFailed("datagramReceived", *failure);
@@ -146,6 +147,7 @@ void DatagramListener::dispatch(int received) {
   }
   currentFrom_ = nullptr;
   currentPeer_ = nullptr;
+  currentLocal_ = nullptr;
   inBatch_ = false;
   stats.datagrams.received.fetch_add(static_cast<std::uint64_t>(received), std::memory_order_relaxed);
   stats.bytesIn.fetch_add(bytes, std::memory_order_relaxed);
@@ -155,7 +157,7 @@ void DatagramListener::sendTo(std::string_view datagram, const Address& to) {
   if (socket_.fd() < 0) return countDrop(DatagramDrop::SendFailed);
   if (datagram.size() > 65535) return countDrop(DatagramDrop::SendFailed);  // no UDP datagram is longer
   if (&to == currentFrom_ || (currentFrom_ && to.port == currentFrom_->port && to.host == currentFrom_->host)) {
-    socket_.queue(datagram, *currentPeer_);
+    socket_.queue(datagram, *currentPeer_, *currentLocal_);  // an answer: from where the request went
   } else {
     DatagramPeer peer;
     if (!toPeer(to, socket_.family(), peer)) {

@@ -89,6 +89,7 @@ class DatagramListener final : public IoHandler, public DatagramTransport {
   // reuses its sockaddr instead of parsing the text again (echo's case).
   const Address* currentFrom_ = nullptr;
   const DatagramPeer* currentPeer_ = nullptr;
+  const DatagramLocal* currentLocal_ = nullptr;  // its destination (wildcard binds): the answer's source
   // Senders converted to text, by the low bits of their port: a burst from a
   // few peers converts each once (inet_ntop and a string per datagram cost
   // more than the rest of the echo path).

@@ -59,6 +59,7 @@ DatagramSocket::DatagramSocket(std::size_t maxDatagramBytes) {
   queued_.reserve(kMaxQueued);
   sendMsgs_.resize(kMaxQueued);
   sendIovs_.resize(kMaxQueued);
+  sendControls_.resize(kMaxQueued);
 }
 
 DatagramSocket::~DatagramSocket() { close(); }
@@ -70,6 +71,8 @@ void DatagramSocket::setMaxDatagramBytes(std::size_t maxDatagramBytes) {
   msgs_.assign(n, mmsghdr{});
   iovs_.assign(n, iovec{});
   peers_.assign(n, DatagramPeer{});
+  controls_.assign(n, Control{});
+  locals_.assign(n, DatagramLocal{});
 }
 
 int DatagramSocket::bind(const Endpoint& endpoint, const char*& step) {
@@ -78,6 +81,18 @@ int DatagramSocket::bind(const Endpoint& endpoint, const char*& step) {
   if (fd < 0) return err;
   family_ = endpoint.isIpv6() ? AF_INET6 : AF_INET;
   fd_ = fd;
+  if (endpoint.interface == "0.0.0.0" || endpoint.interface == "::") {
+    int one = 1;
+    const bool ok = family_ == AF_INET6 ? ::setsockopt(fd_, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) == 0
+                                        : ::setsockopt(fd_, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) == 0;
+    if (!ok) {
+      err = errno;
+      close();
+      step = family_ == AF_INET6 ? "setsockopt IPV6_RECVPKTINFO" : "setsockopt IP_PKTINFO";
+      return err;
+    }
+    pktinfo_ = true;
+  }
   return 0;
 }
 
@@ -104,6 +119,10 @@ int DatagramSocket::receive() {
     msgs_[i].msg_hdr.msg_namelen = sizeof peers_[i].storage;
     msgs_[i].msg_hdr.msg_iov = &iovs_[i];
     msgs_[i].msg_hdr.msg_iovlen = 1;
+    if (pktinfo_) {
+      msgs_[i].msg_hdr.msg_control = controls_[i].bytes;
+      msgs_[i].msg_hdr.msg_controllen = sizeof controls_[i].bytes;
+    }
     msgs_[i].msg_len = 0;
   }
   int got;
@@ -111,7 +130,26 @@ int DatagramSocket::receive() {
     got = ::recvmmsg(fd_, msgs_.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
   } while (got < 0 && errno == EINTR);
   if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-  for (int i = 0; i < got; ++i) peers_[i].length = msgs_[i].msg_hdr.msg_namelen;
+  for (int i = 0; i < got; ++i) {
+    peers_[i].length = msgs_[i].msg_hdr.msg_namelen;
+    DatagramLocal& local = locals_[i];
+    local.set = false;
+    if (!pktinfo_) continue;
+    msghdr& h = msgs_[i].msg_hdr;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        in_pktinfo info;
+        std::memcpy(&info, CMSG_DATA(c), sizeof info);
+        std::memcpy(&local.address, &info.ipi_addr, sizeof info.ipi_addr);  // the header's destination
+        local.set = true;
+      } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+        in6_pktinfo info;
+        std::memcpy(&info, CMSG_DATA(c), sizeof info);
+        local.address = info.ipi6_addr;
+        local.set = true;
+      }
+    }
+  }
   return got;
 }
 
@@ -120,10 +158,10 @@ DatagramSocket::Received DatagramSocket::at(int i) const {
   const bool truncated = (m.msg_hdr.msg_flags & MSG_TRUNC) != 0;
   return Received{std::string_view(buffer_.get() + static_cast<std::size_t>(i) * slotSize_,
                                    std::min<std::size_t>(m.msg_len, slotSize_)),
-                  &peers_[static_cast<std::size_t>(i)], truncated};
+                  &peers_[static_cast<std::size_t>(i)], truncated, &locals_[static_cast<std::size_t>(i)]};
 }
 
-void DatagramSocket::queue(std::string_view data, const DatagramPeer& peer) {
+void DatagramSocket::queue(std::string_view data, const DatagramPeer& peer, const DatagramLocal& local) {
   if (queued_.size() >= kMaxQueued) {
     const SendResult r = send();
     autoSent_.sent += r.sent;
@@ -131,7 +169,7 @@ void DatagramSocket::queue(std::string_view data, const DatagramPeer& peer) {
     autoSent_.failed += r.failed;
     if (!autoSent_.firstError) autoSent_.firstError = r.firstError;
   }
-  queued_.push_back(Queued{sendBytes_.size(), data.size(), peer});
+  queued_.push_back(Queued{sendBytes_.size(), data.size(), peer, local});
   sendBytes_.append(data);
 }
 
@@ -149,6 +187,28 @@ DatagramSocket::SendResult DatagramSocket::send() {
     sendMsgs_[i].msg_hdr.msg_namelen = q.peer.length;
     sendMsgs_[i].msg_hdr.msg_iov = &sendIovs_[i];
     sendMsgs_[i].msg_hdr.msg_iovlen = 1;
+    if (q.local.set) {
+      // Answer from the address the request was sent to (ifindex 0: routing picks the interface).
+      msghdr& h = sendMsgs_[i].msg_hdr;
+      h.msg_control = sendControls_[i].bytes;
+      h.msg_controllen = family_ == AF_INET6 ? CMSG_SPACE(sizeof(in6_pktinfo)) : CMSG_SPACE(sizeof(in_pktinfo));
+      cmsghdr* c = CMSG_FIRSTHDR(&h);
+      if (family_ == AF_INET6) {
+        in6_pktinfo info{};
+        info.ipi6_addr = q.local.address;
+        c->cmsg_level = IPPROTO_IPV6;
+        c->cmsg_type = IPV6_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof info);
+        std::memcpy(CMSG_DATA(c), &info, sizeof info);
+      } else {
+        in_pktinfo info{};
+        std::memcpy(&info.ipi_spec_dst, &q.local.address, sizeof info.ipi_spec_dst);
+        c->cmsg_level = IPPROTO_IP;
+        c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof info);
+        std::memcpy(CMSG_DATA(c), &info, sizeof info);
+      }
+    }
   }
   std::size_t next = 0;
   while (next < n && fd_ >= 0) {

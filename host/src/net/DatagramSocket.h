@@ -4,10 +4,17 @@
 // batch (recvmmsg into fixed slots of max_datagram_bytes, MSG_TRUNC marking
 // a datagram that did not fit) and a bounded send batch (sendmmsg).
 //
+// On a wildcard bind (0.0.0.0, ::) each datagram's destination address is
+// read (IP_PKTINFO / IPV6_RECVPKTINFO) and an answer to it is sent from that
+// address (man 7 ip: ipi_spec_dst): otherwise the kernel picks the source by
+// route, and a client that sent to another address of this host, with a
+// connected socket, drops the answer.
+//
 // Memory: the receive slots are allocated once per socket; the send batch
 // holds at most kMaxQueued datagrams (a full batch is sent at once), so
 // nothing grows with load. Threading: one thread at a time (the listener's loop).
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstddef>
@@ -26,6 +33,13 @@ namespace protohost::host {
 struct DatagramPeer {
   sockaddr_storage storage{};
   socklen_t length = 0;
+};
+
+/// The address a datagram was sent to, on a wildcard bind (else unset):
+/// an answer goes out from it.
+struct DatagramLocal {
+  bool set = false;
+  in6_addr address{};  // an IPv4 address in its first 4 bytes on an AF_INET socket
 };
 
 /// Converts @p peer to the SDK's {host, port}.
@@ -60,6 +74,7 @@ class DatagramSocket {
     std::string_view data;
     const DatagramPeer* peer;
     bool truncated;  // longer than the slot: data holds its first maxDatagramBytes
+    const DatagramLocal* local;  // where it was sent (set on a wildcard bind only)
   };
   /// One recvmmsg into the slots: the number of datagrams received (0 when
   /// none waits), or -1 with errno. at(i) gives each of them.
@@ -72,8 +87,9 @@ class DatagramSocket {
   /// How many slots a receive() fills at most.
   std::size_t slots() const { return msgs_.size(); }
 
-  /// Queues a copy of @p data for @p peer; sends the batch first when it is full.
-  void queue(std::string_view data, const DatagramPeer& peer);
+  /// Queues a copy of @p data for @p peer, from @p local when it is set; sends
+  /// the batch first when it is full.
+  void queue(std::string_view data, const DatagramPeer& peer, const DatagramLocal& local = {});
   std::size_t queued() const { return queued_.size(); }
   /// What send() did: datagrams (and their bytes) the kernel took, and how
   /// many it refused (dropped: UDP does not queue for a full socket buffer).
@@ -95,10 +111,19 @@ class DatagramSocket {
   std::vector<mmsghdr> msgs_;          // receive headers, one per slot
   std::vector<iovec> iovs_;
   std::vector<DatagramPeer> peers_;
+  bool pktinfo_ = false;  // a wildcard bind: destinations are read and answered from
+  // One control buffer per receive slot and per queued datagram (an in6_pktinfo is the larger).
+  struct Control {
+    alignas(cmsghdr) char bytes[CMSG_SPACE(sizeof(in6_pktinfo))];
+  };
+  std::vector<Control> controls_;
+  std::vector<DatagramLocal> locals_;
   struct Queued {
     std::size_t offset, length;
     DatagramPeer peer;
+    DatagramLocal local;
   };
+  std::vector<Control> sendControls_;
   std::string sendBytes_;              // queued datagrams, back to back
   std::vector<Queued> queued_;
   std::vector<mmsghdr> sendMsgs_;      // reused by send()
