@@ -105,7 +105,8 @@ void SequenceStore::closeStateFile() {
 int SequenceStore::readState(std::string& content) {
   if (stateFd_ >= 0) {
     bool same = false;
-    if (ops_->sameFile(stateFd_, path_, same) == 0 && same) return ops_->readAt(stateFd_, kMaxStateFileBytes + 1, 0, content);
+    if (ops_->sameFile(stateFd_, path_, same) == 0 && same)
+      return ops_->readAt(stateFd_, kMaxStateFileBytes + 1, 0, content);
     closeStateFile();  // replaced or removed by someone else: our record is not the file's
   }
   return ops_->readFile(path_, kMaxStateFileBytes, content);

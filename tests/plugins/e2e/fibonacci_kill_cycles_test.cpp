@@ -91,14 +91,16 @@ TEST(FibonacciT28, KillNineAtRandomAndAtEveryStepOfTheStateWriteNeverRepeatsAnAn
 
     HostProcess host;
     if (kind != "random")
-      host.setCommandPrefix({"strace", "-f", "-qq", "-o", "/dev/null", "-P", state, "-P", state + ".tmp", "-P", stateDir,
-                             "-e", "trace=" + kind, "-e",
+      host.setCommandPrefix({"strace", "-f", "-qq", "-o", "/dev/null", "-P", state, "-P", state + ".tmp",
+                             "-P", stateDir, "-e", "trace=" + kind, "-e",
                              "inject=" + kind + ":signal=SIGKILL:when=" + std::to_string(when)});
     HostIni ini;
     ini.set("threads", "2");  // two reactors share the sequence
     // max_index far above what 200 cycles hand out (about 100,000 answers): never "ERR exhausted".
     ini.listener("fib", "fibonacci",
-                 {{"state_file", state}, {"reserve_block", std::to_string(block)}, {"max_index", std::to_string(kMaxIndex)}});
+                 {{"state_file", state},
+                  {"reserve_block", std::to_string(block)},
+                  {"max_index", std::to_string(kMaxIndex)}});
     host.startWithConfig(ini.text());
     const std::regex listening(R"(\[listener=fib\] listening on \S*:([0-9]+) )");
     auto line = host.waitForLog(listening, kWait);
