@@ -1,6 +1,7 @@
 # The host's layers (docs/design-connection-layer.md §2): every `#include "..."`
 # under host/src must name a folder its own folder may use. CMake's include
-# paths already make an upward include fail to compile; this also catches
+# paths already make an upward include fail to compile (host/CMakeLists.txt,
+# tests layering_upward_include_fails); this also catches
 # "../x/Y.h", a bare "Y.h" and an include of a folder beside one's own.
 #
 #   cmake -DSRC=<host/src> -P check_layering.cmake

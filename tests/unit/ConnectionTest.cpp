@@ -31,6 +31,7 @@
 #include "net/ConnectionOwner.h"
 #include "net/ConnectionSet.h"
 #include "net/Listener.h"
+#include "net/PlainSocket.h"
 #include "reactor/EventLoop.h"
 
 namespace protohost::host {
@@ -158,7 +159,7 @@ class ConnectionTest : public ::testing::Test {
     sockaddr_storage ss{};
     ss.ss_family = AF_INET;
     loop.runAndWait([&] {
-      auto c = std::make_shared<Connection>(set, o, sv[0], "", ss);
+      auto c = std::make_shared<Connection>(set, o, std::make_unique<PlainSocket>(sv[0]), "", ss);
       set.add(c);
       c->open();
       connection = c;

@@ -1,7 +1,6 @@
 #include "net/Connection.h"
 
 #include <sys/epoll.h>
-#include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -14,6 +13,7 @@
 
 #include "reactor/EventLoop.h"
 #include "net/ConnectionSet.h"
+#include "net/ProxyStage.h"
 #include "base/Log.h"
 #include "base/PluginCall.h"
 
@@ -47,12 +47,12 @@ constexpr int kMaxReadsPerEvent = 4;
 
 }  // namespace
 
-Connection::Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> listener, int fd, std::string ip,
-                       const sockaddr_storage& peer)
+Connection::Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> listener,
+                       std::unique_ptr<SocketLayer> socket, std::string ip, const sockaddr_storage& peer)
     : set_(set),
       loop_(set.loop()),
       listener_(std::move(listener)),
-      fd_(fd),
+      socket_(std::move(socket)),
       ip_(std::move(ip)),
       lastActivity_(std::chrono::steady_clock::now()),
       tracksActivity_(listener_->limits.idleTimeoutMs > 0) {
@@ -61,12 +61,13 @@ Connection::Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> list
   std::memcpy(&peer_, &peer, peer.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
 }
 
-Connection::Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> listener, int fd, const sockaddr_storage& peer,
+Connection::Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> listener,
+                       std::unique_ptr<SocketLayer> socket, const sockaddr_storage& peer,
                        std::unique_ptr<Protocol> protocol, std::string target, std::uint32_t registered)
     : set_(set),
       loop_(set.loop()),
       listener_(std::move(listener)),
-      fd_(fd),
+      socket_(std::move(socket)),
       protocol_(std::move(protocol)),
       outTarget_(std::move(target)),
       tracksActivity_(false) {
@@ -77,7 +78,7 @@ Connection::Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> list
   if (registered != 0) {
     // Still in the epoll set with the connector's handler: one MOD takes it
     // over (instead of the connector's DEL and an ADD here).
-    loop_.ioUpdate(fd_, this, registered, EPOLLIN | EPOLLRDHUP);
+    loop_.ioUpdate(socket_->fd(), this, registered, EPOLLIN | EPOLLRDHUP);
     registered_ = EPOLLIN | EPOLLRDHUP;
   }
 }
@@ -85,11 +86,8 @@ Connection::Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> list
 Connection::~Connection() {
   if (!outTarget_.empty()) listener_->outboundHolders.fetch_sub(1, std::memory_order_relaxed);
   // Normally finished already (unregistered, closed); this covers a connection
-  // dropped before open().
-  if (fd_ >= 0) {
-    loop_.ioUpdate(fd_, this, registered_, 0);
-    ::close(fd_);
-  }
+  // dropped before open(). The socket layer closes the fd.
+  if (socket_->fd() >= 0) loop_.ioUpdate(socket_->fd(), this, registered_, 0);
 }
 
 void Connection::onIoEvent(std::uint32_t events) {
@@ -118,49 +116,42 @@ std::string Connection::context() const {
 }
 
 Address Connection::peerAddress() const {
-  if (proxiedPeer_) return *proxiedPeer_;
+  if (stagePeer_) return *stagePeer_;
   sockaddr_storage ss{};
   std::memcpy(&ss, &peer_, sizeof peer_);
   return toAddress(ss);
 }
-Address Connection::localAddress() const { return proxiedLocal_ ? *proxiedLocal_ : localSocketAddress(fd_); }
+Address Connection::localAddress() const { return stageLocal_ ? *stageLocal_ : localSocketAddress(socket_->fd()); }
 
 bool Connection::open() {
   opened_ = true;
-  if (!listener_->limits.proxyProtocol || !outTarget_.empty()) return startProtocol();
-  // The header comes first: no plugin code (not even buildProtocol) runs
-  // before it is complete and valid.
-  proxyParser_ = std::make_unique<ProxyHeaderParser>();
-  const int ms = listener_->limits.proxyProtocolTimeoutMs;
-  proxyTimer_ = loop_.callLater(std::chrono::milliseconds(ms), [weak = weak_from_this(), ms] {
+  if (listener_->limits.proxyProtocol && outTarget_.empty())
+    stage_ = std::make_unique<ProxyStage>(listener_->stats, logger_, listener_->limits.proxyProtocolTimeoutMs,
+                                          peerAddress());
+  if (!stage_) return startProtocol();
+  // The stage comes first: no plugin code (not even buildProtocol) runs
+  // before it is done.
+  stageTimer_ = loop_.callLater(stage_->deadline(), [weak = weak_from_this()] {
     auto self = weak.lock();
-    if (!self || self->finished_) return;
-    self->proxyTimer_ = 0;
-    self->proxyHeaderFailed(DisconnectReason::Kind::Timeout,
-                            "no complete PROXY header within proxy_protocol_timeout_ms = " + std::to_string(ms));
+    if (!self || self->finished_ || !self->stage_) return;
+    self->stageTimer_ = 0;
+    self->finish(self->stage_->endedEarly(DisconnectReason::Kind::Timeout));
   });
   updateInterest();
   return true;
 }
 
-bool Connection::takeProxyHeader(std::string_view& data) {
-  const ProxyHeaderParser::Result r = proxyParser_->feed(data);
-  if (r.status == ProxyHeaderParser::Status::NeedMore) return false;
-  if (r.status == ProxyHeaderParser::Status::Error) {
-    proxyHeaderFailed(DisconnectReason::Kind::Error, "invalid PROXY header: " + proxyParser_->error());
+bool Connection::takeStageInput(std::string_view& data) {
+  const PreStage::Outcome r = stage_->feed(data);
+  if (r.step == PreStage::Step::NeedMore) return false;
+  if (r.step == PreStage::Step::Failed) {
+    finish(r.failure);  // no plugin code has run
     return false;
   }
-  const ProxyHeader& h = proxyParser_->header();
-  const Address socketPeer = peerAddress();
-  if (h.hasAddresses) {
-    proxiedPeer_ = Address{h.source.address, h.source.port};
-    proxiedLocal_ = Address{h.destination.address, h.destination.port};
-  }
-  if (Log::instance().enabled(LogLevel::Debug))
-    logger_.log(LogLevel::Debug, "PROXY v" + std::to_string(h.version) + " header from " + socketPeer.toString() +
-                                     (h.hasAddresses ? "" : h.local ? " (LOCAL: real endpoints)" : " (no addresses: real endpoints)"));
-  proxyParser_.reset();
-  if (proxyTimer_) loop_.cancel(std::exchange(proxyTimer_, 0));
+  stagePeer_ = stage_->peer();
+  stageLocal_ = stage_->local();
+  stage_.reset();
+  if (stageTimer_) loop_.cancel(std::exchange(stageTimer_, 0));
   data.remove_prefix(r.consumed);
   if (!startProtocol() || data.empty() || closing_) return false;
   if (pausedByProtocol_) {
@@ -168,19 +159,6 @@ bool Connection::takeProxyHeader(std::string_view& data) {
     return false;
   }
   return true;
-}
-
-void Connection::proxyHeaderFailed(DisconnectReason::Kind kind, const std::string& why) {
-  auto& stats = listener_->stats;
-  stats.proxyHeaderErrors.fetch_add(1, std::memory_order_relaxed);
-  // At most one line per second per listener at info level (a scanner must not
-  // flood the log); every one shows at debug level as "closed: WHY".
-  const std::int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::steady_clock::now().time_since_epoch()).count();
-  std::int64_t last = stats.lastProxyErrorLogMs.load(std::memory_order_relaxed);
-  if (nowMs - last >= 1000 && stats.lastProxyErrorLogMs.compare_exchange_strong(last, nowMs))
-    logger_.log(LogLevel::Info, why + "; closing (protohost_proxy_header_errors_total counts every one)");
-  finish(DisconnectReason{kind, why});
 }
 
 bool Connection::startProtocol() {
@@ -231,7 +209,7 @@ void Connection::onReadable() {
 
 inline bool Connection::readOnce() {
   char* buf = loop_.readBuffer();
-  const ssize_t n = ::recv(fd_, buf, EventLoop::kReadBufferSize, 0);
+  const ssize_t n = socket_->read(buf, EventLoop::kReadBufferSize);
   if (n <= 0) {
     readFailed(n < 0 ? errno : 0);
     return false;
@@ -239,7 +217,7 @@ inline bool Connection::readOnce() {
   if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
   listener_->stats.bytesIn.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
   const std::string_view data(buf, static_cast<std::size_t>(n));
-  if (proxyParser_) receivedBeforeProtocol(data);
+  if (stage_) receivedBeforeProtocol(data);
   else callPlugin("dataReceived", [this, data] { protocol_->dataReceived(data); });
   return static_cast<std::size_t>(n) == EventLoop::kReadBufferSize;
 }
@@ -252,7 +230,7 @@ void Connection::readMore() {
 }
 
 void Connection::receivedBeforeProtocol(std::string_view data) {
-  if (takeProxyHeader(data)) callPlugin("dataReceived", [&] { protocol_->dataReceived(data); });
+  if (takeStageInput(data)) callPlugin("dataReceived", [&] { protocol_->dataReceived(data); });
 }
 
 void Connection::readFailed(int err) {
@@ -263,9 +241,8 @@ void Connection::readFailed(int err) {
     return;
   }
   eof_ = true;
-  if (proxyParser_) {
-    proxyHeaderFailed(DisconnectReason::Kind::ClosedByPeer,
-                      "peer closed after " + std::to_string(proxyParser_->bytesSeen()) + " bytes of a PROXY header");
+  if (stage_) {
+    finish(stage_->endedEarly(DisconnectReason::Kind::ClosedByPeer));
     return;
   }
   // Reading ends; the interest follows in the settle() after the hook, so that
@@ -283,14 +260,14 @@ void Connection::onWritable() {
 void Connection::onError() {
   int err = 0;
   socklen_t len = sizeof err;
-  ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+  ::getsockopt(socket_->fd(), SOL_SOCKET, SO_ERROR, &err, &len);
   finish(DisconnectReason{DisconnectReason::Kind::Error, err ? std::strerror(err) : "socket error"});
 }
 
 bool Connection::flush() {
   while (!out_.empty()) {
     std::string_view chunk = out_.front();
-    const ssize_t n = ::send(fd_, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = socket_->write(chunk.data(), chunk.size());
     if (n > 0) {
       if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();
       listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
@@ -315,7 +292,7 @@ void Connection::write(std::string_view bytes) {
   // send, a counter, no copy, nothing left for settle() to do. (finish()
   // sets closing_ too; an empty write sends 0 bytes, which changes nothing.)
   if (out_.empty() && !closing_ && !writeShut_) {
-    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = socket_->write(bytes.data(), bytes.size());
     if (n == static_cast<ssize_t>(bytes.size())) {
       if (tracksActivity_) lastActivity_ = std::chrono::steady_clock::now();  // output progress
       listener_->stats.bytesOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
@@ -363,10 +340,7 @@ void Connection::writeSequence(std::span<const std::string_view> pieces) {
     iov[count].iov_len = pieces[count].size();
     total += pieces[count].size();
   }
-  msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = count;
-  const ssize_t n = total ? ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) : 0;
+  const ssize_t n = total ? socket_->writev(iov, static_cast<int>(count)) : 0;
   if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
     writeRest({}, n, errno);  // closes with the error
     return;
@@ -479,7 +453,7 @@ void Connection::settle() {
   }
   if (writeShut_ && !finSent_ && out_.empty() && !closing_) {
     finSent_ = true;
-    if (::shutdown(fd_, SHUT_WR) != 0) {
+    if (socket_->shutdownWrite() != 0) {
       finish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(errno)});
       return;
     }
@@ -537,7 +511,7 @@ void Connection::updateInterest() {
   // left armed on an idle socket spins the loop (the shape of Poco bug #2966).
   std::uint32_t want = (wantRead ? EPOLLIN | EPOLLRDHUP : 0u) | (wantWrite ? EPOLLOUT : 0u);
   if (want == registered_) return;  // the common case: no epoll_ctl, no call
-  loop_.ioUpdate(fd_, this, registered_, want);
+  loop_.ioUpdate(socket_->fd(), this, registered_, want);
   registered_ = want;
 }
 
@@ -549,26 +523,22 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   reactorFacade_.cancelAll();
   drained_ = nullptr;
   resumed_ = nullptr;
-  if (proxyTimer_) loop_.cancel(std::exchange(proxyTimer_, 0));
+  if (stageTimer_) loop_.cancel(std::exchange(stageTimer_, 0));
+  stage_.reset();
   heldInput_.clear();
   out_.release();
   // After EOF nothing is left unread, so a plain close sends FIN. Otherwise a
   // graceful close lingers, so that unread input cannot turn it into an RST.
   if (graceful && !eof_) {
     updateInterest();  // unregistered: the lingering close registers the fd with its own handler
-    set_.lingerClose(fd_);
+    set_.lingerClose(socket_->release());
   } else {
-    // No EPOLL_CTL_DEL: close() takes the fd out of the epoll set, since no
-    // other descriptor refers to a connection's socket (the host never dups
-    // one), and an event still in this round's batch finds finished_ set.
+    // No EPOLL_CTL_DEL: close() takes the fd out of the epoll set, and an
+    // event still in this round's batch finds finished_ set. An abort closes
+    // with an RST, as the SDK's abortConnection promises.
     registered_ = 0;
-    if (resetOnClose_) {  // an abort: the peer sees an RST, as the SDK's abortConnection promises
-      const linger lg{1, 0};
-      ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    }
-    ::close(fd_);
+    socket_->close(resetOnClose_);
   }
-  fd_ = -1;
   if (protocol_) {
     ++depth_;
     if (auto failure = invokePluginCode(loop_, listener_.get(), [&] { protocol_->connectionLost(reason); }))
@@ -588,8 +558,9 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
 }
 
 void Connection::requestStop() {
-  if (!finished_ && proxyParser_) {
-    finish(DisconnectReason{DisconnectReason::Kind::Shutdown, "stopping before the PROXY header was complete"});
+  if (!finished_ && stage_) {
+    finish(DisconnectReason{DisconnectReason::Kind::Shutdown,
+                            std::string("stopping before the ") + stage_->name() + " was complete"});
     return;
   }
   if (finished_ || !protocol_) return;

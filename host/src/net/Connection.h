@@ -1,11 +1,13 @@
 #pragma once
-// One TCP connection (accepted, or made by Reactor::connect): its registration in the loop's epoll set,
-// the output queue and flow control, and the exception boundary around every
-// call into its Protocol. Implements the SDK Transport the protocol writes through.
+// One TCP connection (accepted, or made by Reactor::connect), as the protocol
+// driver: its registration in the loop's epoll set, the output queue and flow
+// control, the close state machine and the exception boundary around every
+// call into its Protocol. Implements the SDK Transport the protocol writes
+// through. Bytes move through its SocketLayer (PlainSocket; TLS next).
 //
-// On a proxy_protocol = required listener it first reads the PROXY header
-// (ProxyHeader.h) under its own deadline; the protocol is built only once the
-// header is complete and valid, and never for a connection whose header is not.
+// A PreStage (the PROXY header on a proxy_protocol = required listener) may
+// read the first bytes under its own deadline; the protocol is built only once
+// the stage is Done, and never for a connection whose stage failed.
 //
 // Ownership: its loop's ConnectionSet owns it (shared_ptr); it owns its
 // Protocol and holds its ConnectionOwner (for a listener: factory + library)
@@ -24,7 +26,8 @@
 #include "net/ConnectionOwner.h"
 #include "reactor/LoopHandleAnchor.h"
 #include "net/OutputBuffer.h"
-#include "net/ProxyHeader.h"
+#include "net/PreStage.h"
+#include "net/SocketLayer.h"
 #include "reactor/TrackedReactor.h"
 #include "protohost/Logger.h"
 #include "protohost/Protocol.h"
@@ -37,26 +40,27 @@ class ConnectionSet;
 
 class Connection final : public Transport, public IoHandler, public std::enable_shared_from_this<Connection> {
  public:
-  /// Takes ownership of the connected, non-blocking socket @p fd and of one
-  /// admission of @p owner (released when the connection finishes).
+  /// Takes ownership of the connected socket @p socket and of one admission
+  /// of @p owner (released when the connection finishes).
   /// @p ip is the admission key for the per-IP limit. The caller adds it to
   /// @p set (whose loop it runs on) before open().
-  Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> owner, int fd, std::string ip,
-             const sockaddr_storage& peer);
-  /// An outbound connection (Reactor::connect, OutboundConnections.h): @p fd
+  Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> owner, std::unique_ptr<SocketLayer> socket,
+             std::string ip, const sockaddr_storage& peer);
+  /// An outbound connection (Reactor::connect, OutboundConnections.h): @p socket
   /// is connected and @p protocol is the caller's. No admission, no PROXY
   /// header, no idle timeout; counted in the listener's outbound stats and
   /// tagged out=@p target (HOST:PORT) in its log lines.
-  /// @p registered: the epoll events @p fd is still registered with (by the
-  /// Connector, whose handler this replaces at once), or 0.
-  Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> owner, int fd, const sockaddr_storage& peer,
-             std::unique_ptr<Protocol> protocol, std::string target, std::uint32_t registered = 0);
+  /// @p registered: the epoll events the socket is still registered with (by
+  /// the Connector, whose handler this replaces at once), or 0.
+  Connection(ConnectionSet& set, std::shared_ptr<ConnectionOwner> owner, std::unique_ptr<SocketLayer> socket,
+             const sockaddr_storage& peer, std::unique_ptr<Protocol> protocol, std::string target,
+             std::uint32_t registered = 0);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   /// Builds the protocol, registers with the reactor and calls connectionMade;
-  /// with proxy_protocol = required it first waits for the PROXY header.
+  /// with proxy_protocol = required it first waits for the PROXY header (a ProxyStage).
   /// Returns false when the connection was refused or closed during it.
   bool open();
 
@@ -82,10 +86,10 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   std::size_t pendingBytes() const override { return out_.size(); }
   void pauseReading() override;
   void resumeReading() override;
-  /// The client as the PROXY header names it when there is one with
-  /// addresses, else the socket's peer. (Limits use the socket's peer.)
+  /// The client as the pre-stage (PROXY header) names it when it named one,
+  /// else the socket's peer. (Limits use the socket's peer.)
   Address peerAddress() const override;
-  /// Likewise: the PROXY header's destination, else the socket's own address.
+  /// Likewise: the pre-stage's destination, else the socket's own address.
   Address localAddress() const override;
   Reactor& reactor() override { return reactorFacade_; }
   Logger& logger() override { return logger_; }
@@ -125,7 +129,7 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   /// One recv() and its delivery; true when it filled the buffer (more may be waiting).
   bool readOnce();
   [[gnu::noinline]] void readMore();
-  /// Input while the PROXY header is incomplete: to the parser, the rest to the protocol.
+  /// Input while the pre-stage is not done: to the stage, the rest to the protocol.
   [[gnu::noinline]] void receivedBeforeProtocol(std::string_view data);
   /// recv() returned 0 (@p err = 0: EOF, ends the input) or failed with
   /// @p err (EAGAIN/EINTR: nothing; anything else closes).
@@ -134,12 +138,10 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   void onError();
   /// Builds the protocol and calls connectionMade; false when that closed it.
   bool startProtocol();
-  /// Feeds @p data to the PROXY header parser. Once the header is complete it
-  /// starts the protocol and leaves in @p data the bytes after the header.
+  /// Feeds @p data to the pre-stage. Once it is done this starts the protocol
+  /// and leaves in @p data the bytes after the stage's.
   /// Returns true when @p data should be delivered to the protocol now.
-  bool takeProxyHeader(std::string_view& data);
-  /// Counts, logs (rate-limited) and closes: no plugin code has run.
-  void proxyHeaderFailed(DisconnectReason::Kind kind, const std::string& why);
+  bool takeStageInput(std::string_view& data);
 
   /// Runs @p fn (plugin code) inside the exception boundary, then settles if
   /// it changed anything settle() acts on (dirty_).
@@ -176,7 +178,7 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   ConnectionSet& set_;
   EventLoop& loop_;
   std::shared_ptr<ConnectionOwner> listener_;  // before protocol_: destroyed after it
-  int fd_;
+  std::unique_ptr<SocketLayer> socket_;
   std::unique_ptr<Protocol> protocol_;
   OutputBuffer out_;
   TrackedReactor reactorFacade_{loop_, [this](Reactor::Callback fn) { return guarded(std::move(fn)); }, listener_};
@@ -185,11 +187,11 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   std::string ip_;
   std::string outTarget_;  // outbound only: HOST:PORT it connected to (empty: accepted)
   sockaddr_in6 peer_{};  // large enough for sockaddr_in too; kept for logs after close
-  std::unique_ptr<ProxyHeaderParser> proxyParser_;  // while waiting for the PROXY header
-  TimerId proxyTimer_ = 0;                          // its deadline
-  std::optional<Address> proxiedPeer_;   // from a PROXY header with addresses
-  std::optional<Address> proxiedLocal_;
-  std::string heldInput_;  // bytes after the header, held while connectionMade paused reading
+  std::unique_ptr<PreStage> stage_;  // until the pre-stage is done (PROXY header)
+  TimerId stageTimer_ = 0;           // its deadline
+  std::optional<Address> stagePeer_;   // what a done pre-stage said (PROXY header with addresses)
+  std::optional<Address> stageLocal_;
+  std::string heldInput_;  // bytes after the stage's, held while connectionMade paused reading
   // Last input received or output sent (by any send: write()'s own, writeRest's
   // or flush's): what idle_timeout_ms measures from.
   std::chrono::steady_clock::time_point lastActivity_;

@@ -14,6 +14,7 @@
 
 #include "net/Connection.h"
 #include "net/ConnectionSet.h"
+#include "net/PlainSocket.h"
 #include "reactor/EventLoop.h"
 #include "base/Log.h"
 
@@ -42,7 +43,7 @@ struct OwnedFd {
 
 void adoptConnection(ConnectionSet& set, const std::shared_ptr<ConnectionOwner>& runtime, int fd, std::string ip,
                      const sockaddr_storage& peer) {
-  auto connection = std::make_shared<Connection>(set, runtime, fd, std::move(ip), peer);
+  auto connection = std::make_shared<Connection>(set, runtime, std::make_unique<PlainSocket>(fd), std::move(ip), peer);
   set.add(connection);
   connection->open();
 }

@@ -9,6 +9,7 @@
 #include "net/ConnectEndpoint.h"
 #include "net/Connection.h"
 #include "net/ConnectionSet.h"
+#include "net/PlainSocket.h"
 
 namespace protohost::host {
 
@@ -107,7 +108,7 @@ void OutboundConnections::connected(std::uint64_t id, int fd, const SocketAddres
     return;
   }
   ConnectionSet& set = ConnectionSet::of(loop_);
-  auto connection = std::make_shared<Connection>(set, runtime, fd, peer.storage, std::move(p->protocol), p->target,
+  auto connection = std::make_shared<Connection>(set, runtime, std::make_unique<PlainSocket>(fd), peer.storage, std::move(p->protocol), p->target,
                                                  registered);
   p->onFailed = nullptr;
   runtime->stats.outbound.opened.fetch_add(1, std::memory_order_relaxed);

@@ -67,17 +67,19 @@ inline std::string readToEnd(int fd, std::string& out, std::chrono::milliseconds
 
 class ScriptedUpstream {
  public:
-  using Handler = std::function<void(int fd)>;
+  /// @p stopping turns true when stop() is called or the upstream is destroyed:
+  /// a handler that holds its connection open waits for it.
+  using Handler = std::function<void(int fd, const std::atomic<bool>& stopping)>;
 
   /// @p handler runs once per accepted connection, on its own thread; the fd
-  /// is closed after it returns (unless it closed it and returned -1's worth: set fd aside).
+  /// is closed after it returns.
   explicit ScriptedUpstream(Handler handler) : handler_(std::move(handler)) {
     acceptor_ = std::thread([this] { acceptLoop(); });
   }
   ScriptedUpstream(const ScriptedUpstream&) = delete;
   ScriptedUpstream& operator=(const ScriptedUpstream&) = delete;
   ~ScriptedUpstream() {
-    stop_ = true;
+    stop();
     acceptor_.join();
     for (auto& t : workers_) t.join();
   }
@@ -85,8 +87,9 @@ class ScriptedUpstream {
   std::uint16_t port() const { return listener_.port(); }
   /// Connections accepted so far.
   int accepted() const { return accepted_.load(); }
-  /// Whether the test is ending (handlers that wait should return).
-  bool stopping() const { return stop_.load(); }
+  /// Stops accepting and lets waiting handlers return (their connections
+  /// close); any thread. The destructor calls it, so a failed ASSERT cannot hang.
+  void stop() { stop_ = true; }
 
  private:
   void acceptLoop() {
@@ -97,7 +100,7 @@ class ScriptedUpstream {
       if (fd < 0) continue;
       ++accepted_;
       workers_.emplace_back([this, fd] {
-        handler_(fd);
+        handler_(fd, stop_);
         ::close(fd);
       });
     }

@@ -118,15 +118,13 @@ TEST(PortForwardE2e, HundredClientsByOneMiBThroughToAnEchoHostAreByteExact) {
   }
 }
 
-// Holds each connection without reading until the test ends.
-void holdUnread(ScriptedUpstream*& self, int) {
-  while (self && !self->stopping()) std::this_thread::sleep_for(20ms);
+// Holds each connection without reading until the upstream stops.
+void holdUnread(const std::atomic<bool>& stopping) {
+  while (!stopping) std::this_thread::sleep_for(20ms);
 }
 
 TEST(PortForwardE2e, UpstreamThatNeverReadsKeepsHostRssBounded) {
-  ScriptedUpstream* self = nullptr;
-  ScriptedUpstream silent([&self](int fd) { holdUnread(self, fd); });
-  self = &silent;
+  ScriptedUpstream silent([](int, const std::atomic<bool>& stopping) { holdUnread(stopping); });
   Forwarder fwd(tcp(silent.port()));
   TestClient warm = TestClient::connect(fwd.port);
   warm.sendAll("warm up");
@@ -148,19 +146,17 @@ TEST(PortForwardE2e, UpstreamThatNeverReadsKeepsHostRssBounded) {
   EXPECT_LT(total, 8 * (64ull << 20)) << "the host kept reading";
   EXPECT_LT(after - before, 16 * 1024) << "VmRSS grew from " << before << " to " << after << " KiB after "
                                        << total << " bytes";
-  self = nullptr;
+  silent.stop();
 }
 
 TEST(PortForwardE2e, ClientThatNeverReadsPausesTheUpstreamAndHostRssStaysBounded) {
   std::atomic<std::uint64_t> pushed{0};
   std::atomic<int> stalled{0};
-  ScriptedUpstream* self = nullptr;
-  ScriptedUpstream firehose([&](int fd) {
+  ScriptedUpstream firehose([&](int fd, const std::atomic<bool>& stopping) {
     pushed += sendUntilStalled(fd, PatternStream(9), 512ull << 20, 700ms);
     ++stalled;
-    holdUnread(self, fd);
+    holdUnread(stopping);
   });
-  self = &firehose;
   Forwarder fwd(tcp(firehose.port()));
   const long before = fwd.host.rssKiB();
   std::vector<TestClient> clients;
@@ -173,7 +169,7 @@ TEST(PortForwardE2e, ClientThatNeverReadsPausesTheUpstreamAndHostRssStaysBounded
               static_cast<unsigned long long>(pushed.load()), before, after);
   EXPECT_LT(pushed.load(), 8 * (64ull << 20));
   EXPECT_LT(after - before, 16 * 1024) << "VmRSS grew from " << before << " to " << after << " KiB";
-  self = nullptr;
+  firehose.stop();
 }
 
 TEST(PortForwardE2e, RefusedUpstreamClosesTheClientWithALogLineAndACounter) {
@@ -220,7 +216,7 @@ TEST(PortForwardE2e, UnresolvableUpstreamClosesTheClient) {
 }
 
 TEST(PortForwardE2e, UpstreamResetMidStreamResetsTheClient) {
-  ScriptedUpstream resetter([](int fd) {
+  ScriptedUpstream resetter([](int fd, const std::atomic<bool>&) {
     std::string got;
     recvUpTo(fd, got, 1000, 5s);
     ::send(fd, "partial", 7, MSG_NOSIGNAL);
@@ -237,16 +233,17 @@ TEST(PortForwardE2e, UpstreamResetMidStreamResetsTheClient) {
 
 TEST(PortForwardE2e, ClientResetResetsTheUpstream) {
   std::promise<std::string> ended;
-  ScriptedUpstream watcher([&](int fd) {
+  std::atomic<bool> heardHello{false};
+  ScriptedUpstream watcher([&](int fd, const std::atomic<bool>&) {
     std::string got;
     recvUpTo(fd, got, 5, 5s);
+    heardHello = got == "hello";
     ended.set_value(readToEnd(fd, got, 5s));
   });
   Forwarder fwd(tcp(watcher.port()));
   TestClient c = TestClient::connect(fwd.port);
   c.sendAll("hello");
-  ASSERT_TRUE(waitUntil([&] { return watcher.accepted() == 1; }, kWait));
-  std::this_thread::sleep_for(100ms);  // the upstream reads "hello" first
+  ASSERT_TRUE(waitUntil([&] { return heardHello.load(); }, kWait));  // the upstream reads "hello" first
   c.resetClose();
   auto f = ended.get_future();
   ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
@@ -254,7 +251,7 @@ TEST(PortForwardE2e, ClientResetResetsTheUpstream) {
 }
 
 TEST(PortForwardE2e, ClientHalfCloseReachesTheUpstreamAndTheAnswerComesBack) {
-  ScriptedUpstream answerer([](int fd) {
+  ScriptedUpstream answerer([](int fd, const std::atomic<bool>&) {
     std::string got;
     if (readToEnd(fd, got, 5s) != "eof") return;  // the client's FIN, forwarded
     const std::string reply = "got " + std::to_string(got.size()) + " bytes after EOF\n";
@@ -271,7 +268,7 @@ TEST(PortForwardE2e, ClientHalfCloseReachesTheUpstreamAndTheAnswerComesBack) {
 
 TEST(PortForwardE2e, UpstreamHalfCloseReachesTheClientWhichGoesOnSending) {
   std::promise<std::string> heard;
-  ScriptedUpstream banner([&](int fd) {
+  ScriptedUpstream banner([&](int fd, const std::atomic<bool>&) {
     ::send(fd, "banner\n", 7, MSG_NOSIGNAL);
     ::shutdown(fd, SHUT_WR);
     std::string got;
