@@ -39,6 +39,7 @@
 #include <functional>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <regex>
@@ -745,10 +746,22 @@ struct FibHammer {
   void start(std::uint16_t port, std::size_t connections, std::size_t window, std::size_t most = SIZE_MAX) {
     answers.assign(connections, {});
     odd.assign(connections, {});
+    // Every connection first, then the requests: a host killed at its first durable write (T28
+    // injects SIGKILL there, right after the first requests) never refuses a client that was
+    // still about to connect.
+    std::vector<std::unique_ptr<LineClient>> clients(connections);
+    for (std::size_t i = 0; i < connections; ++i) {
+      try {
+        clients[i] = std::make_unique<LineClient>(port);
+      } catch (const std::exception& e) {
+        odd[i] = std::string("client: ") + e.what();
+      }
+    }
     for (std::size_t i = 0; i < connections; ++i)
-      threads.emplace_back([this, port, window, most, i] {
+      threads.emplace_back([this, window, most, i, client = std::move(clients[i])] {
+        if (!client) return;
         try {
-          LineClient c(port);
+          LineClient& c = *client;
           std::size_t sent = 0, got = 0;
           while (got < most) {
             std::string batch;
