@@ -21,6 +21,10 @@
 # order alternates between repetitions, so the ratios compare runs of the same
 # moment on a noisy machine. The host is pinned to one core (BENCH_SERVER_CPU,
 # default 1), the load generators to the other (BENCH_LOADGEN_CPU, default 0).
+# After each run, a state file in format v2 (two slots, a generation per
+# commit) gives the number of commits: the highest gen - 2 (the fresh file and
+# the clean stop's record are not commits), and so answers per commit ("-" for
+# a v1 file, which has no generation).
 # Prints one JSON line per run and a Markdown table of medians and ratios;
 # both go to --out DIR (default build-bench-kit/fibgc-DATE).
 # Needs the kit's load generator: cmake -S bench -B build-bench-kit && cmake --build build-bench-kit --target loadgen
@@ -120,19 +124,30 @@ EOF
   wait "$fibpid" || true
   stop_host
   /usr/bin/python3 - "$rep" "$label" "$block" "$work" >>"$RESULTS" <<'PY'
-import json, sys
+import json, re, sys
 rep, label, block, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def commits():
+    try:
+        data = open(f"{work}/state/fibonacci.state", "rb").read()
+    except OSError:
+        return None
+    gens = [int(m.group(1)) for i in range(0, len(data), 4096) if len(data) == 8192
+            for m in [re.match(rb"protohost-fibonacci v2 slot=\d gen=(\d+) ", data[i:i + 4096])] if m]
+    return max(max(gens) - 2, 0) if gens else None
 def load(name):
     try:
         return json.loads(open(f"{work}/{name}.json").read().strip().splitlines()[-1])
     except Exception as e:
         return {"error": str(e)}
 fib, echo = load("fib"), load("echo")
+n = commits()
+answers = fib.get("total_msgs")
 print(json.dumps({"rep": int(rep), "build": label, "reserve_block": block,
                   "fib_answers_per_s": fib.get("msgs_per_s"), "fib_errors": fib.get("errors"),
                   "fib_p50_us": fib.get("p50_us"), "fib_p99_us": fib.get("p99_us"),
                   "echo_msgs_per_s": echo.get("msgs_per_s"), "echo_p50_us": echo.get("p50_us"),
-                  "echo_p99_us": echo.get("p99_us"), "echo_errors": echo.get("errors")}))
+                  "echo_p99_us": echo.get("p99_us"), "echo_errors": echo.get("errors"), "commits": n,
+                  "answers_per_commit": round(answers / n, 2) if n and answers else None}))
 PY
   tail -n 1 "$RESULTS"
 }
@@ -154,14 +169,15 @@ def med(xs):
     return statistics.median(xs) if xs else None
 def fmt(x, d=0):
     return "-" if x is None else f"{x:,.{d}f}"
-print("| reserve_block | build | answers/s | fib p50 / p99 (ms) | echo p50 / p99 on the same reactor (ms) |")
-print("|---|---|---|---|---|")
+print("| reserve_block | build | answers/s | answers per commit | fib p50 / p99 (ms) | echo p50 / p99 on the same reactor (ms) |")
+print("|---|---|---|---|---|---|")
 for block in sorted({r["reserve_block"] for r in rows}):
     for build in ("before", "after"):
         rs = [r for r in rows if r["reserve_block"] == block and r["build"] == build]
         if not rs: continue
         ms = lambda k: (None if med([r[k] for r in rs]) is None else med([r[k] for r in rs]) / 1e3)
         print(f"| {block} | {build} | {fmt(med([r['fib_answers_per_s'] for r in rs]))} | "
+              f"{fmt(med([r.get('answers_per_commit') for r in rs]), 2)} | "
               f"{fmt(ms('fib_p50_us'), 2)} / {fmt(ms('fib_p99_us'), 2)} | {fmt(ms('echo_p50_us'), 3)} / {fmt(ms('echo_p99_us'), 3)} |")
 print()
 print("Ratios after/before within each repetition (median over repetitions):")

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Reliability row T28 outside the test suite: N cycles (default 200) of the
 # fibonacci host on one state file, each ended by SIGKILL -- at a random
-# instant, or under strace's syscall injection exactly at a write(2), an
-# fsync(2) or a rename(2) of the durable state write -- while 8 clients hammer
-# it; after each restart: the state parses, no answer repeats, every answer is
-# a Fibonacci answer. The suite runs the same test with 20 cycles
-# (ctest -L reliability -R T28).
+# instant, or under strace's syscall injection exactly at a step of the durable
+# state write: the pwrite64(2) or the fdatasync(2) of a commit in place, or the
+# rename(2) or an fsync(2) (temp file, directory) of the whole-file replacement
+# that the first write after a start makes (some rename cycles start from a
+# format v1 file: the kill hits its conversion) -- while 8 clients hammer it;
+# after each restart: the state parses, no answer repeats, every answer is a
+# Fibonacci answer; every kind of injection fired. The suite runs the same test
+# with 20 cycles (ctest -L reliability -R T28).
 #
 #   scripts/t28-kill-cycles.sh [CYCLES] [BUILD_DIR]     (default 200, build)
 #

@@ -37,6 +37,17 @@ namespace {
 // (StopDeadline then ends the process; its last log line gets 0.5 s more).
 constexpr std::chrono::milliseconds kStopGrace{2000};
 using Clock = std::chrono::steady_clock;
+
+// SIGUSR1: reopen the log file (after logrotate moved it).
+void reopenLog() {
+  std::string why;
+  if (Log::instance().filePath().empty())
+    Log::instance().write(LogLevel::Info, "", "SIGUSR1 received: logging to stderr, nothing to reopen");
+  else if (Log::instance().reopen(why))
+    Log::instance().write(LogLevel::Info, "", "SIGUSR1 received: log file reopened");
+  else
+    Log::instance().write(LogLevel::Error, "", "SIGUSR1: cannot reopen log file, keeping the old one: " + why);
+}
 }  // namespace
 
 HostApplication::HostApplication(std::string startDir) : startDir_(std::move(startDir)) {
@@ -239,15 +250,22 @@ int HostApplication::serve() {
   // signal arms the deadline there at once: the main thread may be waiting on
   // a reactor that a plugin blocks (a reload, releasing a replaced listener).
   // Whatever plugins do, the process ends within drain_timeout_ms + kStopGrace of it.
-  std::atomic<int> drainMs{server.config().drainTimeoutMs};  // the signal thread reads it; main writes it
+  std::atomic<int> drainMs{server.config().drainTimeoutMs};  // the signal thread reads them; main writes them
+  std::atomic<int> delayMs{server.config().drainDelayMs};
   std::optional<StopDeadline> deadline;                       // armed by the signal thread, before the signal is queued
   Clock::time_point stopRequested;
   SignalThread signals([&](int sig) {
-    const std::chrono::milliseconds drain(drainMs.load());
+    const std::chrono::milliseconds drain(drainMs.load()), delay(delayMs.load());
     stopRequested = Clock::now();
+    // With drain_delay_ms, /readyz turns 503 at once (before the main thread
+    // gets to the signal), so the balancer's next health check sees it.
+    if (delay.count() > 0) server.announceDrain();
     Log::instance().write(LogLevel::Info, "", std::string("received ") + (sig == SIGINT ? "SIGINT" : sig == SIGQUIT ? "SIGQUIT" : "SIGTERM") +
+                                                  (delay.count() > 0 ? ", /readyz reports 503 for " + std::to_string(delay.count()) +
+                                                                           " ms (drain_delay_ms) before the listeners close, then"
+                                                                     : std::string()) +
                                                   ", draining (up to " + std::to_string(drain.count()) + " ms)");
-    deadline.emplace(drain + kStopGrace, [&server] { return server.freezeStop(); }, exit_code::kSoftware);
+    deadline.emplace(delay + drain + kStopGrace, [&server] { return server.freezeStop(); }, exit_code::kSoftware);
   });
   for (;;) {
     const int sig = signals.next(std::chrono::seconds(1));  // also wakes up once a second to free retired listeners
@@ -258,23 +276,27 @@ int HostApplication::serve() {
     if (sig == SIGHUP) {
       reload(server);
       drainMs = server.config().drainTimeoutMs;
+      delayMs = server.config().drainDelayMs;
       continue;
     }
     if (sig == SIGUSR1) {
-      std::string why;
-      if (Log::instance().filePath().empty())
-        Log::instance().write(LogLevel::Info, "", "SIGUSR1 received: logging to stderr, nothing to reopen");
-      else if (Log::instance().reopen(why))
-        Log::instance().write(LogLevel::Info, "", "SIGUSR1 received: log file reopened");
-      else
-        Log::instance().write(LogLevel::Error, "", "SIGUSR1: cannot reopen log file, keeping the old one: " + why);
+      reopenLog();
       continue;
     }
     break;  // a stop signal: the deadline is armed
   }
-  // The drain ends drainMs after the signal, also when the main thread got to it late.
+  // drain_delay_ms: the listeners keep accepting (and /readyz says 503) until
+  // the delay, counted from the signal, has passed. A log reopen is still
+  // served meanwhile; a reload is not (the host is stopping).
+  const auto delayEnd = stopRequested + std::chrono::milliseconds(delayMs.load());
+  for (auto now = Clock::now(); now < delayEnd; now = Clock::now()) {
+    const int sig = signals.next(std::chrono::duration_cast<std::chrono::milliseconds>(delayEnd - now) + std::chrono::milliseconds(1));
+    if (sig == SIGUSR1) reopenLog();
+    else if (sig == SIGHUP) Log::instance().write(LogLevel::Info, "", "SIGHUP ignored: the host is stopping");
+  }
+  // The drain ends drainMs after the delay, also when the main thread got to the signal late.
   const auto drainLeft = std::chrono::duration_cast<std::chrono::milliseconds>(
-      stopRequested + std::chrono::milliseconds(drainMs.load()) - Clock::now());
+      delayEnd + std::chrono::milliseconds(drainMs.load()) - Clock::now());
   server.stop(std::max(drainLeft, std::chrono::milliseconds(0)));
   deadline.reset();
   Log::instance().write(LogLevel::Info, "", "stopped");

@@ -72,6 +72,10 @@ class Server {
   void reload(HostConfig next);
   /// Frees factories and libraries of replaced listeners whose last connection ended.
   void collectRetired();
+  /// From now on readiness() reports "draining" (/readyz 503), while the
+  /// listeners still accept: TERM with drain_delay_ms lets the balancer stop
+  /// sending first. stop() closes them. Any thread.
+  void announceDrain() { draining_ = true; }
   /// Orderly shutdown; safe to call twice or after a failed start. With a
   /// positive @p drainTimeout, protocols first get stopRequested and that long
   /// to close by themselves.

@@ -77,6 +77,54 @@ int FileOps::syncDirectory(const std::string& dir) {
   return rc;
 }
 
+int FileOps::openReadWrite(const std::string& path, int& fd) {
+  fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  return fd < 0 ? lastError() : 0;
+}
+
+int FileOps::readAt(int fd, std::size_t maxBytes, std::uint64_t offset, std::string& out) {
+  out.assign(maxBytes, '\0');
+  std::size_t got = 0;
+  while (got < maxBytes) {
+    ssize_t n = ::pread(fd, out.data() + got, maxBytes - got, static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = lastError();
+      out.clear();
+      return e;
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  out.resize(got);
+  return 0;
+}
+
+int FileOps::writeAt(int fd, std::string_view data, std::uint64_t offset) {
+  while (!data.empty()) {
+    ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return lastError();
+    }
+    if (n == 0) return EIO;
+    data.remove_prefix(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return 0;
+}
+
+int FileOps::syncData(int fd) { return ::fdatasync(fd) == 0 ? 0 : lastError(); }
+
+int FileOps::sameFile(int fd, const std::string& path, bool& same) {
+  same = false;
+  struct stat open {}, named {};
+  if (::fstat(fd, &open) != 0) return lastError();
+  if (::stat(path.c_str(), &named) != 0) return lastError();
+  same = open.st_dev == named.st_dev && open.st_ino == named.st_ino;
+  return 0;
+}
+
 int FileOps::removeFile(const std::string& path) { return ::unlink(path.c_str()) == 0 ? 0 : lastError(); }
 
 int FileOps::createDirectories(const std::string& dir, bool& created) {

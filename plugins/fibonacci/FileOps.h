@@ -4,6 +4,7 @@
 // they run as root (where a read-only directory does not stop writes).
 // Every method returns 0 or an errno value; none throws.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,16 @@ class FileOps {
   virtual int renameFile(const std::string& from, const std::string& to);
   /// fsync of the directory, making a rename inside it durable.
   virtual int syncDirectory(const std::string& dir);
+  /// Opens an existing file read-write (no O_CREAT): the state file, written in place.
+  virtual int openReadWrite(const std::string& path, int& fd);
+  /// pread from @p offset until @p maxBytes or end of file (retries short reads and EINTR).
+  virtual int readAt(int fd, std::size_t maxBytes, std::uint64_t offset, std::string& out);
+  /// pwrite all of @p data at @p offset (retries short writes and EINTR).
+  virtual int writeAt(int fd, std::string_view data, std::uint64_t offset);
+  /// fdatasync: enough for a write in place that does not change the file's size.
+  virtual int syncData(int fd);
+  /// Whether @p fd is still the file named @p path (same device and inode); ENOENT when @p path is gone.
+  virtual int sameFile(int fd, const std::string& path, bool& same);
   /// unlink; ENOENT is reported as ENOENT (callers decide whether it matters).
   virtual int removeFile(const std::string& path);
   /// mkdir -p with mode 0755, syncing the parent of each directory it creates.

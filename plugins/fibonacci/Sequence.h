@@ -1,7 +1,7 @@
 #pragma once
 // The one sequence every connection of a listener draws from, on any reactor
 // thread. Every number handed out is below a ceiling already made durable
-// (write, fsync, rename, fsync the directory), so a crash and restart never
+// (SequenceStore: usually one pwrite and one fdatasync), so a crash and restart never
 // repeat one.
 //
 // Group commit, off the reactor. draw() never waits. Inside the durable range

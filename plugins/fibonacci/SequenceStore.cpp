@@ -41,7 +41,10 @@ SequenceStore::SequenceStore(std::string path, Logger& logger, std::shared_ptr<F
   dir_ = parent.empty() ? "." : parent.string();
 }
 
-SequenceStore::~SequenceStore() { closeLockFile(); }
+SequenceStore::~SequenceStore() {
+  closeStateFile();
+  closeLockFile();
+}
 
 int SequenceStore::ensureLockFile() {
   if (lockFd_ >= 0) return 0;
@@ -61,14 +64,14 @@ void SequenceStore::closeLockFile() {
   lockFd_ = -1;
 }
 
-SequenceStore::WriteResult SequenceStore::writeDurable(std::uint64_t next) {
+SequenceStore::WriteResult SequenceStore::replaceFile(std::uint64_t gen, std::uint64_t next) {
   // A fresh temp file every time: after a failed write or fsync its pages are
   // in an unknown state, and retrying fsync on it could report success for data
   // that never reached the disk.
   if (int e = ops_->removeFile(tempPath_); e != 0 && e != ENOENT) return {e, "remove old " + tempPath_};
   int fd = -1;
   if (int e = ops_->createExclusive(tempPath_, fd); e != 0) return {e, "create " + tempPath_};
-  const std::string content = encodeState(next);
+  const std::string content = encodeStateFile(gen, next);
   if (int e = ops_->writeAll(fd, content); e != 0) {
     ops_->closeFile(fd);
     ops_->removeFile(tempPath_);
@@ -90,6 +93,56 @@ SequenceStore::WriteResult SequenceStore::writeDurable(std::uint64_t next) {
   // Until the directory is synced the rename may be lost in a crash: the caller
   // must not serve from the new block (the old ceiling still protects it).
   if (int e = ops_->syncDirectory(dir_); e != 0) return {e, "fsync directory " + dir_};
+  return {};
+}
+
+void SequenceStore::closeStateFile() {
+  if (stateFd_ >= 0) ops_->closeFile(stateFd_);
+  stateFd_ = -1;
+  known_.reset();
+}
+
+int SequenceStore::readState(std::string& content) {
+  if (stateFd_ >= 0) {
+    bool same = false;
+    if (ops_->sameFile(stateFd_, path_, same) == 0 && same)
+      return ops_->readAt(stateFd_, kMaxStateFileBytes + 1, 0, content);
+    closeStateFile();  // replaced or removed by someone else: our record is not the file's
+  }
+  return ops_->readFile(path_, kMaxStateFileBytes, content);
+}
+
+SequenceStore::WriteResult SequenceStore::commit(const std::optional<StateImage>& current, std::uint64_t next) {
+  // A whole new file holds one record: there its generation can start again at 1.
+  const bool genLeft = current && current->gen < UINT64_MAX;
+  const std::uint64_t gen = genLeft ? current->gen + 1 : 1;
+  // In place only over our own record, known durable: then the slot it is in
+  // stays intact whatever happens to the other one. Anything else (a record
+  // another user wrote, one read at start, a failure since) may exist only in
+  // the page cache, so the whole file is replaced instead.
+  if (genLeft && current->version == kStateVersion && stateFd_ >= 0 && known_ && known_->gen == current->gen &&
+      known_->slot == current->slot && known_->next == current->next) {
+    const std::size_t slot = (current->slot + 1) % kSlotCount;
+    known_.reset();  // until this write is durable
+    if (int e = ops_->writeAt(stateFd_, encodeSlot(slot, gen, next), slot * kSlotBytes); e != 0) {
+      closeStateFile();  // the next write replaces the file: a failed write's pages are never trusted
+      return {e, "write slot " + std::to_string(slot) + " of " + path_};
+    }
+    if (int e = ops_->syncData(stateFd_); e != 0) {
+      closeStateFile();  // and its fdatasync is never retried
+      return {e, "fdatasync " + path_};
+    }
+    known_ = Written{gen, next, slot};
+    return {};
+  }
+  closeStateFile();
+  if (WriteResult w = replaceFile(gen, next); w.error != 0) return w;
+  // Durable now. Without the descriptor the next write replaces the file again.
+  int fd = -1;
+  if (ops_->openReadWrite(path_, fd) == 0) {
+    stateFd_ = fd;
+    known_ = Written{gen, next, 0};
+  }
   return {};
 }
 
@@ -137,7 +190,7 @@ SequenceStore::OpenResult SequenceStore::open() {
       result.errorNumber = lockError;
       return result;
     }
-    WriteResult w = writeDurable(1);
+    WriteResult w = commit(std::nullopt, 1);
     if (w.error != 0) {
       lastAttempt_ = 1;
       result.writeError = describe(w);
@@ -152,15 +205,35 @@ SequenceStore::OpenResult SequenceStore::open() {
   if (e != 0)
     throw StateError(path_ + ": cannot read the fibonacci state: " + errnoText(e) +
                      "; refusing to start rather than risk handing out numbers twice");
+  StateImage image;
   try {
-    ceiling_ = decodeState(content);
+    image = decodeStateImage(content);
   } catch (const StateFormatError& ex) {
     throw StateError(path_ + ": corrupt fibonacci state file: " + ex.what() +
                      ". Refusing to start: restore the file from a backup or repair it (deleting it restarts the "
                      "sequence at 2 and repeats numbers already handed out)");
   }
+  for (std::size_t i = 0; i < kSlotCount; ++i) {
+    if (!image.damaged[i].empty())
+      logger_.warning(path_ + ": slot " + std::to_string(i) + " is damaged (" + image.damaged[i] +
+                      "; a write interrupted by a crash leaves this); continuing from slot " +
+                      std::to_string(image.slot) + ", next=" + std::to_string(image.next));
+  }
+  ceiling_ = image.next;
   haveFile_ = true;
   result.next = ceiling_;
+  if (image.version != kStateVersion && locked) {
+    // Format v1 (one line): replaced by a v2 file with the same ceiling (temp file, fsync, rename).
+    WriteResult w = commit(image, ceiling_);
+    if (w.error != 0) {
+      lastAttempt_ = ceiling_;
+      result.writeError = describe(w);
+      result.errorNumber = w.error;
+      return result;
+    }
+    logger_.info("converted " + path_ + " from format v" + std::to_string(image.version) + " to v" +
+                 std::to_string(kStateVersion) + " (next=" + std::to_string(ceiling_) + ")");
+  }
   return result;
 }
 
@@ -180,7 +253,8 @@ SequenceStore::Reservation SequenceStore::reserve(std::uint64_t cur, std::uint64
 
   std::string content;
   std::uint64_t fileValue = ceiling_;
-  int e = ops_->readFile(path_, kMaxStateFileBytes, content);
+  std::optional<StateImage> current;
+  int e = readState(content);
   if (e == ENOENT) {
     if (haveFile_) logger_.warning(path_ + " disappeared; writing it again from answer " + std::to_string(cur));
   } else if (e != 0) {
@@ -189,7 +263,8 @@ SequenceStore::Reservation SequenceStore::reserve(std::uint64_t cur, std::uint64
     return r;
   } else {
     try {
-      fileValue = decodeState(content);
+      current = decodeStateImage(content);
+      fileValue = current->next;
     } catch (const StateFormatError& ex) {
       r.error = path_ + " became corrupt (" + std::string(ex.what()) + "); not overwriting it";
       return r;
@@ -218,7 +293,7 @@ SequenceStore::Reservation SequenceStore::reserve(std::uint64_t cur, std::uint64
   if (ceiling > limit) ceiling = std::max(limit, base);
 
   lastAttempt_ = ceiling;
-  WriteResult w = writeDurable(ceiling);
+  WriteResult w = commit(current, ceiling);
   if (w.error != 0) {
     r.error = describe(w);
     r.errorNumber = w.error;
@@ -257,11 +332,13 @@ SequenceStore::Release SequenceStore::release(std::uint64_t next) {
       result.error = "cannot lock " + lockPath_ + ": " + errnoText(e);
     } else {
       std::string content;
-      int re = ops_->readFile(path_, kMaxStateFileBytes, content);
+      int re = readState(content);
+      std::optional<StateImage> current;
       std::optional<std::uint64_t> fileValue;
       if (re == 0) {
         try {
-          fileValue = decodeState(content);
+          current = decodeStateImage(content);
+          fileValue = current->next;
         } catch (const StateFormatError& ex) {
           result.error = path_ + " became corrupt (" + std::string(ex.what()) + "); not overwriting it";
         }
@@ -274,7 +351,7 @@ SequenceStore::Release SequenceStore::release(std::uint64_t next) {
                         "), so the file keeps its value";
         } else if (fileValue && *fileValue == next) {
           result.recorded = true;
-        } else if (WriteResult w = writeDurable(next); w.error != 0) {
+        } else if (WriteResult w = commit(current, next); w.error != 0) {
           result.error = describe(w);
         } else {
           ceiling_ = next;
@@ -283,6 +360,7 @@ SequenceStore::Release SequenceStore::release(std::uint64_t next) {
       }
     }
   }
+  closeStateFile();
   closeLockFile();
   return result;
 }

@@ -2,11 +2,19 @@
 // Durable reservations of answer numbers in the state file (see StateFormat.h).
 //
 // The file holds the reservation ceiling C: no answer >= C was ever handed out.
-// To serve answers [start, C') the store first makes C' durable: write
-// PATH.tmp (fresh, O_EXCL), fsync it, rename it over PATH, fsync the directory.
-// Only then may the caller serve from the block. A write that fails at any step
-// leaves the ceiling where it was (the temp file is removed; its fsync is never
-// retried) and the caller fails closed.
+// To serve answers [start, C') the store first makes C' durable; only then may
+// the caller serve from the block. A commit (StateFormat.h, format v2):
+//  - usually one pwrite of the slot that does not hold the current record, and
+//    one fdatasync (the file's size never changes). Only over a record this
+//    store wrote itself and knows durable: the other slot then survives a torn
+//    write of this one, and a restart finds a ceiling >= every answer served;
+//  - otherwise (the first commit after open, a v1 file to convert, a record
+//    another user wrote, the file replaced or removed, any failure before) the
+//    whole file is replaced: PATH.tmp (fresh, O_EXCL), fsync, rename over PATH,
+//    fsync the directory. Pages of a failed write are never trusted and its
+//    fsync is never retried.
+// A write that fails at any step leaves the ceiling where it was and the
+// caller fails closed.
 //
 // Several stores may use one file at once (a config reload starts a new factory
 // while the old one still serves its connections; or two processes by mistake):
@@ -25,6 +33,7 @@
 #include <string>
 
 #include "FileOps.h"
+#include "StateFormat.h"
 #include "protohost/Logger.h"
 
 namespace protohost::plugins::fibonacci {
@@ -81,7 +90,14 @@ class SequenceStore {
     int error = 0;
     std::string step;
   };
-  WriteResult writeDurable(std::uint64_t next);
+  // Makes @p next durable as the record after @p current (what the file held): in place (pwrite of
+  // the other slot, fdatasync) over a record of ours known durable, else replaceFile.
+  WriteResult commit(const std::optional<StateImage>& current, std::uint64_t next);
+  // A whole new file, gen/next in slot 0: PATH.tmp (O_EXCL), fsync, rename over PATH, fsync the directory.
+  WriteResult replaceFile(std::uint64_t gen, std::uint64_t next);
+  // Reads PATH through stateFd_ while that is still PATH's file, else by name.
+  int readState(std::string& content);
+  void closeStateFile();  // and forgets known_
   std::string describe(const WriteResult& w) const;
   int ensureLockFile();  // opens PATH.lock and takes the shared liveness lock
   void closeLockFile();
@@ -96,6 +112,13 @@ class SequenceStore {
   Logger& logger_;
   std::shared_ptr<FileOps> ops_;
   int lockFd_ = -1;
+  int stateFd_ = -1;  // PATH, open read-write for writes in place
+  struct Written {
+    std::uint64_t gen = 0;
+    std::uint64_t next = 0;
+    std::size_t slot = 0;
+  };
+  std::optional<Written> known_;  // our last record: durable, in the file behind stateFd_, no failure since
   std::uint64_t ceiling_ = 1;
   std::optional<std::uint64_t> lastAttempt_;  // a failed write that may nevertheless be visible
   bool haveFile_ = false;                     // the file existed or was written by us

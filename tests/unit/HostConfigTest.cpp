@@ -471,3 +471,10 @@ TEST(HostConfigFile, ShippedDefaultConfigParses) {
   }
   EXPECT_TRUE(udpEcho);
 }
+
+TEST(HostConfig, DrainDelayKey) {
+  EXPECT_EQ(parse(kValid).drainDelayMs, 0);
+  EXPECT_EQ(parse(withHostKey("drain_delay_ms = 5000")).drainDelayMs, 5000);
+  expectOneError(withHostKey("drain_delay_ms = -1"), "host.ini:3: drain_delay_ms: value -1 out of range [0, 3600000]");
+  expectOneError(withHostKey("drain_delay_ms = soon"), "host.ini:3: drain_delay_ms: expected an integer, got \"soon\"");
+}

@@ -66,6 +66,7 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
     collect([&] { cfg.logFile = v.getPath("log_file"); });
     collect([&] { cfg.maxConnections = static_cast<std::size_t>(v.getInt("max_connections", 0, 0, 10'000'000)); });
     collect([&] { cfg.drainTimeoutMs = static_cast<int>(v.getInt("drain_timeout_ms", 5000, 0, 3'600'000)); });
+    collect([&] { cfg.drainDelayMs = static_cast<int>(v.getInt("drain_delay_ms", 0, 0, 3'600'000)); });
     collect([&] { cfg.watchdogMs = static_cast<int>(v.getInt("watchdog_ms", 5000, 0, 3'600'000)); });
     collect([&] { cfg.watchdogAbort = v.getBool("watchdog_abort", false); });
     collect([&] { cfg.bindRetries = static_cast<int>(v.getInt("bind_retries", 5, 0, 100)); });
@@ -80,6 +81,7 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
     for (const auto& key : v.unreadKeys())
       error(host->entries.at(key).line, key,
             "unknown key in [host] (plugins_dir, threads, log_level, log_file, max_connections, drain_timeout_ms, "
+            "drain_delay_ms, "
             "watchdog_ms, watchdog_abort, bind_retries, worker_threads, worker_queue, user, group)");
   }
 

@@ -40,6 +40,7 @@ struct HostConfig {
   std::string logFile;            // absolute; empty = stderr
   std::size_t maxConnections = 0;  // host-wide; 0 = unlimited
   int drainTimeoutMs = 5000;       // on TERM: how long connections may finish
+  int drainDelayMs = 0;            // on TERM: /readyz says 503 this long before the listeners close
   int watchdogMs = 5000;           // report a reactor blocked this long; 0 = off
   bool watchdogAbort = false;      // abort() on a miss, for a supervisor to restart
   int bindRetries = 5;             // at start, retries of a bind that fails with EADDRINUSE (500 ms apart)

@@ -1,7 +1,6 @@
 #include "net/Connection.h"
 
 #include <sys/epoll.h>
-#include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -136,7 +135,7 @@ bool Connection::open() {
     auto self = weak.lock();
     if (!self || self->finished_ || !self->stage_) return;
     self->stageTimer_ = 0;
-    self->stageFailed(self->stage_->endedEarly(DisconnectReason::Kind::Timeout));
+    self->finish(self->stage_->endedEarly(DisconnectReason::Kind::Timeout));
   });
   updateInterest();
   return true;
@@ -146,7 +145,7 @@ bool Connection::takeStageInput(std::string_view& data) {
   const PreStage::Outcome r = stage_->feed(data);
   if (r.step == PreStage::Step::NeedMore) return false;
   if (r.step == PreStage::Step::Failed) {
-    stageFailed(r.failure);
+    finish(r.failure);  // no plugin code has run
     return false;
   }
   stagePeer_ = stage_->peer();
@@ -161,8 +160,6 @@ bool Connection::takeStageInput(std::string_view& data) {
   }
   return true;
 }
-
-void Connection::stageFailed(DisconnectReason reason) { finish(std::move(reason)); }
 
 bool Connection::startProtocol() {
   if (!protocol_) {  // an outbound connection came with its protocol
@@ -245,7 +242,7 @@ void Connection::readFailed(int err) {
   }
   eof_ = true;
   if (stage_) {
-    stageFailed(stage_->endedEarly(DisconnectReason::Kind::ClosedByPeer));
+    finish(stage_->endedEarly(DisconnectReason::Kind::ClosedByPeer));
     return;
   }
   // Reading ends; the interest follows in the settle() after the hook, so that

@@ -142,8 +142,6 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   /// and leaves in @p data the bytes after the stage's.
   /// Returns true when @p data should be delivered to the protocol now.
   bool takeStageInput(std::string_view& data);
-  /// The pre-stage failed: closes; no plugin code has run.
-  void stageFailed(DisconnectReason reason);
 
   /// Runs @p fn (plugin code) inside the exception boundary, then settles if
   /// it changed anything settle() acts on (dirty_).

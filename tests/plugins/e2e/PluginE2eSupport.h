@@ -29,6 +29,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cinttypes>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +39,7 @@
 #include <functional>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <regex>
@@ -610,8 +612,41 @@ inline std::string fibStateLine(std::uint64_t next, std::optional<std::uint32_t>
   return body + " crc32=" + hex + "\n";
 }
 
-/// Parses a state record and checks its CRC; nullopt when it is not a valid one.
+/// One record of the v2 state file (a slot's line, with "\n"; StateFormat.h).
+inline std::string fibSlotLine(std::uint64_t slot, std::uint64_t gen, std::uint64_t next) {
+  std::string body = "protohost-fibonacci v2 slot=" + std::to_string(slot) + " gen=" + std::to_string(gen) +
+                     " next=" + std::to_string(next);
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "%08x", crc32(body));
+  return body + " crc32=" + hex + "\n";
+}
+
+/// The fibonacci state file's ceiling, checked independently of the plugin's code: a v1
+/// line, or the v2 file (8192 bytes, two 4096-byte slots, each unused or one record line then
+/// zero bytes; the valid slot with the highest generation counts). nullopt when not valid.
 inline std::optional<std::uint64_t> parseFibState(const std::string& content) {
+  constexpr std::size_t kSlot = 4096;
+  if (content.size() == 2 * kSlot) {
+    std::optional<std::uint64_t> next;
+    std::uint64_t bestGen = 0;
+    for (std::size_t i = 0; i < 2; ++i) {
+      const std::string slot = content.substr(i * kSlot, kSlot);
+      const std::size_t eol = slot.find('\n');
+      if (eol == std::string::npos || slot.find_first_not_of('\0', eol + 1) != std::string::npos) continue;
+      std::uint64_t gen = 0, value = 0;
+      char crc[9] = {};
+      unsigned long long s = 0;
+      if (std::sscanf(slot.c_str(), "protohost-fibonacci v2 slot=%llu gen=%" SCNu64 " next=%" SCNu64 " crc32=%8s", &s,
+                      &gen, &value, crc) != 4)
+        continue;
+      if (s != i || value == 0 || fibSlotLine(s, gen, value) != slot.substr(0, eol + 1)) continue;
+      if (!next || gen > bestGen) {
+        next = value;
+        bestGen = gen;
+      }
+    }
+    return next;
+  }
   constexpr std::string_view kPrefix = "protohost-fibonacci v1 next=";
   if (content.rfind(kPrefix, 0) != 0 || content.empty() || content.back() != '\n') return std::nullopt;
   auto crcAt = content.find(" crc32=");
@@ -711,10 +746,22 @@ struct FibHammer {
   void start(std::uint16_t port, std::size_t connections, std::size_t window, std::size_t most = SIZE_MAX) {
     answers.assign(connections, {});
     odd.assign(connections, {});
+    // Every connection first, then the requests: a host killed at its first durable write (T28
+    // injects SIGKILL there, right after the first requests) never refuses a client that was
+    // still about to connect.
+    std::vector<std::unique_ptr<LineClient>> clients(connections);
+    for (std::size_t i = 0; i < connections; ++i) {
+      try {
+        clients[i] = std::make_unique<LineClient>(port);
+      } catch (const std::exception& e) {
+        odd[i] = std::string("client: ") + e.what();
+      }
+    }
     for (std::size_t i = 0; i < connections; ++i)
-      threads.emplace_back([this, port, window, most, i] {
+      threads.emplace_back([this, window, most, i, client = std::move(clients[i])] {
+        if (!client) return;
         try {
-          LineClient c(port);
+          LineClient& c = *client;
           std::size_t sent = 0, got = 0;
           while (got < most) {
             std::string batch;

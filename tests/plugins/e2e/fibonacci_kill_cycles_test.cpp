@@ -2,15 +2,20 @@
 // clients hammer the listener. Each cycle starts the real host on the same
 // state file and ends it with SIGKILL, in turn:
 //   - at a random instant (kill -9 from outside);
-//   - exactly at a write(2), an fsync(2) or a rename(2) of the durable write
-//     (state temp file, its directory), from inside: the host runs under
-//     `strace -f -P TMP -P DIR -e inject=SYSCALL:signal=SIGKILL:when=N`, so the
-//     N-th such call of one of its threads (strace counts per thread) gets
-//     SIGKILL on entry, before the call runs. N is random; a small N kills the
-//     host in its start-up reservation, before it listens.
+//   - exactly at a step of the durable write, from inside: the host runs under
+//     `strace -f -P STATE -P TMP -P DIR -e inject=SYSCALL:signal=SIGKILL:when=N`,
+//     so the N-th such call of one of its threads (strace counts per thread)
+//     gets SIGKILL on entry, before the call runs:
+//       pwrite64, fdatasync: the commit in place (a slot of the state file), N
+//         random in 1..12, while the clients are served;
+//       rename (N = 1), fsync (N = 1: the temp file, 2: the directory): the
+//         whole-file replacement that the first write after every start makes,
+//         before the host listens; every other rename cycle first turns the
+//         state into a format v1 file, so that the kill hits the conversion.
 // After every cycle the state file must parse and be above every answer handed
 // out so far; after the restart the stale temp file is gone; across all cycles
-// every answer is a Fibonacci answer and none is handed out twice.
+// every answer is a Fibonacci answer and none is handed out twice, and every
+// kind of injection fired at least once.
 //
 // PROTOHOST_T28_CYCLES (default 20) sets the number of cycles:
 // scripts/t28-kill-cycles.sh runs 200. The last line is the summary
@@ -32,6 +37,7 @@ namespace protohost::e2e::plugintest {
 namespace {
 
 constexpr auto kWait = 30s;  // other builds share this 2-core machine
+constexpr std::uint64_t kMaxIndex = 10000000;
 
 int cyclesFromEnvironment() {
   const char* v = std::getenv("PROTOHOST_T28_CYCLES");
@@ -54,14 +60,17 @@ TEST(FibonacciT28, KillNineAtRandomAndAtEveryStepOfTheStateWriteNeverRepeatsAnAn
   const unsigned seed = std::random_device{}();
   SCOPED_TRACE("random seed " + std::to_string(seed));
   std::mt19937 rng(seed);
-  const char* const kinds[] = {"random", "write", "fsync", "rename"};
+  const char* const kinds[] = {"random", "pwrite64", "fdatasync", "rename", "fsync"};
+  constexpr std::size_t kKinds = std::size(kinds);
+  int renameCycles = 0, conversions = 0;
   std::map<std::string, int> planned, fired;
   FibLedger ledger;
   std::size_t totalAnswers = 0, repeats = 0, notAnswers = 0, outOfOrder = 0, diedAtStart = 0, errLines = 0;
 
   for (int cycle = 0; cycle < cycles; ++cycle) {
-    const std::string kind = kinds[cycle % 4];
-    const int when = std::uniform_int_distribution<int>(1, 12)(rng);
+    const std::string kind = kinds[static_cast<std::size_t>(cycle) % kKinds];
+    const int when = kind == "rename" ? 1 : kind == "fsync" ? 1 + cycle / static_cast<int>(kKinds) % 2
+                                                            : std::uniform_int_distribution<int>(1, 12)(rng);
     // reserve_block 1 (a durable write per group of waiting requests) most of the time; 4 and 64 too.
     const int block = cycle % 3 == 2 ? (cycle % 2 ? 4 : 64) : 1;
     SCOPED_TRACE("cycle " + std::to_string(cycle) + ": " + kind +
@@ -73,16 +82,25 @@ TEST(FibonacciT28, KillNineAtRandomAndAtEveryStepOfTheStateWriteNeverRepeatsAnAn
       auto next = parseFibState(readWholeFile(state));
       ASSERT_TRUE(next.has_value()) << "the state file does not parse: " << readWholeFile(state);
       EXPECT_GT(*next, ledger.highest()) << "the state's ceiling is at or below an answer already handed out";
+      // A state file of an older version, same ceiling: the kill hits its conversion's rename.
+      if (kind == "rename" && renameCycles++ % 2 == 0) {
+        writeWholeFile(state, fibStateLine(*next));
+        ++conversions;
+      }
     }
 
     HostProcess host;
     if (kind != "random")
-      host.setCommandPrefix({"strace", "-f", "-qq", "-o", "/dev/null", "-P", state + ".tmp", "-P", stateDir,
-                             "-e", "trace=" + kind, "-e",
+      host.setCommandPrefix({"strace", "-f", "-qq", "-o", "/dev/null", "-P", state, "-P", state + ".tmp",
+                             "-P", stateDir, "-e", "trace=" + kind, "-e",
                              "inject=" + kind + ":signal=SIGKILL:when=" + std::to_string(when)});
     HostIni ini;
     ini.set("threads", "2");  // two reactors share the sequence
-    ini.listener("fib", "fibonacci", {{"state_file", state}, {"reserve_block", std::to_string(block)}});
+    // max_index far above what 200 cycles hand out (about 100,000 answers): never "ERR exhausted".
+    ini.listener("fib", "fibonacci",
+                 {{"state_file", state},
+                  {"reserve_block", std::to_string(block)},
+                  {"max_index", std::to_string(kMaxIndex)}});
     host.startWithConfig(ini.text());
     const std::regex listening(R"(\[listener=fib\] listening on \S*:([0-9]+) )");
     auto line = host.waitForLog(listening, kWait);
@@ -138,13 +156,20 @@ TEST(FibonacciT28, KillNineAtRandomAndAtEveryStepOfTheStateWriteNeverRepeatsAnAn
   ASSERT_TRUE(next.has_value());
   EXPECT_GT(*next, ledger.highest());
   EXPECT_EQ(repeats, 0u);
+  EXPECT_LT(ledger.highest(), kMaxIndex) << "the sequence ran out: later cycles wrote nothing";
   EXPECT_GT(totalAnswers, static_cast<std::size_t>(cycles) * 5) << "the clients should have been answered";
   std::cout << "[ T28 ] cycles=" << cycles << " repeats=" << repeats << " not_answers=" << notAnswers
             << " out_of_order=" << outOfOrder << " answers=" << totalAnswers << " err_lines=" << errLines
             << " highest=" << ledger.highest() << " random_kills=" << planned["random"];
-  for (const char* k : {"write", "fsync", "rename"})
-    std::cout << " " << k << "_injected=" << fired[k] << "/" << planned[k];
-  std::cout << " killed_in_startup_write=" << diedAtStart << " seed=" << seed << std::endl;
+  for (std::size_t k = 1; k < kKinds; ++k)
+    std::cout << " " << kinds[k] << "_injected=" << fired[kinds[k]] << "/" << planned[kinds[k]];
+  std::cout << " v1_conversions=" << conversions << " killed_in_startup_write=" << diedAtStart << " seed=" << seed
+            << std::endl;
+  for (std::size_t k = 1; k < kKinds; ++k) {
+    if (planned[kinds[k]] > 0) {
+      EXPECT_GT(fired[kinds[k]], 0) << kinds[k] << ": the injection never fired";
+    }
+  }
 }
 
 }  // namespace

@@ -154,7 +154,10 @@ class ManualClock {
 
 /// Real file operations, except that the named step fails with @p error while armed,
 /// and that a paused step blocks whichever thread reaches it until resume().
-/// Steps: read, create, write, fsync, close-temp, rename, fsync-dir, remove-temp, open-lock, lock.
+/// Steps: read, create, write, fsync, close-temp, rename, fsync-dir, remove-temp, open-lock, lock (the
+/// whole-file replacement), open-state, identity (fstat/stat), and the write in place: pwrite and
+/// fdatasync, which also count as (and fail or pause with) "write" and "fsync": a durable write is one
+/// "fsync" either way. A read through the open state file (pread) is a "read" too.
 class FailingOps : public protohost::plugins::fibonacci::FileOps {
  public:
   void fail(std::string step, int error, int times = -1) {
@@ -192,6 +195,27 @@ class FailingOps : public protohost::plugins::fibonacci::FileOps {
 
   int readFile(const std::string& path, std::size_t maxBytes, std::string& out) override {
     return run("read", [&] { return FileOps::readFile(path, maxBytes, out); });
+  }
+  int openReadWrite(const std::string& path, int& fd) override {
+    return run("open-state", [&] { return FileOps::openReadWrite(path, fd); });
+  }
+  int readAt(int fd, std::size_t maxBytes, std::uint64_t offset, std::string& out) override {
+    return run("read", [&] { return FileOps::readAt(fd, maxBytes, offset, out); });
+  }
+  int writeAt(int fd, std::string_view data, std::uint64_t offset) override {
+    if (int e = hit("pwrite", "write")) {
+      // A torn write: the first 32 bytes of the slot are new (part of the record line), the rest old.
+      (void)FileOps::writeAt(fd, data.substr(0, 32), offset);
+      return e;
+    }
+    return finish("pwrite", FileOps::writeAt(fd, data, offset), "write");
+  }
+  int syncData(int fd) override {
+    if (int e = hit("fdatasync", "fsync")) return e;
+    return finish("fdatasync", FileOps::syncData(fd), "fsync");
+  }
+  int sameFile(int fd, const std::string& path, bool& same) override {
+    return run("identity", [&] { return FileOps::sameFile(fd, path, same); });
   }
   int createExclusive(const std::string& path, int& fd) override {
     return run("create", [&] {
@@ -242,22 +266,26 @@ class FailingOps : public protohost::plugins::fibonacci::FileOps {
     if (int e = hit(step)) return e;
     return finish(step, op());
   }
-  int hit(const std::string& step) {
+  // @p alias: a second name the step counts as, fails and pauses with ("" for none).
+  int hit(const std::string& step, const std::string& alias = "") {
     std::unique_lock<std::mutex> lock(mutex_);
+    auto is = [&](const std::string& name) { return !name.empty() && (name == step || name == alias); };
     ++calls_[step];
-    if (step == pauseStep_) {
+    if (!alias.empty()) ++calls_[alias];
+    if (is(pauseStep_)) {
       ++blocked_;
       changed_.notify_all();
-      changed_.wait(lock, [&] { return step != pauseStep_; });
+      changed_.wait(lock, [&] { return !is(pauseStep_); });
       --blocked_;
     }
-    if (step != step_ || times_ == 0) return 0;
+    if (!is(step_) || times_ == 0) return 0;
     if (times_ > 0) --times_;
     return error_;
   }
-  int finish(const std::string& step, int result) {
+  int finish(const std::string& step, int result, const std::string& alias = "") {
     std::lock_guard<std::mutex> lock(mutex_);
     ++completed_[step];
+    if (!alias.empty()) ++completed_[alias];
     return result;
   }
 

@@ -155,7 +155,10 @@ TEST_F(FibonacciProtocolTest, WriteFailureAnswersUnavailableAndNeverPassesTheCei
   EXPECT_EQ(t.take(),
             "ERR unavailable: cannot persist the sequence state (No space left on device)\r\n"
             "ERR unavailable: cannot persist the sequence state (No space left on device)\r\n");
-  EXPECT_EQ(decodeState(fibtest::readFile(dir.file("fib.state"))), 4u);
+  // The failed write's record may be in the file (written in place, its fdatasync failed): a
+  // restart would skip to it, never below 4. Nothing from it was served.
+  const std::uint64_t onDisk = decodeState(fibtest::readFile(dir.file("fib.state")));
+  EXPECT_TRUE(onDisk == 4u || onDisk == 7u) << onDisk;
   EXPECT_FALSE(t.closed());
 }
 

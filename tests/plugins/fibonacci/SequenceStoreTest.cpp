@@ -36,7 +36,7 @@ TEST_F(SequenceStoreTest, FreshStartCreatesTheFile) {
   EXPECT_TRUE(r.created);
   EXPECT_EQ(r.next, 1u);
   EXPECT_TRUE(r.writeError.empty());
-  EXPECT_EQ(readFile(path), encodeState(1));
+  EXPECT_EQ(readFile(path), encodeStateFile(1, 1));
   EXPECT_FALSE(std::filesystem::exists(store.tempPath()));
 }
 
@@ -104,7 +104,7 @@ TEST_F(SequenceStoreTest, ReleaseNeverRecordsMoreThanTheCeiling) {
 }
 
 TEST_F(SequenceStoreTest, CorruptStateRefusesToStart) {
-  const std::string good = encodeState(5000);
+  const std::string good = encodeStateV1(5000);
   std::string badChecksum = good;
   badChecksum.replace(badChecksum.find("5000"), 4, "5001");
   const std::vector<std::pair<std::string, std::string>> cases = {
@@ -139,7 +139,7 @@ TEST_F(SequenceStoreTest, UnreadableStateRefusesToStart) {
 }
 
 TEST_F(SequenceStoreTest, StaleTempFileIsRemovedAtStart) {
-  writeFile(path, encodeState(77));
+  writeFile(path, encodeStateV1(77));
   writeFile(path + ".tmp", "protohost-fibonacci v1 next=99");  // a crash between create and rename
   SequenceStore store(path, logger);
   EXPECT_EQ(store.open().next, 77u);
@@ -150,9 +150,9 @@ TEST_F(SequenceStoreTest, StaleTempFileIsRemovedAtStart) {
 // A crash or an error at each step of the durable write: the state on disk is
 // always either the old or the new ceiling, never beyond what was reported, and a
 // restart never hands out an answer below what may have been served.
-TEST_F(SequenceStoreTest, FailureAtEveryStepKeepsTheOldCeilingAuthoritative) {
-  for (std::string step : {"remove-temp", "create", "write", "fsync", "close-temp", "rename", "fsync-dir", "read",
-                           "lock"}) {
+// The write in place (the usual commit): the other slot keeps the old ceiling.
+TEST_F(SequenceStoreTest, FailureAtEveryStepOfAWriteInPlaceKeepsTheOldCeilingAuthoritative) {
+  for (std::string step : {"read", "pwrite", "fdatasync", "lock"}) {
     SCOPED_TRACE(step);
     std::filesystem::remove(path);
     auto ops = std::make_shared<fibtest::FailingOps>();
@@ -162,8 +162,9 @@ TEST_F(SequenceStoreTest, FailureAtEveryStepKeepsTheOldCeilingAuthoritative) {
       store.open();
       auto r = store.reserve(1, 100, 100001);
       ASSERT_EQ(r.status, Status::Reserved);
+      ASSERT_EQ(ops->calls("pwrite"), 1);  // the fresh file was replaced in; this one went in place
       served = r.ceiling - 1;  // the whole block went out
-      ops->fail(step, step == "fsync" ? EIO : ENOSPC);
+      ops->fail(step, step == "fdatasync" ? EIO : ENOSPC);
       auto failed = store.reserve(r.ceiling, 100, 100001);
       EXPECT_EQ(failed.status, Status::Failed);
       EXPECT_NE(failed.error, "");
@@ -172,30 +173,175 @@ TEST_F(SequenceStoreTest, FailureAtEveryStepKeepsTheOldCeilingAuthoritative) {
     }
     ops->heal();
     SequenceStore restarted(path, logger);
-    auto r = restarted.open();  // never a StateError: the file is the old or the new record
+    auto r = restarted.open();  // never a StateError: one slot holds the old record at least
+    EXPECT_GT(r.next, served);
+    EXPECT_TRUE(r.next == 101u || r.next == 201u) << r.next;
+    EXPECT_EQ(readFile(path).size(), kStateFileBytes);
+  }
+}
+
+// The whole-file replacement (the first write after start, and after any failure).
+TEST_F(SequenceStoreTest, FailureAtEveryStepOfAReplacementKeepsTheOldCeilingAuthoritative) {
+  for (std::string step : {"remove-temp", "create", "write", "fsync", "close-temp", "rename", "fsync-dir", "read",
+                           "lock"}) {
+    SCOPED_TRACE(step);
+    std::filesystem::remove(path);
+    {
+      SequenceStore first(path, logger);
+      first.open();
+      ASSERT_EQ(first.reserve(1, 100, 100001).status, Status::Reserved);
+      // kill -9: answers up to 100 may have been served
+    }
+    const std::uint64_t served = 100;
+    auto ops = std::make_shared<fibtest::FailingOps>();
+    {
+      SequenceStore store(path, logger, ops);
+      ASSERT_EQ(store.open().next, 101u);
+      ops->fail(step, step == "fsync" ? EIO : ENOSPC);
+      auto failed = store.reserve(101, 100, 100001);  // the first write after start replaces the file
+      EXPECT_EQ(failed.status, Status::Failed);
+      EXPECT_NE(failed.error, "");
+      EXPECT_EQ(store.durableCeiling(), 101u);
+      EXPECT_EQ(ops->calls("pwrite"), 0);
+      // kill -9 here
+    }
+    ops->heal();
+    SequenceStore restarted(path, logger);
+    auto r = restarted.open();  // never a StateError: the file is the old or the new one
     EXPECT_GT(r.next, served);
     EXPECT_TRUE(r.next == 101u || r.next == 201u) << r.next;
     EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
   }
 }
 
-TEST_F(SequenceStoreTest, RetryAfterAFailureUsesAFreshTempFileAndSucceeds) {
+// A failed write in place is never trusted: the next write replaces the whole file
+// (a fresh temp file, its own fsync), it does not retry the fdatasync.
+TEST_F(SequenceStoreTest, RetryAfterAFailureReplacesTheFileAndSucceeds) {
   auto ops = std::make_shared<fibtest::FailingOps>();
   SequenceStore store(path, logger, ops);
   store.open();
   ASSERT_EQ(store.reserve(1, 10, 100001).status, Status::Reserved);
-  ops->fail("fsync-dir", EIO, 1);  // the rename happened, its durability is unknown
+  ops->fail("fdatasync", EIO, 1);  // the record is in the page cache, its durability unknown
   auto failed = store.reserve(11, 10, 100001);
   ASSERT_EQ(failed.status, Status::Failed);
-  EXPECT_NE(failed.error.find("fsync directory"), std::string::npos) << failed.error;
+  EXPECT_NE(failed.error.find("fdatasync"), std::string::npos) << failed.error;
   EXPECT_EQ(store.durableCeiling(), 11u);
-  int creates = ops->calls("create");
+  const int creates = ops->calls("create"), syncs = ops->calls("fdatasync");
   auto ok = store.reserve(11, 10, 100001);
   ASSERT_EQ(ok.status, Status::Reserved) << ok.error;
   EXPECT_EQ(ops->calls("create"), creates + 1);
+  EXPECT_EQ(ops->calls("fdatasync"), syncs);
   EXPECT_EQ(ok.start, 11u);  // its own failed attempt is not someone else's reservation
   EXPECT_GE(ok.ceiling, 21u);
   EXPECT_EQ(stateOnDisk(path), ok.ceiling);
+  // Back in place afterwards.
+  ASSERT_EQ(store.reserve(ok.ceiling, 10, 100001).status, Status::Reserved);
+  EXPECT_EQ(ops->calls("create"), creates + 1);
+  EXPECT_EQ(ops->calls("fdatasync"), syncs + 1);
+}
+
+// Writes in place alternate between the slots with rising generations; the file never changes size.
+TEST_F(SequenceStoreTest, WritesInPlaceAlternateSlots) {
+  auto ops = std::make_shared<fibtest::FailingOps>();
+  SequenceStore store(path, logger, ops);
+  store.open();  // the fresh file: gen 1 in slot 0
+  StateImage image = decodeStateImage(readFile(path));
+  EXPECT_EQ(image.gen, 1u);
+  EXPECT_EQ(image.slot, 0u);
+  std::uint64_t cur = 1;
+  for (std::uint64_t i = 1; i <= 6; ++i) {
+    auto r = store.reserve(cur, 5, 100001);
+    ASSERT_EQ(r.status, Status::Reserved);
+    cur = r.ceiling;
+    const std::string content = readFile(path);
+    ASSERT_EQ(content.size(), kStateFileBytes);
+    image = decodeStateImage(content);
+    EXPECT_EQ(image.gen, 1 + i);
+    EXPECT_EQ(image.slot, i % 2);
+    EXPECT_EQ(image.next, cur);
+    // The other slot holds the previous record.
+    EXPECT_EQ(content.substr((1 - i % 2) * kSlotBytes, kSlotBytes), i == 1 ? encodeStateFile(1, 1).substr(0, kSlotBytes)
+                                                                           : encodeSlot(1 - i % 2, i, cur - 5));
+  }
+  EXPECT_EQ(ops->calls("rename"), 1);
+  EXPECT_EQ(ops->calls("fdatasync"), 6);
+  EXPECT_EQ(ops->calls("fsync"), 1 + 6);  // the fresh file's fsync, then the fdatasyncs
+}
+
+// kill -9 or power loss in the middle of a write in place: the slot written is
+// torn, the other one still has a ceiling above every answer served.
+TEST_F(SequenceStoreTest, ATornSlotFallsBackToTheOtherSlot) {
+  {
+    SequenceStore store(path, logger);
+    store.open();
+    ASSERT_EQ(store.reserve(1, 10, 100001).status, Status::Reserved);   // gen 2, slot 1: next=11
+    ASSERT_EQ(store.reserve(11, 10, 100001).status, Status::Reserved);  // gen 3, slot 0: next=21
+  }
+  // The write of gen 4 into slot 1 tore: part of the new record over the old one.
+  std::string content = readFile(path);
+  const std::string next = encodeSlot(1, 4, 31);
+  content.replace(kSlotBytes, 40, next.substr(0, 40));
+  writeFile(path, content);
+  SequenceStore store(path, logger);
+  auto r = store.open();
+  EXPECT_EQ(r.next, 21u);
+  EXPECT_EQ(logger.count(protohost::LogLevel::Warning), 1u);
+  // The first write after the restart replaces the file: no damaged slot is left.
+  auto res = store.reserve(21, 10, 100001);
+  ASSERT_EQ(res.status, Status::Reserved);
+  EXPECT_EQ(res.start, 21u);
+  StateImage image = decodeStateImage(readFile(path));
+  EXPECT_EQ(image.next, 31u);
+  EXPECT_EQ(image.gen, 4u);
+  EXPECT_EQ(image.damaged[0], "");
+  EXPECT_EQ(image.damaged[1], "");
+}
+
+TEST_F(SequenceStoreTest, BothSlotsBadRefusesToStart) {
+  std::string content = encodeStateFile(7, 500);
+  content[10] = 'X';                                        // slot 0: not the magic
+  content.replace(kSlotBytes, 5, "junk\n");                // slot 1: not a record
+  writeFile(path, content);
+  SequenceStore store(path, logger);
+  try {
+    store.open();
+    ADD_FAILURE() << "opened a file with no valid slot";
+  } catch (const protohost::StateError& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("corrupt"), std::string::npos) << what;
+    EXPECT_NE(what.find("slot 0"), std::string::npos) << what;
+    EXPECT_NE(what.find("slot 1"), std::string::npos) << what;
+  }
+  EXPECT_EQ(readFile(path), content);  // untouched
+}
+
+// A v1 file (one line, written by versions before the slot file) is converted at
+// start: same ceiling, by the whole-file replacement; a crash before its rename
+// leaves the v1 file, converted at the next start.
+TEST_F(SequenceStoreTest, AVersion1FileIsConvertedAtStart) {
+  writeFile(path, encodeStateV1(4242));
+  {
+    auto ops = std::make_shared<fibtest::FailingOps>();
+    ops->fail("rename", EIO);
+    SequenceStore store(path, logger, ops);
+    auto r = store.open();
+    EXPECT_EQ(r.next, 4242u);
+    EXPECT_NE(r.writeError, "");  // nothing may be served until a write works
+    EXPECT_EQ(readFile(path), encodeStateV1(4242));
+  }
+  SequenceStore store(path, logger);
+  auto r = store.open();
+  EXPECT_EQ(r.next, 4242u);
+  EXPECT_EQ(r.writeError, "");
+  EXPECT_EQ(readFile(path), encodeStateFile(1, 4242));
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  bool logged = false;
+  for (const auto& l : logger.lines) logged |= l.text.find("converted") != std::string::npos;
+  EXPECT_TRUE(logged);
+  auto res = store.reserve(4242, 10, 100001);
+  ASSERT_EQ(res.status, Status::Reserved);
+  EXPECT_EQ(res.start, 4242u);
+  EXPECT_EQ(stateOnDisk(path), 4252u);
 }
 
 TEST_F(SequenceStoreTest, MissingDirectoryIsAWriteFailureNotACrash) {
@@ -244,10 +390,16 @@ TEST_F(SequenceStoreTest, AnImpossibleStatePathRefusesToStart) {
 // that first becomes an unprivileged user (and owns the test directory).
 static std::string readOnlyDirectoryScenario(const std::string& dirPath, const std::string& path) {
   fibtest::LockedLogger log;
-  SequenceStore store(path, log);
-  store.open();
-  if (store.reserve(1, 10, 100001).status != Status::Reserved) return "first reservation failed";
+  {
+    SequenceStore store(path, log);
+    store.open();
+    if (store.reserve(1, 10, 100001).status != Status::Reserved) return "first reservation failed";
+    // kill -9
+  }
   if (::chmod(dirPath.c_str(), 0555) != 0) return "chmod failed";
+  // The first write after a start replaces the file: a temp file in the directory.
+  SequenceStore store(path, log);
+  if (store.open().next != 11u) return "did not continue from the ceiling";
   auto r = store.reserve(11, 10, 100001);
   ::chmod(dirPath.c_str(), 0755);
   if (r.status != Status::Failed) return "reservation in a read-only directory did not fail";
@@ -315,7 +467,7 @@ TEST_F(SequenceStoreTest, AFileAdvancedByADeadWriterIsNeverLowered) {
   SequenceStore store(path, logger);
   store.open();
   ASSERT_EQ(store.reserve(1, 10, 100001).status, Status::Reserved);
-  writeFile(path, encodeState(500));  // another process reserved up to 500 and died
+  writeFile(path, encodeStateV1(500));  // another process reserved up to 500 and died
   auto released = store.release(5);
   EXPECT_FALSE(released.recorded);
   EXPECT_EQ(released.error, "");
