@@ -90,7 +90,8 @@ bool sameSpec(const ListenerSpec& a, const ListenerSpec& b) {
 }
 
 bool sameEndpoint(const Endpoint& a, const Endpoint& b) {
-  return a.scheme == b.scheme && a.interface == b.interface && a.port == b.port && a.backlog == b.backlog;
+  // tcp: and ssl: are the same kind of socket: a switch between them keeps it (setTls swaps the layer).
+  return a.isDatagram() == b.isDatagram() && a.interface == b.interface && a.port == b.port && a.backlog == b.backlog;
 }
 
 // Runs @p fn on @p loop's thread when it is running (else here) and rethrows its exception.
@@ -217,6 +218,17 @@ std::vector<Server::Slot> Server::buildSlots(const HostConfig& config, const std
     }
     out.push_back(Slot{spec, std::move(runtime), nullptr, nullptr, false, nullptr, nullptr});
   }
+  // TLS files are read on every start and reload, kept listener or not: a HUP
+  // picks up renewed certificates; a broken one fails the reload, and the
+  // running context keeps serving.
+  for (auto& slot : out) {
+    if (!slot.spec.endpoint.isTls()) continue;
+    try {
+      slot.tls = TlsServerContext::load(slot.spec.endpoint.tls, config.identity.uid);
+    } catch (const TlsConfigError& e) {
+      errors.push_back(config.where(slot.spec.listenLine, "listen") + e.what());
+    }
+  }
   if (config.admin) {
     ListenerSpec spec;
     spec.name = kAdminName;
@@ -295,9 +307,10 @@ void Server::buildDatagramProtocol(Slot& slot) {
 void Server::logListening() const {
   for (const auto& slot : slots_)
     Log::instance().write(LogLevel::Info, "listener=" + slot.spec.name,
-                          "listening on " + std::string(slot.datagram ? "udp:" : "") +
+                          "listening on " + std::string(slot.datagram ? "udp:" : slot.tls ? "ssl:" : "") +
                               slot.boundEndpoint().toString() + " (plugin " + slot.runtime->pluginName +
-                              ", factory " + slot.runtime->factoryName + ")");
+                              ", factory " + slot.runtime->factoryName + ")" +
+                              (slot.tls ? "; TLS: " + slot.tls->describe() : ""));
 }
 
 void Server::bindSlot(Slot& slot, int retries) {
@@ -308,6 +321,7 @@ void Server::bindSlot(Slot& slot, int retries) {
     return;
   }
   slot.listener = std::make_unique<Listener>(slot.runtime, slot.spec.endpoint, acceptLoop(), workerLoops());
+  slot.listener->setTls(slot.tls);
   slot.listener->bind(retries);
 }
 
@@ -360,6 +374,7 @@ void Server::start() {
                                     [&](const InheritedSocket& s) { return s.address == slot.spec.endpoint.toString(); });
     if (match != inherited.end()) {
       slot.listener = std::make_unique<Listener>(slot.runtime, slot.spec.endpoint, acceptLoop(), loops);
+      slot.listener->setTls(slot.tls);
       try {
         slot.listener->adopt(match->fd);
       } catch (const std::exception& e) {
@@ -501,6 +516,7 @@ void Server::reload(HostConfig next) {
         } else if (fresh[i].listener) {
           fresh[i].listener->setRuntime(fresh[i].runtime);
         }
+        if (fresh[i].listener) fresh[i].listener->setTls(fresh[i].tls);  // new connections: the reloaded certificates
       } else if (fresh[i].listener) {
         fresh[i].listener->startAccepting();
       }

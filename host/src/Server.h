@@ -107,6 +107,9 @@ class Server {
     bool started = false;
     std::unique_ptr<DatagramListener> datagram;
     std::unique_ptr<DatagramProtocol> pendingProtocol;  // built after start, served once swapped in
+    /// ssl: listeners: loaded afresh by every start and reload (renewed
+    /// certificate files are picked up even when the INI is unchanged).
+    std::shared_ptr<TlsServerContext> tls = nullptr;
     /// The bound endpoint (the kernel's port when the config said 0).
     const Endpoint& boundEndpoint() const { return datagram ? datagram->endpoint() : listener->endpoint(); }
   };

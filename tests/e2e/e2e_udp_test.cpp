@@ -23,6 +23,7 @@
 #include <string>
 
 #include "HostProcess.h"
+#include "RunCommand.h"
 #include "ReliabilitySupport.h"
 #include "UdpClient.h"
 
@@ -41,23 +42,9 @@ using protohost::testsupport::UdpClient;
 const char* const kUdpLoopback = "udp:0:interface=127.0.0.1";
 const char* const kUdpLoopback6 = "udp:0:interface=\\:\\:1";
 
-struct RunResult {
-  int status = -1;
-  std::string out;
-};
+using protohost::testsupport::RunResult;
 
-// Runs @p command with /bin/sh and returns its exit status and stdout.
-RunResult run(const std::string& command) {
-  RunResult r;
-  FILE* p = ::popen(command.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
+RunResult run(const std::string& command) { return protohost::testsupport::runCommand(command); }
 
 // The UDP port of [listener.NAME], from its "listening on udp:ADDR:PORT" line.
 std::uint16_t udpPort(HostProcess& host, const std::string& name) {

@@ -8,6 +8,8 @@
 
 using protohost::host::Endpoint;
 using protohost::host::parseEndpoint;
+using protohost::host::TlsCertificate;
+using protohost::host::TlsOptions;
 
 namespace {
 Endpoint ok(const std::string& text) {
@@ -79,9 +81,10 @@ TEST(Endpoint, MissingPort) {
 }
 
 TEST(Endpoint, UnsupportedAndUnknownSchemes) {
-  EXPECT_EQ(bad("ssl:443"), "endpoint scheme \"ssl:\" is not supported yet (only tcp: and udp:)");
-  EXPECT_EQ(bad("unix:/run/x.sock"), "endpoint scheme \"unix:\" is not supported yet (only tcp: and udp:)");
-  const std::string expected = "expected an endpoint like tcp:PORT[:interface=ADDR] or udp:PORT[:interface=ADDR], got ";
+  EXPECT_EQ(bad("unix:/run/x.sock"), "endpoint scheme \"unix:\" is not supported yet (tcp:, ssl: and udp:)");
+  const std::string expected =
+      "expected an endpoint like tcp:PORT[:interface=ADDR], ssl:PORT:certKey=CERT:privateKey=KEY or "
+      "udp:PORT[:interface=ADDR], got ";
   EXPECT_EQ(bad("http:80"), expected + "\"http:80\"");
   EXPECT_EQ(bad("7007"), expected + "\"7007\"");
   EXPECT_EQ(bad(""), expected + "\"\"");
@@ -194,4 +197,60 @@ TEST(EndpointConflicts, SameAddressSpelledDifferently) {
   EXPECT_TRUE(conflict("tcp:7007:interface=\\:\\:1", "tcp:7007:interface=0\\:0\\:0\\:0\\:0\\:0\\:0\\:1"));
   EXPECT_TRUE(conflict("tcp:7007:interface=0\\:\\:0", "tcp:7007:interface=\\:\\:1"));
   EXPECT_TRUE(conflict("tcp:7007:interface=\\:\\:FFFF", "tcp:7007:interface=\\:\\:ffff"));
+}
+
+TEST(Endpoint, SslWithTwistedKeyNames) {
+  Endpoint ep;
+  std::string why;
+  ASSERT_TRUE(parseEndpoint("ssl:8443:interface=127.0.0.1:certKey=c.pem:privateKey=k.pem:extraCertChain=chain.pem:"
+                            "caCerts=ca.pem:alpn=h2,http/1.1:ktls=on",
+                            ep, why))
+      << why;
+  EXPECT_TRUE(ep.isTls());
+  EXPECT_FALSE(ep.isDatagram());
+  EXPECT_EQ(ep.port, 8443);
+  ASSERT_EQ(ep.tls.certificates.size(), 1u);
+  EXPECT_EQ(ep.tls.certificates[0], (TlsCertificate{"c.pem", "k.pem"}));
+  EXPECT_EQ(ep.tls.extraCertChain, "chain.pem");
+  EXPECT_EQ(ep.tls.caCerts, "ca.pem");
+  EXPECT_EQ(ep.tls.clientCert, TlsOptions::ClientCert::Required);  // caCerts alone: required
+  EXPECT_EQ(ep.tls.alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+  EXPECT_TRUE(ep.tls.ktls);
+}
+
+TEST(Endpoint, SslRepeatedPairsAreSniCertificatesAndOneFileMayHoldBoth) {
+  Endpoint ep;
+  std::string why;
+  ASSERT_TRUE(parseEndpoint("ssl:0:certKey=a.pem:privateKey=a.key:certKey=b.pem:privateKey=b.key:privateKey=both.pem", ep,
+                            why))
+      << why;
+  ASSERT_EQ(ep.tls.certificates.size(), 3u);
+  EXPECT_EQ(ep.tls.certificates[0], (TlsCertificate{"a.pem", "a.key"}));
+  EXPECT_EQ(ep.tls.certificates[1], (TlsCertificate{"b.pem", "b.key"}));
+  EXPECT_EQ(ep.tls.certificates[2], (TlsCertificate{"both.pem", "both.pem"}));
+  EXPECT_EQ(ep.tls.clientCert, TlsOptions::ClientCert::Off);
+}
+
+TEST(Endpoint, SslErrors) {
+  EXPECT_EQ(bad("ssl:443"), "an ssl: endpoint needs a certificate: certKey=CERT.pem[:privateKey=KEY.pem]");
+  EXPECT_EQ(bad("ssl:443:certKey=c.pem:alpn=h2,,x"),
+            "bad alpn list \"h2,,x\" (comma-separated protocol names, e.g. alpn=h2,http/1.1)");
+  EXPECT_EQ(bad("ssl:443:certKey=c.pem:ktls=yes"), "bad ktls \"yes\" (on or off)");
+  EXPECT_EQ(bad("ssl:443:certKey=c.pem:clientCert=optional"),
+            "clientCert needs caCerts=CA.pem (the CAs client certificates are verified against)");
+  EXPECT_EQ(bad("ssl:443:certKey="), "endpoint option certKey= needs a value");
+  EXPECT_EQ(bad("tcp:443:certKey=c.pem"), "unknown endpoint option \"certKey\" (interface, backlog)");
+  EXPECT_EQ(bad("ssl:443:certKey=c.pem:sslmethod=x"),
+            "unknown endpoint option \"sslmethod\" (interface, backlog, certKey, privateKey, extraCertChain, caCerts, "
+            "clientCert, alpn, ktls)");
+}
+
+TEST(Endpoint, TcpAndSslShareTcpPorts) {
+  Endpoint a, b, u;
+  std::string why;
+  ASSERT_TRUE(parseEndpoint("tcp:7443:interface=127.0.0.1", a, why));
+  ASSERT_TRUE(parseEndpoint("ssl:7443:interface=127.0.0.1:certKey=c.pem", b, why));
+  ASSERT_TRUE(parseEndpoint("udp:7443:interface=127.0.0.1", u, why));
+  EXPECT_TRUE(a.conflictsWith(b));
+  EXPECT_FALSE(b.conflictsWith(u));
 }

@@ -232,7 +232,24 @@ TEST(HostConfig, BadPort) {
 }
 
 TEST(HostConfig, UnsupportedScheme) {
-  expectOneError(withListen("ssl:443"), "host.ini:6: listen: endpoint scheme \"ssl:\" is not supported yet (only tcp: and udp:)");
+  expectOneError(withListen("unix:/run/x"), "host.ini:6: listen: endpoint scheme \"unix:\" is not supported yet (tcp:, ssl: and udp:)");
+}
+
+TEST(HostConfig, SslPathsResolveAgainstTheConfigDirectoryAndTheHandshakeTimeoutIsRead) {
+  HostConfig cfg = parse(withListen("ssl:7443:certKey=tls/c.pem:privateKey=/abs/k.pem:caCerts=ca.pem") +
+                         "tls_handshake_timeout_ms = 2500\n");
+  ASSERT_EQ(cfg.listeners.size(), 1u);
+  const auto& tls = cfg.listeners[0].endpoint.tls;
+  ASSERT_EQ(tls.certificates.size(), 1u);
+  EXPECT_EQ(tls.certificates[0].cert, cfg.baseDir + "/tls/c.pem");
+  EXPECT_EQ(tls.certificates[0].key, "/abs/k.pem");
+  EXPECT_EQ(tls.caCerts, cfg.baseDir + "/ca.pem");
+  EXPECT_EQ(cfg.listeners[0].limits.tlsHandshakeTimeoutMs, 2500);
+}
+
+TEST(HostConfig, TlsKeysOnAPlainListenerAreErrors) {
+  expectOneError(withListen("tcp:7007") + "tls_handshake_timeout_ms = 100\n",
+                 "host.ini:7: tls_handshake_timeout_ms: applies to ssl: listeners only; this one listens on tcp:");
 }
 
 TEST(HostConfig, UdpListener) {
@@ -271,7 +288,9 @@ TEST(HostConfig, ConnectionKeysOnAUdpListenerAreErrors) {
 
 TEST(HostConfig, AdminIsTcpOnly) {
   expectOneError(kValid + "[admin]\nlisten = udp:9090\n",
-                 "host.ini:8: listen: the admin endpoint serves HTTP: a tcp: endpoint, not udp:");
+                 "host.ini:8: listen: the admin endpoint serves plain HTTP: a tcp: endpoint, not udp:");
+  expectOneError(kValid + "[admin]\nlisten = ssl:9090:certKey=c.pem\n",
+                 "host.ini:8: listen: the admin endpoint serves plain HTTP: a tcp: endpoint, not ssl:");
 }
 
 TEST(HostConfig, BadInterface) {

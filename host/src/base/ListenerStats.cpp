@@ -1,6 +1,7 @@
 #include "base/ListenerStats.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace protohost::host {
 
@@ -31,6 +32,30 @@ const char* datagramDropName(DatagramDrop d) {
     case DatagramDrop::PluginError: return "plugin_error";
     default: return "unknown";
   }
+}
+
+const char* tlsHandshakeResultName(TlsHandshakeResult r) {
+  switch (r) {
+    case TlsHandshakeResult::Ok: return "ok";
+    case TlsHandshakeResult::Failed: return "failed";
+    case TlsHandshakeResult::Closed: return "closed";
+    case TlsHandshakeResult::Timeout: return "timeout";
+    default: return "unknown";
+  }
+}
+
+std::uint64_t ListenerStats::tlsHandshakeFailures() const {
+  std::uint64_t n = 0;
+  for (std::size_t k = 1; k < tlsHandshakes.size(); ++k) n += tlsHandshakes[k].load(std::memory_order_relaxed);
+  return n;
+}
+
+bool ListenerStats::tlsErrorLogDue() {
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+  std::int64_t last = lastTlsErrorLogMs.load(std::memory_order_relaxed);
+  return now - last >= 1000 && lastTlsErrorLogMs.compare_exchange_strong(last, now, std::memory_order_relaxed);
 }
 
 void DatagramStats::countPluginDrop(std::string_view reason) {

@@ -69,6 +69,16 @@ struct DatagramStats {
   std::vector<std::pair<std::string, std::uint64_t>> pluginDrops_;  // at most kMaxPluginReasons + "other"
 };
 
+/// How a TLS handshake of an ssl: listener ended (protohost_tls_handshakes_total{result}).
+enum class TlsHandshakeResult : std::uint8_t {
+  Ok,
+  Failed,   // a protocol error: plaintext, a hostile or unsupported ClientHello, a bad client certificate
+  Closed,   // the peer closed before it completed (a truncated ClientHello)
+  Timeout,  // not complete within tls_handshake_timeout_ms (a trickle)
+  Count
+};
+const char* tlsHandshakeResultName(TlsHandshakeResult r);
+
 /// Counters and admission counts of one listener NAME. Shared by every
 /// generation of that listener across reloads, so counters never go back.
 struct ListenerStats {
@@ -82,8 +92,19 @@ struct ListenerStats {
   std::atomic<std::int64_t> lastProxyErrorLogMs{0};  // steady-clock ms of the last logged one (rate limit)
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(Refusal::Count)> refused{};
   std::array<std::atomic<std::uint64_t>, kCloseKinds> closed{};
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(TlsHandshakeResult::Count)> tlsHandshakes{};
+  std::atomic<bool> tls{false};                    // an ssl: listener of this name was bound: /metrics shows these
+  std::atomic<std::int64_t> lastTlsErrorLogMs{0};  // steady-clock ms of the last logged failure (rate limit)
   OutboundStats outbound;  // not part of the counters above, nor of the limits
   DatagramStats datagrams;  // udp: listeners only
+
+  void countTlsHandshake(TlsHandshakeResult r) {
+    tlsHandshakes[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+  }
+  /// Handshakes that ended any way but Ok.
+  std::uint64_t tlsHandshakeFailures() const;
+  /// True at most once a second (any thread): whether to log a failed handshake now.
+  bool tlsErrorLogDue();
 
   std::mutex ipMutex;
   std::unordered_map<std::string, std::size_t> perIp;

@@ -25,6 +25,23 @@ std::string joinLines(const std::vector<std::string>& lines) {
 ConfigInvalid::ConfigInvalid(std::vector<std::string> errors)
     : std::runtime_error(joinLines(errors)), errors_(std::move(errors)) {}
 
+namespace {
+
+// The TLS files of an ssl: endpoint, relative to the config file's directory.
+void resolveTlsPaths(TlsOptions& tls, const std::string& baseDir) {
+  auto resolve = [&](std::string& p) {
+    if (!p.empty() && p.front() != '/') p = (std::filesystem::path(baseDir) / p).lexically_normal().string();
+  };
+  for (auto& c : tls.certificates) {
+    resolve(c.cert);
+    resolve(c.key);
+  }
+  resolve(tls.extraCertChain);
+  resolve(tls.caCerts);
+}
+
+}  // namespace
+
 HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, const std::string& text) {
   std::vector<std::string> errors;
   IniFile ini = parseIni(path, text, errors);
@@ -91,7 +108,8 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
       std::string endpointText = v.requireString("listen");
       std::string why;
       if (!parseEndpoint(endpointText, cfg.admin.emplace(), why)) v.fail("listen", why);
-      if (cfg.admin->isDatagram()) v.fail("listen", "the admin endpoint serves HTTP: a tcp: endpoint, not udp:");
+      if (cfg.admin->isDatagram() || cfg.admin->isTls())
+        v.fail("listen", "the admin endpoint serves plain HTTP: a tcp: endpoint, not " + cfg.admin->scheme + ":");
       cfg.adminLine = admin->entries.at("listen").line;
     });
     for (const auto& key : v.unreadKeys())
@@ -147,6 +165,8 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
       if (!parseEndpoint(e->value, spec.endpoint, why)) {
         error(e->line, "listen", why);
         ok = false;
+      } else if (spec.endpoint.isTls()) {
+        resolveTlsPaths(spec.endpoint.tls, baseDir);
       }
     } else {
       error(section.line, "listen", "missing required key in [" + section.name + "]");
@@ -164,6 +184,15 @@ HostConfig parseHostConfig(const std::string& path, const std::string& baseDir, 
     collect([&] {
       spec.limits.proxyProtocolTimeoutMs = static_cast<int>(view.getInt("proxy_protocol_timeout_ms", 3000, 1, 3'600'000));
     });
+    if (ok && spec.endpoint.isTls()) {
+      collect([&] {
+        spec.limits.tlsHandshakeTimeoutMs = static_cast<int>(view.getInt("tls_handshake_timeout_ms", 10000, 1, 3'600'000));
+      });
+    } else if (auto it = section.entries.find("tls_handshake_timeout_ms"); ok && it != section.entries.end()) {
+      view.markRead("tls_handshake_timeout_ms");
+      error(it->second.line, "tls_handshake_timeout_ms", "applies to ssl: listeners only; this one listens on " +
+                                                             spec.endpoint.scheme + ":");
+    }
     if (ok && spec.endpoint.isDatagram()) {
       collect([&] {
         spec.limits.maxDatagramBytes = static_cast<std::size_t>(view.getInt("max_datagram_bytes", 65507, 1, 65535));

@@ -106,8 +106,14 @@ void Connection::onOtherIoEvent(std::uint32_t events) {
     onError();
     return;
   }
-  if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) && (registered_ & EPOLLIN)) onReadable();
-  if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && !finished_ && (registered_ & EPOLLOUT)) onWritable();
+  if (socket_->handshakePending() && !stage_) {  // TLS: the handshake reads and writes as it needs
+    driveHandshake();
+    return;
+  }
+  // A TLS read may wait for writability, and a TLS write for readability.
+  const bool readable = events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP), writable = events & (EPOLLOUT | EPOLLERR | EPOLLHUP);
+  if ((readable || (writable && socket_->readNeedsWritable())) && (registered_ & EPOLLIN)) onReadable();
+  if ((writable || (readable && socket_->writeNeedsReadable())) && !finished_ && (registered_ & EPOLLOUT)) onWritable();
 }
 
 std::string Connection::context() const {
@@ -128,7 +134,10 @@ bool Connection::open() {
   if (listener_->limits.proxyProtocol && outTarget_.empty())
     stage_ = std::make_unique<ProxyStage>(listener_->stats, logger_, listener_->limits.proxyProtocolTimeoutMs,
                                           peerAddress());
-  if (!stage_) return startProtocol();
+  if (!stage_) {
+    if (socket_->handshakePending()) return startHandshake();
+    return startProtocol();
+  }
   // The stage comes first: no plugin code (not even buildProtocol) runs
   // before it is done.
   stageTimer_ = loop_.callLater(stage_->deadline(), [weak = weak_from_this()] {
@@ -153,12 +162,68 @@ bool Connection::takeStageInput(std::string_view& data) {
   stage_.reset();
   if (stageTimer_) loop_.cancel(std::exchange(stageTimer_, 0));
   data.remove_prefix(r.consumed);
+  if (socket_->handshakePending()) {
+    // TLS after the PROXY header: what followed the header is the ClientHello's start.
+    socket_->prependInput(data);
+    startHandshake();
+    if (!finished_) driveHandshake();
+    return false;
+  }
   if (!startProtocol() || data.empty() || closing_) return false;
   if (pausedByProtocol_) {
     heldInput_.assign(data);  // delivered by settle() once reading resumes
     return false;
   }
   return true;
+}
+
+bool Connection::startHandshake() {
+  const int timeout = listener_->limits.tlsHandshakeTimeoutMs;
+  handshakeTimer_ = loop_.callLater(std::chrono::milliseconds(timeout), [weak = weak_from_this(), timeout] {
+    auto self = weak.lock();
+    if (!self || self->finished_ || !self->socket_->handshakePending()) return;
+    self->handshakeTimer_ = 0;
+    self->handshakeEnded(TlsHandshakeResult::Timeout,
+                         DisconnectReason{DisconnectReason::Kind::Timeout,
+                                          "TLS handshake not complete after " + std::to_string(timeout) + " ms"});
+  });
+  updateInterest();
+  return true;
+}
+
+void Connection::driveHandshake() {
+  if (finished_) return;
+  switch (socket_->handshake()) {
+    case SocketLayer::Handshake::InProgress:
+      updateInterest();
+      return;
+    case SocketLayer::Handshake::Closed:
+      handshakeEnded(TlsHandshakeResult::Closed,
+                     DisconnectReason{DisconnectReason::Kind::ClosedByPeer, "peer closed during the TLS handshake"});
+      return;
+    case SocketLayer::Handshake::Failed:
+      handshakeEnded(TlsHandshakeResult::Failed,
+                     DisconnectReason{DisconnectReason::Kind::Error, "TLS handshake failed: " + socket_->failure()});
+      return;
+    case SocketLayer::Handshake::Done:
+      break;
+  }
+  handshakeEnded(TlsHandshakeResult::Ok, {});
+  if (!startProtocol()) return;
+  // The client's first bytes may have come with its last handshake flight,
+  // already read off the socket: read now rather than wait for an EPOLLIN.
+  if (wantsInput()) onReadable();
+}
+
+void Connection::handshakeEnded(TlsHandshakeResult result, DisconnectReason reason) {
+  if (handshakeTimer_) loop_.cancel(std::exchange(handshakeTimer_, 0));
+  listener_->stats.countTlsHandshake(result);
+  if (result == TlsHandshakeResult::Ok) return;
+  // One line a second per listener, as for PROXY headers: a scan must not flood the log.
+  if (listener_->stats.tlsErrorLogDue())
+    logger_.log(LogLevel::Warning, reason.detail + " (" + std::to_string(listener_->stats.tlsHandshakeFailures()) +
+                                       " TLS handshakes failed on this listener so far)");
+  finish(std::move(reason));  // no plugin code has run
 }
 
 bool Connection::startProtocol() {
@@ -204,6 +269,10 @@ void Connection::onReadable() {
   // A whenReadingResumed request that is ready fires before the next read (a
   // line protocol holds lines until it runs): settle() drops the interest soon.
   if (resumed_) return;
+  if (socket_->handshakePending() && !stage_) {  // TLS: no protocol input before the handshake is done
+    driveHandshake();
+    return;
+  }
   if (readOnce()) readMore();
 }
 
@@ -219,14 +288,26 @@ inline bool Connection::readOnce() {
   const std::string_view data(buf, static_cast<std::size_t>(n));
   if (stage_) receivedBeforeProtocol(data);
   else callPlugin("dataReceived", [this, data] { protocol_->dataReceived(data); });
-  return static_cast<std::size_t>(n) == EventLoop::kReadBufferSize;
+  return static_cast<std::size_t>(n) == EventLoop::kReadBufferSize || socket_->hasBufferedInput();
 }
 
 void Connection::readMore() {
   for (int i = 1; i < kMaxReadsPerEvent; ++i) {
-    if (!wantsInput()) return;
+    if (!wantsInput() || socket_->handshakePending()) return;  // TLS began after a PROXY header: handshake() reads now
     if (!readOnce()) return;
   }
+  readBufferedSoon();  // TLS: what is left decrypted inside the layer, after the other connections' turn
+}
+
+void Connection::readBufferedSoon() {
+  if (readScheduled_ || finished_ || !socket_->hasBufferedInput()) return;
+  readScheduled_ = true;
+  loop_.runSoon([weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self) return;
+    self->readScheduled_ = false;
+    if (self->wantsInput()) self->onReadable();
+  });
 }
 
 void Connection::receivedBeforeProtocol(std::string_view data) {
@@ -237,7 +318,8 @@ void Connection::readFailed(int err) {
   // Nothing to read (or a signal): level-triggered epoll reports the socket again.
   if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return;
   if (err != 0) {
-    finish(DisconnectReason{DisconnectReason::Kind::Error, std::strerror(err)});
+    std::string why = socket_->failure();  // TLS: OpenSSL's reason
+    finish(DisconnectReason{DisconnectReason::Kind::Error, why.empty() ? std::strerror(err) : std::move(why)});
     return;
   }
   eof_ = true;
@@ -278,9 +360,10 @@ bool Connection::flush() {
     if (err == EINTR) continue;
     if (err == EAGAIN || err == EWOULDBLOCK) return true;
     out_.release();
+    std::string why = socket_->failure();
     if (!pendingFinish_)
       pendingFinish_ = DisconnectReason{DisconnectReason::Kind::Error,
-                                        err ? std::strerror(err) : "send returned 0"};
+                                        !why.empty() ? why : err ? std::strerror(err) : "send returned 0"};
     closing_ = true;
     return false;
   }
@@ -484,6 +567,7 @@ void Connection::settle() {
       if (auto self = weak.lock()) self->fireRequests();
     });
   }
+  if (wantsInput()) readBufferedSoon();  // reading resumed: epoll does not see TLS's buffered input
   updateInterest();
 }
 
@@ -507,6 +591,9 @@ void Connection::fireRequests() {
 void Connection::updateInterest() {
   bool wantRead = wantsInput();
   bool wantWrite = !finished_ && !out_.empty();
+  // TLS: a read that waits for writability, a write that waits for readability.
+  if (wantRead && socket_->readNeedsWritable()) wantWrite = true;
+  if (wantWrite && socket_->writeNeedsReadable()) wantRead = true;
   // Writable interest only while output is pending: a level-triggered EPOLLOUT
   // left armed on an idle socket spins the loop (the shape of Poco bug #2966).
   std::uint32_t want = (wantRead ? EPOLLIN | EPOLLRDHUP : 0u) | (wantWrite ? EPOLLOUT : 0u);
@@ -524,6 +611,7 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
   drained_ = nullptr;
   resumed_ = nullptr;
   if (stageTimer_) loop_.cancel(std::exchange(stageTimer_, 0));
+  if (handshakeTimer_) loop_.cancel(std::exchange(handshakeTimer_, 0));
   stage_.reset();
   heldInput_.clear();
   out_.release();
@@ -558,6 +646,10 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
 }
 
 void Connection::requestStop() {
+  if (!finished_ && !stage_ && socket_->handshakePending()) {
+    finish(DisconnectReason{DisconnectReason::Kind::Shutdown, "stopping before the TLS handshake was complete"});
+    return;
+  }
   if (!finished_ && stage_) {
     finish(DisconnectReason{DisconnectReason::Kind::Shutdown,
                             std::string("stopping before the ") + stage_->name() + " was complete"});

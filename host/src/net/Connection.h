@@ -3,7 +3,8 @@
 // driver: its registration in the loop's epoll set, the output queue and flow
 // control, the close state machine and the exception boundary around every
 // call into its Protocol. Implements the SDK Transport the protocol writes
-// through. Bytes move through its SocketLayer (PlainSocket; TLS next).
+// through. Bytes move through its SocketLayer (PlainSocket, TlsSocket); a
+// TLS layer's handshake completes before the protocol is built.
 //
 // A PreStage (the PROXY header on a proxy_protocol = required listener) may
 // read the first bytes under its own deadline; the protocol is built only once
@@ -105,6 +106,8 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   void writeSequence(std::span<const std::string_view> pieces) override;
   /// Made on first use; ended (posts fail) when the connection finishes.
   ConnectionHandle handle() override;
+  /// What TLS negotiated (null on plain TCP, and before the handshake is done).
+  const TlsInfo* tls() const override { return socket_->tls(); }
 
   const ConnectionOwner& owner() const { return *listener_; }
 
@@ -138,6 +141,14 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   void onError();
   /// Builds the protocol and calls connectionMade; false when that closed it.
   bool startProtocol();
+  /// TLS: arms tls_handshake_timeout_ms and waits for the handshake's input.
+  bool startHandshake();
+  /// TLS: one handshake step; when done, counts it and starts the protocol.
+  void driveHandshake();
+  /// Counts @p result; any result but Ok closes with @p reason (rate-limited log line).
+  void handshakeEnded(TlsHandshakeResult result, DisconnectReason reason);
+  /// TLS: reads again soon when the layer holds decrypted input epoll cannot report.
+  void readBufferedSoon();
   /// Feeds @p data to the pre-stage. Once it is done this starts the protocol
   /// and leaves in @p data the bytes after the stage's.
   /// Returns true when @p data should be delivered to the protocol now.
@@ -189,6 +200,8 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   sockaddr_in6 peer_{};  // large enough for sockaddr_in too; kept for logs after close
   std::unique_ptr<PreStage> stage_;  // until the pre-stage is done (PROXY header)
   TimerId stageTimer_ = 0;           // its deadline
+  TimerId handshakeTimer_ = 0;       // TLS: tls_handshake_timeout_ms
+  bool readScheduled_ = false;       // readBufferedSoon() queued a read
   std::optional<Address> stagePeer_;   // what a done pre-stage said (PROXY header with addresses)
   std::optional<Address> stageLocal_;
   std::string heldInput_;  // bytes after the stage's, held while connectionMade paused reading

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <charconv>
+#include <utility>
 #include <vector>
 
 namespace protohost::host {
@@ -29,6 +30,58 @@ bool parseInt(const std::string& s, long long min, long long max, long long& out
 
 bool isWildcard(const std::string& a) { return a == "0.0.0.0" || a == "::"; }
 
+// An ALPN protocol name: 1-255 bytes (RFC 7301), printable here.
+bool validAlpn(const std::string& p) {
+  if (p.empty() || p.size() > 255) return false;
+  for (unsigned char c : p)
+    if (c <= ' ' || c > '~' || c == ',') return false;
+  return true;
+}
+
+/// An ssl: option: returns false when @p k is not one; sets @p error when its value is bad.
+bool parseTlsOption(const std::string& k, const std::string& v, TlsOptions& tls, std::string& error) {
+  auto needValue = [&] {
+    if (v.empty()) error = "endpoint option " + k + "= needs a value";
+    return v.empty();
+  };
+  if (k == "certKey" || k == "privateKey") {
+    if (needValue()) return true;
+    // A key seen again starts the next certificate (certKey=a:privateKey=a.key:certKey=b:...).
+    if (tls.certificates.empty() || !(k == "certKey" ? tls.certificates.back().cert : tls.certificates.back().key).empty())
+      tls.certificates.emplace_back();
+    (k == "certKey" ? tls.certificates.back().cert : tls.certificates.back().key) = v;
+  } else if (k == "extraCertChain") {
+    if (!needValue()) tls.extraCertChain = v;
+  } else if (k == "caCerts") {
+    if (!needValue()) tls.caCerts = v;
+  } else if (k == "clientCert") {
+    if (v == "required") tls.clientCert = TlsOptions::ClientCert::Required;
+    else if (v == "optional") tls.clientCert = TlsOptions::ClientCert::Optional;
+    else error = "bad clientCert \"" + v + "\" (required or optional)";
+  } else if (k == "alpn") {
+    tls.alpn.clear();
+    std::string item;
+    for (std::size_t i = 0; i <= v.size(); ++i) {
+      if (i < v.size() && v[i] != ',') {
+        item.push_back(v[i]);
+        continue;
+      }
+      if (!validAlpn(item)) {
+        error = "bad alpn list \"" + v + "\" (comma-separated protocol names, e.g. alpn=h2,http/1.1)";
+        return true;
+      }
+      tls.alpn.push_back(std::exchange(item, {}));
+    }
+  } else if (k == "ktls") {
+    if (v == "on") tls.ktls = true;
+    else if (v == "off") tls.ktls = false;
+    else error = "bad ktls \"" + v + "\" (on or off)";
+  } else {
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string Endpoint::toString() const {
@@ -37,7 +90,7 @@ std::string Endpoint::toString() const {
 }
 
 bool Endpoint::conflictsWith(const Endpoint& other) const {
-  if (port == 0 || other.port == 0 || port != other.port || scheme != other.scheme) return false;
+  if (port == 0 || other.port == 0 || port != other.port || isDatagram() != other.isDatagram()) return false;
   if (interface == other.interface) return true;
   // A wildcard bind of one family overlaps every address of that family.
   if (isIpv6() == other.isIpv6() && (isWildcard(interface) || isWildcard(other.interface)))
@@ -49,12 +102,13 @@ bool parseEndpoint(const std::string& text, Endpoint& out, std::string& error) {
   auto parts = splitUnescaped(text);
   Endpoint ep;
   ep.scheme = parts[0];
-  if (ep.scheme == "ssl" || ep.scheme == "unix") {
-    error = "endpoint scheme \"" + ep.scheme + ":\" is not supported yet (only tcp: and udp:)";
+  if (ep.scheme == "unix") {
+    error = "endpoint scheme \"unix:\" is not supported yet (tcp:, ssl: and udp:)";
     return false;
   }
-  if (ep.scheme != "tcp" && ep.scheme != "udp") {
-    error = "expected an endpoint like tcp:PORT[:interface=ADDR] or udp:PORT[:interface=ADDR], got \"" + text + "\"";
+  if (ep.scheme != "tcp" && ep.scheme != "udp" && ep.scheme != "ssl") {
+    error = "expected an endpoint like tcp:PORT[:interface=ADDR], ssl:PORT:certKey=CERT:privateKey=KEY or "
+            "udp:PORT[:interface=ADDR], got \"" + text + "\"";
     return false;
   }
   if (parts.size() < 2 || parts[1].empty()) {
@@ -90,10 +144,32 @@ bool parseEndpoint(const std::string& text, Endpoint& out, std::string& error) {
         return false;
       }
       ep.backlog = static_cast<int>(b);
+    } else if (ep.isTls() && parseTlsOption(k, v, ep.tls, error)) {
+      if (!error.empty()) return false;
     } else {
-      error = "unknown endpoint option \"" + k + "\" (" + (ep.isDatagram() ? "interface" : "interface, backlog") + ")";
+      error = "unknown endpoint option \"" + k + "\" (" +
+              (ep.isDatagram() ? "interface"
+               : ep.isTls()    ? "interface, backlog, certKey, privateKey, extraCertChain, caCerts, clientCert, alpn, ktls"
+                               : "interface, backlog") +
+              ")";
       return false;
     }
+  }
+  if (ep.isTls()) {
+    if (ep.tls.certificates.empty()) {
+      error = "an ssl: endpoint needs a certificate: certKey=CERT.pem[:privateKey=KEY.pem]";
+      return false;
+    }
+    for (auto& c : ep.tls.certificates) {  // one PEM file with both, as Twisted allows
+      if (c.cert.empty()) c.cert = c.key;
+      if (c.key.empty()) c.key = c.cert;
+    }
+    if (ep.tls.caCerts.empty() && ep.tls.clientCert != TlsOptions::ClientCert::Off) {
+      error = "clientCert needs caCerts=CA.pem (the CAs client certificates are verified against)";
+      return false;
+    }
+    if (!ep.tls.caCerts.empty() && ep.tls.clientCert == TlsOptions::ClientCert::Off)
+      ep.tls.clientCert = TlsOptions::ClientCert::Required;
   }
   out = ep;
   return true;

@@ -16,6 +16,7 @@
 #include "net/Connection.h"
 #include "net/ConnectionSet.h"
 #include "net/PlainSocket.h"
+#include "net/TlsSocket.h"
 #include "reactor/EventLoop.h"
 #include "base/Log.h"
 
@@ -42,9 +43,24 @@ struct OwnedFd {
   int fd;
 };
 
-void adoptConnection(ConnectionSet& set, const std::shared_ptr<ConnectionOwner>& runtime, int fd, std::string ip,
-                     const sockaddr_storage& peer) {
-  auto connection = std::make_shared<Connection>(set, runtime, std::make_unique<PlainSocket>(fd), std::move(ip), peer);
+// Called on the connection's own loop. @p tls: the ssl: listener's context (null: plain TCP).
+void adoptConnection(ConnectionSet& set, const std::shared_ptr<ConnectionOwner>& runtime,
+                     const std::shared_ptr<TlsServerContext>& tls, int fd, std::string ip, const sockaddr_storage& peer) {
+  std::unique_ptr<SocketLayer> socket;
+  if (tls) {
+    SSL* ssl = tls->newSession();
+    if (!ssl) {  // out of memory: refuse this one as the kernel would
+      const linger lg{1, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      ::close(fd);
+      runtime->release(ip);
+      return;
+    }
+    socket = std::make_unique<TlsSocket>(fd, ssl, tls->ktls());
+  } else {
+    socket = std::make_unique<PlainSocket>(fd);
+  }
+  auto connection = std::make_shared<Connection>(set, runtime, std::move(socket), std::move(ip), peer);
   set.add(connection);
   connection->open();
 }
@@ -233,11 +249,10 @@ void Listener::dispatch(int fd, std::string ip, const sockaddr_storage& peer) {
   EventLoop* target = loops_[best];
   ConnectionSet* set = sets_[best];
   if (target == &acceptLoop_) {
-    adoptConnection(*set, runtime_, fd, std::move(ip), peer);
+    adoptConnection(*set, runtime_, tls_, fd, std::move(ip), peer);
   } else {
-    target->post([set, runtime = runtime_, owned = std::make_shared<OwnedFd>(fd), ip = std::move(ip), peer]() mutable {
-      adoptConnection(*set, runtime, owned->release(), std::move(ip), peer);
-    });
+    target->post([set, runtime = runtime_, tls = tls_, owned = std::make_shared<OwnedFd>(fd), ip = std::move(ip),
+                  peer]() mutable { adoptConnection(*set, runtime, tls, owned->release(), std::move(ip), peer); });
   }
 }
 

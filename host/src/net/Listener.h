@@ -18,6 +18,7 @@
 #include "net/Endpoint.h"
 #include "reactor/EventLoop.h"
 #include "net/ConnectionOwner.h"
+#include "net/TlsContext.h"
 
 namespace protohost::host {
 
@@ -52,6 +53,13 @@ class Listener final : public IoHandler {
   /// Hands new connections to @p runtime from now on (reload keeps the socket:
   /// no accept gap). Connections already accepted keep their runtime.
   void setRuntime(std::shared_ptr<ConnectionOwner> runtime) { runtime_ = std::move(runtime); }
+  /// ssl: listeners: the TLS context new connections get (a HUP swaps in a
+  /// fresh one; accepted connections keep theirs). Null: plain TCP. The main
+  /// thread before startAccepting(), the accept loop's thread after.
+  void setTls(std::shared_ptr<TlsServerContext> tls) {
+    if (tls) runtime_->stats.tls.store(true, std::memory_order_relaxed);
+    tls_ = std::move(tls);
+  }
   const std::shared_ptr<ConnectionOwner>& runtime() const { return runtime_; }
 
  private:
@@ -66,6 +74,7 @@ class Listener final : public IoHandler {
   void refuse(int fd, Refusal refusal, const sockaddr_storage& peer);
 
   std::shared_ptr<ConnectionOwner> runtime_;
+  std::shared_ptr<TlsServerContext> tls_;
   Endpoint endpoint_;
   EventLoop& acceptLoop_;
   std::vector<EventLoop*> loops_;

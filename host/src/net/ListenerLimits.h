@@ -24,6 +24,10 @@ struct ListenerLimits {
   /// "too_large") before the protocol sees it. 65507 is the largest UDP
   /// payload over IPv4, so RFC 862 echo answers every datagram by default.
   std::size_t maxDatagramBytes = 65507;
+  /// ssl: listeners: how long a connection may take to complete its TLS
+  /// handshake (nginx's ssl_handshake_timeout), counted from the accept (or
+  /// from the end of its PROXY header).
+  int tlsHandshakeTimeoutMs = 10000;
 };
 
 }  // namespace protohost::host

@@ -8,8 +8,13 @@
 // indirect call per recv/send and nothing else: a result > 0 is a byte count,
 // 0 from read() is the peer's EOF, -1 sets errno (EAGAIN/EWOULDBLOCK: try
 // again when epoll says so; EINTR: try again now; anything else: the
-// connection failed). (A TLS layer, which must sometimes write in order to
-// read, will add a way to ask for EPOLLOUT: docs/design-connection-layer.md §3.)
+// connection failed).
+//
+// A TLS layer (TlsSocket) adds what plaintext never needs, read by the
+// Connection from plain fields so the plaintext path pays no call for them:
+// a handshake before the protocol starts, a read that must wait for
+// writability (or a write for readability), and decrypted input buffered
+// where epoll cannot see it (docs/design-connection-layer.md §3).
 //
 // Ownership: owns the fd from construction; close() or the destructor closes
 // it. Threading: the Connection's loop thread only.
@@ -18,6 +23,12 @@
 #include <sys/uio.h>
 
 #include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace protohost {
+struct TlsInfo;
+}
 
 namespace protohost::host {
 
@@ -39,8 +50,43 @@ class SocketLayer {
   /// reads ECONNRESET, not an EOF that would pass for a complete stream.
   virtual void close(bool reset) = 0;
   /// Gives up the socket without closing it (a lingering close takes it over);
-  /// returns the fd.
+  /// returns the fd. A TLS layer sends its close_notify first.
   virtual int release() = 0;
+
+  // ---- what only a TLS layer uses (PlainSocket keeps the defaults) ----
+
+  enum class Handshake { Done, InProgress, Failed, Closed };
+  /// Advances the handshake without blocking. InProgress: call again when
+  /// epoll reports what readNeedsWritable() says; Failed: see failure();
+  /// Closed: the peer closed before it was done.
+  virtual Handshake handshake() { return Handshake::Done; }
+  /// Whether handshake() must run (and succeed) before any read or write.
+  bool handshakePending() const { return handshakePending_; }
+  /// Bytes read off the socket before this layer took over (after a PROXY
+  /// header): the start of the TLS stream. Before the first handshake().
+  virtual void prependInput(std::string_view) {}
+  /// Why the last handshake() or read() failed, for the close reason and the
+  /// counter ("timeout" etc. are the Connection's own).
+  virtual std::string failure() const { return {}; }
+  /// The negotiated parameters once the handshake is done; null for plaintext.
+  virtual const TlsInfo* tls() const { return nullptr; }
+  /// Sends what the layer owes its peer before a graceful close (TLS: a
+  /// close_notify). Called once, when all output has been written.
+  virtual void closeNotify() {}
+
+  /// The last read (or handshake step) needs EPOLLOUT before it can go on.
+  bool readNeedsWritable() const { return readNeedsWritable_; }
+  /// The last write needs EPOLLIN before it can go on.
+  bool writeNeedsReadable() const { return writeNeedsReadable_; }
+  /// Input is decrypted and waiting inside the layer: epoll will not report
+  /// it, so the Connection reads again without waiting for EPOLLIN.
+  bool hasBufferedInput() const { return bufferedInput_; }
+
+ protected:
+  bool handshakePending_ = false;
+  bool readNeedsWritable_ = false;
+  bool writeNeedsReadable_ = false;
+  bool bufferedInput_ = false;
 };
 
 }  // namespace protohost::host

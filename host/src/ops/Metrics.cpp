@@ -152,6 +152,19 @@ std::string renderMetrics(const std::vector<ListenerFigures>& listeners, const H
         p.sample("protohost_datagrams_dropped_total", label("listener", l.name) + "," + label("reason", reason), count);
     }
   }
+  // ssl: listeners (left out when there is none, like the datagram families).
+  if (std::any_of(listeners.begin(), listeners.end(), [](const ListenerFigures& l) { return l.stats->tls.load(); })) {
+    p.family("protohost_tls_handshakes_total", "counter",
+             "TLS handshakes of ssl: listeners, by result: ok, failed (a protocol error: plaintext, a bad "
+             "ClientHello or client certificate), closed (the peer left during it), timeout.");
+    for (const auto& l : listeners) {
+      if (!l.stats->tls.load(std::memory_order_relaxed)) continue;
+      for (std::size_t k = 0; k < static_cast<std::size_t>(TlsHandshakeResult::Count); ++k)
+        p.sample("protohost_tls_handshakes_total",
+                 label("listener", l.name) + "," + label("result", tlsHandshakeResultName(static_cast<TlsHandshakeResult>(k))),
+                 l.stats->tlsHandshakes[k].load());
+    }
+  }
   perListener("protohost_received_bytes_total", "counter", "Bytes received from clients.",
               [](const ListenerFigures& l) { return l.stats->bytesIn.load(); });
   perListener("protohost_sent_bytes_total", "counter", "Bytes sent to clients.",

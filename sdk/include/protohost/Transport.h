@@ -27,6 +27,22 @@ struct Address {
   }
 };
 
+/// What a TLS connection negotiated (Twisted's ISSLTransport and
+/// INegotiated.negotiatedProtocol): Transport::tls() returns it on an ssl:
+/// listener, and on an outbound ssl: connection, once the handshake is done
+/// (a protocol is built only after it). Fixed for the connection's life.
+struct TlsInfo {
+  std::string version;      ///< "TLSv1.3" or "TLSv1.2"
+  std::string cipher;       ///< OpenSSL's name: "TLS_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"
+  std::string serverName;   ///< SNI the client sent; empty when it sent none (or on an outbound connection: the name verified)
+  std::string alpn;         ///< the protocol ALPN selected, e.g. "h2"; empty when none
+  /// The peer's certificate: on a listener with caCerts (mTLS) the client's,
+  /// verified against that CA file; on an outbound connection the server's.
+  /// Empty when the peer sent none.
+  std::string peerSubject;      ///< RFC 2253 form: "CN=client,O=Example"
+  std::string peerFingerprint;  ///< SHA-256 of its DER form, lowercase hex (64 characters)
+};
+
 /// One connection, owned by the host. Every method must be called on the
 /// connection's reactor thread (the thread that runs its Protocol's hooks) and
 /// none blocks. After connectionLost the transport is gone: do not keep it.
@@ -102,6 +118,12 @@ class __attribute__((visibility("default"))) Transport {
   /// A token that reaches this connection from any thread, safely after it is
   /// gone (see Handles.h). Thread: the connection's (the handle: any).
   virtual ConnectionHandle handle() = 0;
+
+  // ---- SDK 1.3 (TLS): appended, with a body, so transports written before it still compile.
+
+  /// What TLS negotiated, or null on a plain TCP connection. The pointer stays
+  /// valid while the connection lives. Thread: the connection's.
+  virtual const TlsInfo* tls() const { return nullptr; }
 };
 
 }  // namespace protohost

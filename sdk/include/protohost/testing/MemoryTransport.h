@@ -22,6 +22,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -115,6 +116,8 @@ class MemoryTransport : public Transport, public MemoryKit {
   }
   Reactor& reactor() override { return kitReactor(); }
   Logger& logger() override { return kitLogger(); }
+  /// What setTls() set: a protocol under test sees a TLS connection.
+  const TlsInfo* tls() const override { return tls_ ? &*tls_ : nullptr; }
   void whenDrained(std::size_t bytes, std::function<void()> fn) override {
     drainedAt_ = bytes;
     drained_ = std::move(fn);
@@ -122,6 +125,10 @@ class MemoryTransport : public Transport, public MemoryKit {
   }
 
   // ---- test-only helpers (not transport methods) ----
+
+  /// Makes tls() return @p info (call before connect(), as the host builds
+  /// the protocol only after the handshake).
+  void setTls(TlsInfo info) { tls_ = std::move(info); }
 
   /// Binds @p protocol to this transport and calls connectionMade.
   void connect(Protocol& protocol) {
@@ -246,6 +253,7 @@ class MemoryTransport : public Transport, public MemoryKit {
   bool closing_ = false;
   bool aborted_ = false;
   bool writeShut_ = false;
+  std::optional<TlsInfo> tls_;
   bool lost_ = false;
   std::size_t writes_ = 0;
   std::shared_ptr<MemoryHandleAnchor> anchor_;
