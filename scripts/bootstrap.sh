@@ -15,9 +15,11 @@ shift || true
 # strace: reliability row T28 (SIGKILL injected at the fibonacci state write's write/fsync/rename).
 # socat: a UDP client of the udp: echo e2e tests (tests/e2e/e2e_udp_test.cpp), IPv4 and IPv6.
 # libssl-dev: ssl: listeners (OpenSSL 3); openssl: the command that makes the TLS test certificates
-# (tests/tls/make-test-certs.sh) and the s_client the TLS e2e tests drive.
+# (tests/tls/make-test-certs.sh) and the s_client the TLS e2e tests drive. python3-twisted,
+# python3-openssl, python3-service-identity: Twisted's TLS client of the weblog-over-TLS e2e test
+# (run with Debian's /usr/bin/python3).
 packages=(g++ cmake make libpoco-dev libboost-dev libgtest-dev libexpat1-dev python3 procps systemd netcat-openbsd
-  haproxy strace socat libssl-dev openssl)
+  haproxy strace socat libssl-dev openssl python3-twisted python3-openssl python3-service-identity)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -33,6 +33,7 @@
 #include "TempDir.h"
 #include "TestClient.h"
 #include "TlsTestClient.h"
+#include "WaitUntil.h"
 
 namespace {
 
@@ -403,6 +404,143 @@ TEST(E2eTls, PythonSslClientVerifiesTheChainAndGetsFibonacciNumbers) {
       n.push_back(std::stoull(line.substr(line.find_last_of(' ') + 1)));
   ASSERT_EQ(n.size(), 5u) << r.out;
   for (std::size_t i = 2; i < n.size(); ++i) EXPECT_EQ(n[i], n[i - 1] + n[i - 2]) << r.out;
+}
+
+TEST(E2eTls, OptionalClientCertificatesAcceptAClientWithoutOne) {
+  Certs certs;
+  TlsHost h(sslEndpoint(certs, ":caCerts=" + esc(certs("ca.pem")) + ":clientCert=optional"));
+  DumpLogOnFailure dump{h.host};
+  TlsTestClient anonymous = TlsTestClient::connect(h.port, verified(certs));
+  anonymous.readLine();
+  const std::string tls = anonymous.readLine();
+  EXPECT_EQ(field(tls, "fingerprint"), "") << tls;
+  anonymous.write("no cert");
+  EXPECT_EQ(anonymous.readExactly(7), "no cert");
+  TlsTestClient::Options o = verified(certs);
+  o.certFile = certs("client.pem");
+  o.keyFile = certs("client.key");
+  TlsTestClient withCert = TlsTestClient::connect(h.port, o);
+  withCert.readLine();
+  EXPECT_NE(field(withCert.readLine(), "subject").find("CN=test-client"), std::string::npos);
+}
+
+// close_notify both ways: a client's close_notify is the end of its stream
+// (echo's readEnded closes, with a close_notify back); a client that just
+// closes the socket ended it without one, which counts as an error close.
+TEST(E2eTls, CloseNotifyEndsTheStreamAndAnEofWithoutItIsAnError) {
+  Certs certs;
+  HostProcess host;
+  HostIni ini;
+  ini.listener("tls", "echo", {}, sslEndpoint(certs));
+  ini.raw(kAdminSection);
+  host.startWithConfig(ini.text());
+  DumpLogOnFailure dump{host};
+  const std::uint16_t port = host.port("tls"), admin = host.port("admin");
+  {
+    TlsTestClient c = TlsTestClient::connect(port, verified(certs));
+    c.write("bye");
+    EXPECT_EQ(c.readExactly(3), "bye");
+    c.closeNotify();
+    EXPECT_EQ(c.readToEnd(), "close_notify");
+  }
+  auto closed = [&](const std::string& reason) {
+    return metricValue(scrapeMetrics(admin), "protohost_connections_closed_total", {{"listener", "tls"}, {"reason", reason}});
+  };
+  EXPECT_TRUE(protohost::testsupport::waitUntil([&] { return closed("peer") == std::optional<double>(1); }, 5s))
+      << scrapeMetrics(admin);
+  {
+    TlsTestClient c = TlsTestClient::connect(port, verified(certs));
+    c.write("x");
+    EXPECT_EQ(c.readExactly(1), "x");
+    ::shutdown(c.fd(), SHUT_RDWR);  // a FIN, no close_notify
+  }
+  EXPECT_TRUE(protohost::testsupport::waitUntil([&] { return closed("error") == std::optional<double>(1); }, 5s))
+      << scrapeMetrics(admin);
+}
+
+// Back-pressure over TLS: 4 MiB sent before reading any of it (the host
+// pauses reading while its output is over pause_reading_above, with records
+// decrypted and waiting inside OpenSSL), then all of it read back in order.
+TEST(E2eTls, LargeEchoWithBackPressureArrivesWholeAndInOrder) {
+  Certs certs;
+  HostProcess host;
+  HostIni ini;
+  ini.listener("tls", "echo", {{"max_output_bytes", "16777216"}}, sslEndpoint(certs));
+  host.startWithConfig(ini.text());
+  DumpLogOnFailure dump{host};
+  TlsTestClient::Options o = verified(certs);
+  o.timeout = 20s;
+  TlsTestClient c = TlsTestClient::connect(host.port("tls"), o);
+  std::string data(1 << 20, '\0');
+  std::uint32_t x = 12345;
+  for (auto& ch : data) ch = static_cast<char>((x = x * 1103515245 + 12345) >> 24);
+  c.write(data);  // 1 MiB: the host's output queue and the socket buffers hold what is not read yet
+  EXPECT_EQ(c.readExactly(data.size()), data);
+  for (int round = 0; round < 3; ++round) {  // then in pieces, reading as it goes
+    for (std::size_t at = 0; at < data.size(); at += 65536) c.write(std::string_view(data).substr(at, 65536));
+    ASSERT_EQ(c.readExactly(data.size()), data) << "round " << round;
+  }
+}
+
+// ktls=on where the kernel has no tls module (CI's: tcp_available_ulp lists
+// only mptcp) serves in user space: the same bytes.
+TEST(E2eTls, KtlsOnServesTheSameBytesWhereverTheRecordLayerRuns) {
+  Certs certs;
+  TlsHost h(sslEndpoint(certs, ":ktls=on"));
+  DumpLogOnFailure dump{h.host};
+  TlsTestClient c = TlsTestClient::connect(h.port, verified(certs));
+  c.readLine();
+  c.readLine();
+  const std::string data(100000, 'k');
+  c.write(data);
+  EXPECT_EQ(c.readExactly(data.size()), data);
+  EXPECT_NE(h.host.stderrText().find("ktls on"), std::string::npos) << h.host.stderrText();
+}
+
+// Twisted's TLS client (python3-twisted, Debian's /usr/bin/python3): weblog
+// over TLS, verifying the chain and the name; a hit appended to the log
+// arrives as a <hit/> element.
+TEST(E2eTls, TwistedTlsClientReceivesWeblogHits) {
+  Certs certs;
+  HostProcess host;
+  TempDir dir("protohost-weblog");
+  const std::string log = dir.path() + "/access.log";
+  { std::ofstream(log) << ""; }
+  HostIni ini;
+  ini.listener("weblog", "weblog", {{"access_log", log}, {"mode", "push"}, {"push_interval_ms", "0"}, {"poll_interval_ms", "20"}},
+               sslEndpoint(certs));
+  host.startWithConfig(ini.text());
+  DumpLogOnFailure dump{host};
+  const std::uint16_t port = host.port("weblog");
+  const std::string script = dir.path() + "/twisted_client.py";
+  {
+    std::ofstream out(script);
+    out << R"PY(import sys
+from twisted.internet import endpoints, protocol, reactor, ssl, task
+port, ca, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+received = []
+class Client(protocol.Protocol):
+    def dataReceived(self, data):
+        received.append(data)
+        if len(received) == 1:
+            # The stream has begun (<hits>): a hit appended now arrives as a pushed <hit/>.
+            with open(log, "a") as f:
+                f.write('127.0.0.9 - - [07/Dec/2026:10:00:00 +0000] "GET /tls HTTP/1.1" 200 42 "-" "twisted"\n')
+        if b'request="GET /tls HTTP/1.1"' in b"".join(received):
+            print(b"".join(received).decode()); reactor.stop()
+def failed(f):
+    print("FAILED", f.getErrorMessage()); reactor.stop()
+options = ssl.optionsForClientTLS("localhost", trustRoot=ssl.Certificate.loadPEM(open(ca, "rb").read()))
+ep = endpoints.SSL4ClientEndpoint(reactor, "127.0.0.1", port, options)
+ep.connect(protocol.Factory.forProtocol(Client)).addErrback(failed)
+reactor.callLater(20, lambda: (print("TIMEOUT", b"".join(received)), reactor.stop()))
+reactor.run()
+)PY";
+  }
+  RunResult r = run("/usr/bin/python3 " + script + " " + std::to_string(port) + " " + certs("ca.pem") + " " + log);
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("<hits>"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("<hit ip=\"127.0.0.9\""), std::string::npos) << r.out;
 }
 
 }  // namespace
