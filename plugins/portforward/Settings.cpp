@@ -1,5 +1,6 @@
 #include "Settings.h"
 
+#include <cctype>
 #include <charconv>
 #include <string_view>
 
@@ -7,11 +8,12 @@ namespace protohost::plugins::portforward {
 
 namespace {
 
-// Checks "tcp:HOST:PORT" (HOST a name, an IPv4 address or [IPv6]); returns
-// the problem, or "" when it is well-formed.
+// Checks "tcp:HOST:PORT" or "ssl:HOST:PORT" (HOST a name, an IPv4 address or
+// [IPv6]); returns the problem, or "" when it is well-formed.
 std::string upstreamProblem(std::string_view v) {
-  constexpr std::string_view kForm = " (expected tcp:HOST:PORT, e.g. tcp:127.0.0.1:8080)";
-  if (v.substr(0, 4) != "tcp:") return "\"" + std::string(v) + "\" does not start with tcp:" + std::string(kForm);
+  constexpr std::string_view kForm = " (expected tcp:HOST:PORT or ssl:HOST:PORT, e.g. tcp:127.0.0.1:8080)";
+  if (v.substr(0, 4) != "tcp:" && v.substr(0, 4) != "ssl:")
+    return "\"" + std::string(v) + "\" does not start with tcp: or ssl:" + std::string(kForm);
   std::string_view rest = v.substr(4);
   std::string_view host;
   if (!rest.empty() && rest.front() == '[') {
@@ -50,6 +52,21 @@ Settings readSettings(const ConfigView& config) {
   s.bufferBytes = static_cast<std::size_t>(
       config.getInt("buffer_bytes", static_cast<std::int64_t>(s.bufferBytes), 1024, 16 << 20));
   s.endpoint = s.upstream + ":timeout=" + std::to_string(s.connectTimeoutMs);
+  // ssl: upstreams: the certificate is verified against upstream_ca_certs (default:
+  // the system's trust store) and names upstream_server_name (default: HOST).
+  const bool tls = s.upstream.rfind("ssl:", 0) == 0;
+  for (const char* key : {"upstream_ca_certs", "upstream_server_name"})
+    if (!tls && config.has(key)) config.fail(key, "applies to an ssl: upstream only");
+  if (tls) {
+    const std::string ca = config.getPath("upstream_ca_certs");
+    const std::string name = config.getString("upstream_server_name", "");
+    if (ca.find(':') != std::string::npos) config.fail("upstream_ca_certs", "a path with ':' cannot be used here");
+    for (char c : name)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_')
+        config.fail("upstream_server_name", "\"" + name + "\" is not a host name or IPv4 address");
+    if (!ca.empty()) s.endpoint += ":caCerts=" + ca;
+    if (!name.empty()) s.endpoint += ":hostname=" + name;
+  }
   return s;
 }
 

@@ -543,4 +543,59 @@ reactor.run()
   EXPECT_NE(r.out.find("<hit ip=\"127.0.0.9\""), std::string::npos) << r.out;
 }
 
+// Outbound TLS (portforward's upstream = ssl:...): a plain client through a
+// forwarding host to an ssl: host of peer_echo. The upstream's certificate is
+// verified against upstream_ca_certs (else the system's store) and must name
+// upstream_server_name (else the upstream's HOST); when it does not, the
+// connect fails with OpenSSL's reason and the client is closed.
+struct ForwardToTls {
+  HostProcess forwarder;
+  std::uint16_t port = 0;
+  ForwardToTls(std::uint16_t upstreamPort, HostIni::Keys keys) {
+    HostIni ini;
+    keys.insert(keys.begin(), {"upstream", "ssl:127.0.0.1:" + std::to_string(upstreamPort)});
+    ini.listener("fwd", "portforward", std::move(keys));
+    forwarder.startWithConfig(ini.text());
+    port = forwarder.port("fwd");
+  }
+};
+
+TEST(E2eTls, PortforwardToAnSslUpstreamVerifiesItsCertificateAndName) {
+  Certs certs;
+  TlsHost upstream(sslEndpoint(certs));
+  DumpLogOnFailure dumpUpstream{upstream.host};
+  {
+    ForwardToTls f(upstream.port, {{"upstream_ca_certs", certs("ca.pem")}});
+    DumpLogOnFailure dump{f.forwarder};
+    TestClient c = TestClient::connect(f.port);
+    EXPECT_EQ(c.readLine().rfind("peer 127.0.0.1:", 0), 0u);
+    const std::string tls = c.readLine();
+    EXPECT_EQ(field(tls, "version"), "TLSv1.3") << tls;
+    EXPECT_EQ(field(tls, "sni"), "") << "no SNI for an IP address (RFC 6066): " << tls;
+    EXPECT_EQ(c.roundTrip("through TLS"), "through TLS");
+  }
+  {
+    ForwardToTls f(upstream.port, {{"upstream_ca_certs", certs("ca.pem")}, {"upstream_server_name", "localhost"}});
+    TestClient c = TestClient::connect(f.port);
+    c.readLine();
+    EXPECT_EQ(field(c.readLine(), "sni"), "localhost");
+  }
+  {
+    ForwardToTls f(upstream.port, {{"upstream_ca_certs", certs("ca.pem")}, {"upstream_server_name", "wrong.test"}});
+    TestClient c = TestClient::connect(f.port);
+    char buf[64];
+    EXPECT_LE(::recv(c.fd(), buf, sizeof buf, 0), 0) << "the client is closed, nothing forwarded";
+    auto line = f.forwarder.waitForLog("TLS handshake failed: .*certificate verify failed \\(hostname mismatch\\)", 5s);
+    EXPECT_TRUE(line.has_value()) << f.forwarder.stderrText();
+  }
+  {
+    ForwardToTls f(upstream.port, {});  // the system's store does not know the test CA
+    TestClient c = TestClient::connect(f.port);
+    char buf[64];
+    EXPECT_LE(::recv(c.fd(), buf, sizeof buf, 0), 0);
+    auto line = f.forwarder.waitForLog("certificate verify failed \\(unable to get local issuer certificate\\)", 5s);
+    EXPECT_TRUE(line.has_value()) << f.forwarder.stderrText();
+  }
+}
+
 }  // namespace

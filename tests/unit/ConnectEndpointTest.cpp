@@ -57,11 +57,33 @@ TEST(ConnectEndpoint, LiteralAddressesNeedNoResolution) {
   EXPECT_EQ(ok("tcp:localhost:1").port, 1);
 }
 
+TEST(ConnectEndpoint, SslWithVerificationOptions) {
+  ConnectEndpoint plain = ok("ssl:example.org:443");
+  EXPECT_TRUE(plain.tls);
+  EXPECT_EQ(plain.caCerts, "");      // the system's trust store
+  EXPECT_EQ(plain.serverName, "");   // HOST
+  ConnectEndpoint e = ok("ssl:127.0.0.1:8443:timeout=500:caCerts=/etc/ca.pem:hostname=svc.internal:certKey=/c.pem:privateKey=/k.pem");
+  EXPECT_TRUE(e.tls);
+  EXPECT_EQ(e.toString(), "127.0.0.1:8443");
+  EXPECT_EQ(e.timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(e.caCerts, "/etc/ca.pem");
+  EXPECT_EQ(e.serverName, "svc.internal");
+  EXPECT_EQ(e.certKey, "/c.pem");
+  EXPECT_EQ(e.privateKey, "/k.pem");
+  EXPECT_FALSE(ok("tcp:h:1").tls);
+}
+
 TEST(ConnectEndpoint, EachErrorNamesItsPosition) {
   EXPECT_EQ(bad(""), "at character 1: expected \"tcp:HOST:PORT[:timeout=MS]\"");
   EXPECT_EQ(bad("7007"), "at character 1: expected \"tcp:HOST:PORT[:timeout=MS]\"");
-  EXPECT_EQ(bad("ssl:h:1"), "at character 1: scheme \"ssl\" is not supported (only tcp)");
-  EXPECT_EQ(bad("http:h:1"), "at character 1: unknown scheme \"http\" (expected tcp)");
+  EXPECT_EQ(bad("tls:h:1"), "at character 1: scheme \"tls\" is not supported (tcp or ssl)");
+  EXPECT_EQ(bad("http:h:1"), "at character 1: unknown scheme \"http\" (expected tcp or ssl)");
+  EXPECT_EQ(bad("tcp:h:1:caCerts=x"), "at character 9: unknown option \"caCerts\" (expected timeout=MS)");
+  EXPECT_EQ(bad("ssl:h:1:caCerts="), "at character 9: caCerts= needs a value");
+  EXPECT_EQ(bad("ssl:h:1:certKey=c.pem"), "at character 1: certKey and privateKey go together (a client certificate and its key)");
+  EXPECT_EQ(bad("ssl:h:1:sni=x"),
+            "at character 9: unknown option \"sni\" (expected timeout=MS, caCerts=FILE, hostname=NAME, certKey=FILE, "
+            "privateKey=FILE)");
   EXPECT_EQ(bad("tcp::80"), "at character 5: missing host");
   EXPECT_EQ(bad("tcp:"), "at character 5: missing host");
   EXPECT_EQ(bad("tcp:ho st:80"), "at character 7: ' ' in host \"ho st\" (an IPv6 address goes in brackets: [::1])");

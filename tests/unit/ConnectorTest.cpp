@@ -57,7 +57,10 @@ class ConnectorTest : public ::testing::Test {
       asked = host + ":" + std::to_string(p);
       loop.runSoon([addresses, done] { done({addresses, {ConnectError::Kind::Unresolvable, "fake: no address"}}); });
     };
-    ConnectEndpoint endpoint{"fallback.test", port, std::chrono::milliseconds(5000), 0};
+    ConnectEndpoint endpoint;
+    endpoint.host = "fallback.test";
+    endpoint.port = port;
+    endpoint.timeout = std::chrono::milliseconds(5000);
     EXPECT_TRUE(loop.runAndWait([&] {
       connector = std::make_shared<Connector>(
           loop, endpoint, nullptr,

@@ -42,9 +42,11 @@ bool parseConnectEndpoint(std::string_view text, ConnectEndpoint& out, std::stri
   if (colon == std::string_view::npos)
     return fail(error, 0, "expected \"tcp:HOST:PORT[:timeout=MS]\"");
   const std::string_view scheme = text.substr(0, colon);
-  if (scheme == "ssl" || scheme == "tls" || scheme == "unix" || scheme == "udp")
-    return fail(error, 0, "scheme \"" + std::string(scheme) + "\" is not supported (only tcp)");
-  if (scheme != "tcp") return fail(error, 0, "unknown scheme \"" + std::string(scheme) + "\" (expected tcp)");
+  if (scheme == "tls" || scheme == "unix" || scheme == "udp")
+    return fail(error, 0, "scheme \"" + std::string(scheme) + "\" is not supported (tcp or ssl)");
+  if (scheme != "tcp" && scheme != "ssl")
+    return fail(error, 0, "unknown scheme \"" + std::string(scheme) + "\" (expected tcp or ssl)");
+  ep.tls = scheme == "ssl";
 
   // HOST
   std::size_t pos = colon + 1;
@@ -94,7 +96,17 @@ bool parseConnectEndpoint(std::string_view text, ConnectEndpoint& out, std::stri
     const std::string_view opt = text.substr(pos, optEnd - pos);
     const std::size_t eq = opt.find('=');
     const std::string_view key = opt.substr(0, eq);
-    if (key != "timeout") return fail(error, pos, "unknown option \"" + std::string(key) + "\" (expected timeout=MS)");
+    if (ep.tls && (key == "caCerts" || key == "hostname" || key == "certKey" || key == "privateKey")) {
+      const std::string value(eq == std::string_view::npos ? std::string_view() : opt.substr(eq + 1));
+      if (value.empty()) return fail(error, pos, std::string(key) + "= needs a value");
+      (key == "caCerts" ? ep.caCerts : key == "hostname" ? ep.serverName : key == "certKey" ? ep.certKey : ep.privateKey) =
+          value;
+      pos = optEnd;
+      continue;
+    }
+    if (key != "timeout")
+      return fail(error, pos, "unknown option \"" + std::string(key) + "\" (expected timeout=MS" +
+                                  (ep.tls ? ", caCerts=FILE, hostname=NAME, certKey=FILE, privateKey=FILE)" : ")"));
     if (timeoutSeen) return fail(error, pos, "timeout given twice");
     timeoutSeen = true;
     unsigned long ms = 0;
@@ -106,6 +118,8 @@ bool parseConnectEndpoint(std::string_view text, ConnectEndpoint& out, std::stri
     ep.timeout = std::chrono::milliseconds(ms);
     pos = optEnd;
   }
+  if (ep.certKey.empty() != ep.privateKey.empty())
+    return fail(error, 0, "certKey and privateKey go together (a client certificate and its key)");
   out = std::move(ep);
   return true;
 }

@@ -2,8 +2,13 @@
 // Where an outbound connection goes, in Twisted's clientFromString form:
 // "tcp:HOST:PORT[:timeout=MS]". HOST is a name, an IPv4 address or an IPv6
 // address in brackets ("tcp:[::1]:7007"); PORT is 1-65535; timeout covers name
-// resolution and the connect itself (default 10000 ms). Room is left for
-// "ssl:" (refused as not supported yet).
+// resolution and the connect itself (default 10000 ms).
+// "ssl:HOST:PORT[:timeout=MS][:caCerts=FILE][:hostname=NAME][:certKey=FILE:privateKey=FILE]"
+// is TLS over it: the server's certificate is verified against caCerts (default:
+// the system's trust store, /etc/ssl/certs) and against hostname (default:
+// HOST; a name or an IP address), which is also the SNI name; certKey and
+// privateKey: a client certificate. Paths are absolute or relative to the
+// host's working directory, and may not contain ':'.
 
 #include <chrono>
 #include <cstdint>
@@ -18,6 +23,11 @@ struct ConnectEndpoint {
   std::chrono::milliseconds timeout{10000};
   /// 0 for a name (to resolve), else AF_INET or AF_INET6 (a literal address: no resolution).
   int numericFamily = 0;
+  // ssl: only
+  bool tls = false;
+  std::string caCerts;     // "" : the system's trust store
+  std::string serverName;  // what the certificate must name, and the SNI; "" : HOST
+  std::string certKey, privateKey;
 
   /// "HOST:PORT", "[V6]:PORT": the out= tag of the connection's log lines.
   std::string toString() const;

@@ -187,6 +187,10 @@ bool Connection::startHandshake() {
                          DisconnectReason{DisconnectReason::Kind::Timeout,
                                           "TLS handshake not complete after " + std::to_string(timeout) + " ms"});
   });
+  if (!outTarget_.empty()) {  // a client speaks first: the ClientHello goes out now
+    driveHandshake();
+    return !finished_;
+  }
   updateInterest();
   return true;
 }
@@ -217,6 +221,14 @@ void Connection::driveHandshake() {
 
 void Connection::handshakeEnded(TlsHandshakeResult result, DisconnectReason reason) {
   if (handshakeTimer_) loop_.cancel(std::exchange(handshakeTimer_, 0));
+  if (!outTarget_.empty()) {  // outbound: the connect's own report, not the listener's handshake counters
+    auto failed = std::exchange(handshakeFailed_, nullptr);
+    if (result == TlsHandshakeResult::Ok) return;
+    protocol_.reset();  // never started: no hook runs, as for a connect that failed
+    finish(reason);
+    if (failed) failed(reason.detail);
+    return;
+  }
   listener_->stats.countTlsHandshake(result);
   if (result == TlsHandshakeResult::Ok) return;
   // One line a second per listener, as for PROXY headers: a scan must not flood the log.

@@ -110,6 +110,9 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   const TlsInfo* tls() const override { return socket_->tls(); }
 
   const ConnectionOwner& owner() const { return *listener_; }
+  /// Outbound ssl: connects: @p fn gets why the handshake failed (then the
+  /// connection closes without any hook of its protocol). Before open().
+  void onHandshakeFailed(std::function<void(const std::string&)> fn) { handshakeFailed_ = std::move(fn); }
 
  private:
   class ConnectionLogger final : public Logger {
@@ -202,6 +205,7 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   TimerId stageTimer_ = 0;           // its deadline
   TimerId handshakeTimer_ = 0;       // TLS: tls_handshake_timeout_ms
   bool readScheduled_ = false;       // readBufferedSoon() queued a read
+  std::function<void(const std::string&)> handshakeFailed_;  // outbound ssl: the connect's onFailed
   std::optional<Address> stagePeer_;   // what a done pre-stage said (PROXY header with addresses)
   std::optional<Address> stageLocal_;
   std::string heldInput_;  // bytes after the stage's, held while connectionMade paused reading

@@ -6,6 +6,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -299,6 +300,54 @@ int TlsServerContext::onTicketKey(SSL* ssl, unsigned char* name, unsigned char* 
   if (EVP_MAC_CTX_set_params(mac, params) != 1) return -1;
   OPENSSL_cleanse(&k, sizeof k);
   return result;
+}
+
+std::shared_ptr<TlsClientContext> TlsClientContext::get(const std::string& caCerts, const std::string& certKey,
+                                                        const std::string& privateKey) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<TlsClientContext>> cache;
+  const std::string key = caCerts + '\0' + certKey + '\0' + privateKey;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  ERR_clear_error();
+  std::shared_ptr<TlsClientContext> self(new TlsClientContext());
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) throw TlsConfigError("cannot create a TLS context: " + takeOpenSslErrors());
+  self->ctx_ = ctx;
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  if (SSL_CTX_set_cipher_list(ctx, kIntermediateCiphers) != 1)
+    throw TlsConfigError("cannot set the cipher list: " + takeOpenSslErrors());
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  if (caCerts.empty() ? SSL_CTX_set_default_verify_paths(ctx) != 1
+                      : SSL_CTX_load_verify_locations(ctx, caCerts.c_str(), nullptr) != 1)
+    throw TlsConfigError((caCerts.empty() ? std::string("the system's trust store") : "caCerts " + caCerts) + ": " +
+                         takeOpenSslErrors());
+  if (!certKey.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, certKey.c_str()) != 1)
+      throw TlsConfigError("certKey " + certKey + ": " + takeOpenSslErrors());
+    if (SSL_CTX_use_PrivateKey_file(ctx, privateKey.c_str(), SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+      throw TlsConfigError("privateKey " + privateKey + ": " + takeOpenSslErrors());
+  }
+  cache.emplace(key, self);
+  return self;
+}
+
+TlsClientContext::~TlsClientContext() { SSL_CTX_free(ctx_); }
+
+SSL* TlsClientContext::newSession(const std::string& serverName) const {
+  SSL* ssl = SSL_new(ctx_);
+  if (!ssl) return nullptr;
+  unsigned char ip[16];
+  const bool isIp = ::inet_pton(AF_INET, serverName.c_str(), ip) == 1 || ::inet_pton(AF_INET6, serverName.c_str(), ip) == 1;
+  if (isIp) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName.c_str());  // no SNI for an address (RFC 6066)
+  } else {
+    SSL_set_tlsext_host_name(ssl, serverName.c_str());
+    SSL_set1_host(ssl, serverName.c_str());
+  }
+  return ssl;
 }
 
 }  // namespace protohost::host

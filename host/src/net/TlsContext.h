@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -91,6 +92,31 @@ class TlsServerContext {
   bool ktls_ = false;
   std::mutex ticketMutex_;
   std::vector<TicketKey> ticketKeys_;  // newest first; at most 2
+};
+
+/// The client side, for outbound ssl: connects (ConnectEndpoint.h): TLS 1.2
+/// and 1.3, the server's certificate verified against caCerts or the system's
+/// trust store, and its name against the endpoint's hostname.
+/// Ownership: shared; get() keeps one per (caCerts, certKey, privateKey) for the
+/// process's life, since loading the system's store costs milliseconds.
+/// Threading: any thread.
+class TlsClientContext {
+ public:
+  /// The context for @p caCerts ("" : the system's store) and client
+  /// certificate @p certKey / @p privateKey ("" : none). Throws TlsConfigError.
+  static std::shared_ptr<TlsClientContext> get(const std::string& caCerts, const std::string& certKey,
+                                               const std::string& privateKey);
+  ~TlsClientContext();
+  TlsClientContext(const TlsClientContext&) = delete;
+  TlsClientContext& operator=(const TlsClientContext&) = delete;
+  /// A client session that sends @p serverName as SNI (when it is a name) and
+  /// verifies the certificate names it (a DNS name or an IP address); null
+  /// when OpenSSL is out of memory.
+  SSL* newSession(const std::string& serverName) const;
+
+ private:
+  TlsClientContext() = default;
+  SSL_CTX* ctx_ = nullptr;
 };
 
 }  // namespace protohost::host

@@ -75,7 +75,7 @@ struct TlsSocketBio {
   }
 };
 
-TlsSocket::TlsSocket(int fd, SSL* ssl, bool kernelBio) : fd_(fd), ssl_(ssl) {
+TlsSocket::TlsSocket(int fd, SSL* ssl, bool kernelBio, Side side) : fd_(fd), ssl_(ssl) {
   handshakePending_ = true;
   if (kernelBio) {
     SSL_set_fd(ssl_, fd_);
@@ -84,7 +84,8 @@ TlsSocket::TlsSocket(int fd, SSL* ssl, bool kernelBio) : fd_(fd), ssl_(ssl) {
     BIO_set_data(bio, this);
     SSL_set_bio(ssl_, bio, bio);  // one BIO both ways: the SSL owns it
   }
-  SSL_set_accept_state(ssl_);
+  if (side == Side::Server) SSL_set_accept_state(ssl_);
+  else SSL_set_connect_state(ssl_);
 }
 
 TlsSocket::~TlsSocket() {
@@ -134,6 +135,9 @@ ssize_t TlsSocket::failed(int ret, bool reading) {
       const unsigned long first = ERR_peek_error();
       std::string why = takeOpenSslErrors();
       if (ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING) why = "peer closed without close_notify";
+      // Why a certificate was refused: "certificate verify failed" alone does not say.
+      if (const long verify = SSL_get_verify_result(ssl_); verify != X509_V_OK && ERR_GET_REASON(first) == SSL_R_CERTIFICATE_VERIFY_FAILED)
+        why += " (" + std::string(X509_verify_cert_error_string(verify)) + ")";
       failure_ = why.empty() ? "TLS error" : "TLS: " + why;
       errno = EPROTO;
       return -1;

@@ -31,9 +31,11 @@ namespace protohost::host {
 
 class TlsSocket final : public SocketLayer {
  public:
-  /// Takes @p fd and @p ssl (a session from TlsServerContext::newSession).
+  enum class Side { Server, Client };
+  /// Takes @p fd and @p ssl (from TlsServerContext::newSession, or for
+  /// Side::Client TlsClientContext::newSession).
   /// @p kernelBio: OpenSSL's socket BIO (for kTLS) instead of the host's.
-  TlsSocket(int fd, SSL* ssl, bool kernelBio);
+  TlsSocket(int fd, SSL* ssl, bool kernelBio, Side side = Side::Server);
   ~TlsSocket() override;
   TlsSocket(const TlsSocket&) = delete;
   TlsSocket& operator=(const TlsSocket&) = delete;

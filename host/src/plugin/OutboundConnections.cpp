@@ -10,6 +10,8 @@
 #include "net/Connection.h"
 #include "net/ConnectionSet.h"
 #include "net/PlainSocket.h"
+#include "net/TlsContext.h"
+#include "net/TlsSocket.h"
 
 namespace protohost::host {
 
@@ -33,10 +35,20 @@ ConnectId OutboundConnections::connect(std::string_view endpoint, std::unique_pt
   const bool parsed = parseConnectEndpoint(endpoint, ep, error);
   p->target = parsed ? ep.toString() : std::string(endpoint);
   const std::uint64_t id = p->id;
-  if (!parsed || !p->protocol || runtime_.expired()) {
+  std::string tlsError;
+  if (parsed && ep.tls) {
+    try {
+      p->tls = TlsClientContext::get(ep.caCerts, ep.certKey, ep.privateKey);
+      p->serverName = ep.serverName.empty() ? ep.host : ep.serverName;
+    } catch (const TlsConfigError& e) {
+      tlsError = e.what();
+    }
+  }
+  if (!parsed || !tlsError.empty() || !p->protocol || runtime_.expired()) {
     ConnectError why = !parsed ? ConnectError{ConnectError::Kind::BadEndpoint, "\"" + std::string(endpoint) + "\" " + error}
-                       : !p->protocol ? ConnectError{ConnectError::Kind::Error, "no protocol given"}
-                                      : ConnectError{ConnectError::Kind::Shutdown, "the listener is gone"};
+                       : !tlsError.empty() ? ConnectError{ConnectError::Kind::Error, p->target + ": " + tlsError}
+                       : !p->protocol      ? ConnectError{ConnectError::Kind::Error, "no protocol given"}
+                                           : ConnectError{ConnectError::Kind::Shutdown, "the listener is gone"};
     pending_.emplace(id, std::move(p));
     failLater(id, std::move(why));  // never from inside connect
     return ConnectId{id};
@@ -108,8 +120,31 @@ void OutboundConnections::connected(std::uint64_t id, int fd, const SocketAddres
     return;
   }
   ConnectionSet& set = ConnectionSet::of(loop_);
-  auto connection = std::make_shared<Connection>(set, runtime, std::make_unique<PlainSocket>(fd), peer.storage, std::move(p->protocol), p->target,
-                                                 registered);
+  std::unique_ptr<SocketLayer> socket;
+  if (p->tls) {
+    SSL* ssl = p->tls->newSession(p->serverName);
+    if (!ssl) {
+      ::close(fd);
+      countFailure(ConnectError::Kind::Error);
+      if (auto fn = std::move(p->onFailed)) guard_([fn = std::move(fn), target = p->target] {
+        fn(ConnectError{ConnectError::Kind::Error, target + ": out of memory for a TLS session"});
+      })();
+      return;
+    }
+    socket = std::make_unique<TlsSocket>(fd, ssl, false, TlsSocket::Side::Client);
+  } else {
+    socket = std::make_unique<PlainSocket>(fd);
+  }
+  auto connection = std::make_shared<Connection>(set, runtime, std::move(socket), peer.storage, std::move(p->protocol),
+                                                 p->target, registered);
+  if (p->tls && p->onFailed) {
+    // A handshake that fails is a connect that failed: onFailed, and no hook of the protocol runs.
+    connection->onHandshakeFailed([this, fn = std::move(p->onFailed), target = p->target](const std::string& why) {
+      countFailure(ConnectError::Kind::Error);
+      if (Log::instance().enabled(LogLevel::Debug)) Log::instance().write(LogLevel::Debug, "out=" + target, "TLS: " + why);
+      guard_([fn, error = ConnectError{ConnectError::Kind::Error, target + ": TLS handshake failed: " + why}] { fn(error); })();
+    });
+  }
   p->onFailed = nullptr;
   runtime->stats.outbound.opened.fetch_add(1, std::memory_order_relaxed);
   std::erase_if(live_, [](const std::weak_ptr<Connection>& w) { return w.expired(); });

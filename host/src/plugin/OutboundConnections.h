@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "net/Connector.h"
+#include "net/TlsContext.h"
 #include "plugin/ListenerRuntime.h"
 #include "reactor/EventLoop.h"
 #include "reactor/OutboundService.h"
@@ -55,6 +56,8 @@ class OutboundConnections final : public OutboundService {
     std::unique_ptr<Protocol> protocol;
     std::function<void(const ConnectError&)> onFailed;
     bool cancelled = false;  // cancelConnect: the Cancelled report is on its way
+    std::shared_ptr<TlsClientContext> tls;  // ssl: endpoints
+    std::string serverName;                 // ssl: the name the certificate must hold (and the SNI)
   };
 
   void connected(std::uint64_t id, int fd, const SocketAddress& peer, std::uint32_t registered);

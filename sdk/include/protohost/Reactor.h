@@ -58,7 +58,7 @@ struct ConnectError {
     Unresolvable,  ///< the host name did not resolve
     Refused,       ///< ECONNREFUSED (nothing listens there)
     Timeout,       ///< no connection within the endpoint's timeout=MS
-    Error,         ///< another socket error (detail: strerror)
+    Error,         ///< another socket error (detail: strerror; for ssl: also a TLS failure, "HOST:PORT: TLS handshake failed: REASON")
     Cancelled,     ///< cancelConnect, or the owner (connection or factory) ended
     Shutdown,      ///< the host is stopping
   };

@@ -90,3 +90,22 @@ TEST(PortForwardSettings, FactoryBuildsAClientProtocolOnceConfigured) {
   f.configure(config({{"upstream", "tcp:127.0.0.1:1"}}));
   EXPECT_NE(f.buildProtocol(), nullptr);
 }
+
+TEST(PortForwardSettings, SslUpstreamVerifiesAgainstTheConfiguredCaAndName) {
+  auto c = config({{"upstream", "ssl:10.0.0.5:8443"}, {"upstream_ca_certs", "tls/ca.pem"}, {"upstream_server_name", "svc.internal"}});
+  Settings s = readSettings(c);
+  EXPECT_EQ(s.endpoint, "ssl:10.0.0.5:8443:timeout=5000:caCerts=/etc/tls/ca.pem:hostname=svc.internal");
+  EXPECT_TRUE(c.unreadKeys().empty());
+  auto plain = config({{"upstream", "ssl:example.org:443"}});
+  EXPECT_EQ(readSettings(plain).endpoint, "ssl:example.org:443:timeout=5000");  // the system's store, HOST's name
+}
+
+TEST(PortForwardSettings, TlsKeysOnATcpUpstreamAndBadNamesAreErrors) {
+  EXPECT_EQ(configError({{"upstream", "tcp:127.0.0.1:80"}, {"upstream_ca_certs", "ca.pem"}}),
+            "host.ini:3: upstream_ca_certs: applies to an ssl: upstream only");
+  EXPECT_EQ(configError({{"upstream", "ssl:127.0.0.1:80"}, {"upstream_server_name", "a b"}}),
+            "host.ini:3: upstream_server_name: \"a b\" is not a host name or IPv4 address");
+  EXPECT_EQ(configError({{"upstream", "tls:127.0.0.1:80"}}),
+            "host.ini:2: upstream: \"tls:127.0.0.1:80\" does not start with tcp: or ssl: (expected tcp:HOST:PORT or "
+            "ssl:HOST:PORT, e.g. tcp:127.0.0.1:8080)");
+}
