@@ -495,6 +495,16 @@ TEST(E2eTls, KtlsOnServesTheSameBytesWhereverTheRecordLayerRuns) {
   c.write(data);
   EXPECT_EQ(c.readExactly(data.size()), data);
   EXPECT_NE(h.host.stderrText().find("ktls on"), std::string::npos) << h.host.stderrText();
+  // Whether the kernel took it is reported, whichever way it went (this kernel: tcp_available_ulp).
+  const std::string page = scrapeMetrics(h.admin);
+  const auto send = metricValue(page, "protohost_tls_ktls_connections_total", {{"listener", "tls"}, {"direction", "send"}});
+  ASSERT_TRUE(send.has_value()) << page;
+  std::ifstream ulp("/proc/sys/net/ipv4/tcp_available_ulp");
+  std::string ulps;
+  std::getline(ulp, ulps);
+  if (ulps.find("tls") == std::string::npos) {
+    EXPECT_EQ(*send, 0) << "no tls ULP here, yet kTLS was reported";
+  }
 }
 
 // Twisted's TLS client (python3-twisted, Debian's /usr/bin/python3): weblog

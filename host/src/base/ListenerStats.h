@@ -93,6 +93,7 @@ struct ListenerStats {
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(Refusal::Count)> refused{};
   std::array<std::atomic<std::uint64_t>, kCloseKinds> closed{};
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(TlsHandshakeResult::Count)> tlsHandshakes{};
+  std::atomic<std::uint64_t> ktlsSend{0}, ktlsReceive{0};  // handshakes after which the kernel took the record layer
   std::atomic<bool> tls{false};                    // an ssl: listener of this name was bound: /metrics shows these
   std::atomic<std::int64_t> lastTlsErrorLogMs{0};  // steady-clock ms of the last logged failure (rate limit)
   OutboundStats outbound;  // not part of the counters above, nor of the limits

@@ -230,7 +230,11 @@ void Connection::handshakeEnded(TlsHandshakeResult result, DisconnectReason reas
     return;
   }
   listener_->stats.countTlsHandshake(result);
-  if (result == TlsHandshakeResult::Ok) return;
+  if (result == TlsHandshakeResult::Ok) {
+    if (socket_->kernelSend()) listener_->stats.ktlsSend.fetch_add(1, std::memory_order_relaxed);
+    if (socket_->kernelReceive()) listener_->stats.ktlsReceive.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   // One line a second per listener, as for PROXY headers: a scan must not flood the log.
   if (listener_->stats.tlsErrorLogDue())
     logger_.log(LogLevel::Warning, reason.detail + " (" + std::to_string(listener_->stats.tlsHandshakeFailures()) +

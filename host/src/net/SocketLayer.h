@@ -73,6 +73,10 @@ class SocketLayer {
   /// Sends what the layer owes its peer before a graceful close (TLS: a
   /// close_notify). Called once, when all output has been written.
   virtual void closeNotify() {}
+  /// TLS with ktls=on: whether the kernel took over the record layer for
+  /// sending / receiving after the handshake.
+  virtual bool kernelSend() const { return false; }
+  virtual bool kernelReceive() const { return false; }
 
   /// The last read (or handshake step) needs EPOLLOUT before it can go on.
   bool readNeedsWritable() const { return readNeedsWritable_; }

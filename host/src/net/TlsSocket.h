@@ -57,8 +57,8 @@ class TlsSocket final : public SocketLayer {
   void closeNotify() override;
 
   /// Whether the kernel does the record layer (kTLS) for sending / receiving.
-  bool kernelSend() const;
-  bool kernelReceive() const;
+  bool kernelSend() const override;
+  bool kernelReceive() const override;
 
  private:
   friend struct TlsSocketBio;

@@ -164,6 +164,15 @@ std::string renderMetrics(const std::vector<ListenerFigures>& listeners, const H
                  label("listener", l.name) + "," + label("result", tlsHandshakeResultName(static_cast<TlsHandshakeResult>(k))),
                  l.stats->tlsHandshakes[k].load());
     }
+    p.family("protohost_tls_ktls_connections_total", "counter",
+             "TLS connections whose record layer the kernel took over after the handshake (ktls=on), by direction.");
+    for (const auto& l : listeners) {
+      if (!l.stats->tls.load(std::memory_order_relaxed)) continue;
+      p.sample("protohost_tls_ktls_connections_total", label("listener", l.name) + "," + label("direction", "send"),
+               l.stats->ktlsSend.load());
+      p.sample("protohost_tls_ktls_connections_total", label("listener", l.name) + "," + label("direction", "receive"),
+               l.stats->ktlsReceive.load());
+    }
   }
   perListener("protohost_received_bytes_total", "counter", "Bytes received from clients.",
               [](const ListenerFigures& l) { return l.stats->bytesIn.load(); });
