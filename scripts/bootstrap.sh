@@ -14,8 +14,10 @@ shift || true
 # e2e test runs it in front of the host (send-proxy-v2); its own service is not started (policy-rc.d).
 # strace: reliability row T28 (SIGKILL injected at the fibonacci state write's write/fsync/rename).
 # socat: a UDP client of the udp: echo e2e tests (tests/e2e/e2e_udp_test.cpp), IPv4 and IPv6.
+# libpq-dev: fibonacci's store = postgres links libpq; postgresql: its e2e tests start a real PostgreSQL 15
+# (scripts/pg-test-server.sh; the package's own cluster service is not started, policy-rc.d).
 packages=(g++ cmake make libpoco-dev libboost-dev libgtest-dev libexpat1-dev python3 procps systemd netcat-openbsd
-  haproxy strace socat)
+  haproxy strace socat libpq-dev postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

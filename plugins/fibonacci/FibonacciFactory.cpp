@@ -1,6 +1,10 @@
 #include "FibonacciFactory.h"
 
 #include "FibonacciProtocol.h"
+#include "PgSession.h"
+#include "SecretFile.h"
+#include "SharedStore.h"
+#include "WriteAhead.h"
 
 #include <stdexcept>
 
@@ -15,6 +19,31 @@ void FibonacciFactory::configure(const ConfigView& config) {
   options_.maxIndex = static_cast<std::uint64_t>(config.getInt("max_index", 100000, 1, 10000000));
   maxLineBytes_ = static_cast<std::size_t>(config.getInt("max_line_bytes", 1024, 1, 1048576));
   lineTimeout_ = std::chrono::milliseconds(config.getInt("line_timeout_ms", 10000, 0, 3600000));
+  configureStore(config);
+}
+
+void FibonacciFactory::configureStore(const ConfigView& config) {
+  const bool postgres = config.getChoice("store", "file", {"file", "postgres"}) == "postgres";
+  for (const char* key : {"postgres", "postgres_password_file", "postgres_sequence", "postgres_timeout_ms"})
+    if (config.has(key) && !postgres) config.fail(key, "only with store = postgres");
+  postgres_.reset();
+  if (!postgres) return;
+  PostgresOptions o;
+  o.conninfo = config.requireString("postgres");
+  if (o.conninfo.empty()) config.fail("postgres", "must not be empty (a libpq connection string or URI)");
+  if (std::string e = PgSession::checkConninfo(o.conninfo); !e.empty()) config.fail("postgres", e);
+  if (config.has("postgres_password_file")) {
+    try {
+      o.password = readSecretFile(config.getPath("postgres_password_file"));
+    } catch (const std::exception& e) {
+      config.fail("postgres_password_file", e.what());
+    }
+  }
+  o.sequence = config.getString("postgres_sequence", "fibonacci");
+  if (o.sequence.empty() || o.sequence.size() > 200)
+    config.fail("postgres_sequence", "must be 1 to 200 characters");
+  o.timeout = std::chrono::milliseconds(config.getInt("postgres_timeout_ms", 2000, 1, 600000));
+  postgres_ = std::move(o);
 }
 
 void FibonacciFactory::start(FactoryContext& context) {
@@ -24,14 +53,34 @@ void FibonacciFactory::start(FactoryContext& context) {
     throw std::runtime_error(
         "fibonacci makes its answers durable on the host's worker threads, and there are none: set [host] "
         "worker_threads to 1 or more");
-  auto store = std::make_unique<SequenceStore>(statePath_, context.logger(), ops_);
+  auto local = std::make_unique<SequenceStore>(statePath_, context.logger(), ops_);
+  std::unique_ptr<ReservationStore> store;
+  if (postgres_) {
+    store = std::make_unique<SharedStore>(std::move(local), std::make_unique<PostgresCounter>(*postgres_, context.logger()),
+                                          context.logger());
+  } else {
+    store = std::move(local);
+  }
   auto sequence = std::make_shared<Sequence>(std::move(store), options_, context.logger());
   sequence->open();  // StateError -> the host exits 65
   sequence_ = std::move(sequence);
   published_.store(sequence_.get(), std::memory_order_release);
+  if (postgres_) {
+    // The first block, and every retry while failing, also when no request comes.
+    reactor_ = &context.reactor();
+    std::weak_ptr<Sequence> weak = sequence_;
+    auto retry = [reactor = reactor_, weak] {
+      if (auto s = weak.lock(); s && s->wantRetry()) (void)deferWriteAhead(*reactor, s);
+    };
+    retry();
+    retryTimer_ = reactor_->callEvery(kRetryPoll, retry);
+  }
 }
 
 void FibonacciFactory::stop() {
+  if (reactor_ && retryTimer_ != 0) reactor_->cancel(retryTimer_);
+  retryTimer_ = 0;
+  reactor_ = nullptr;
   if (sequence_) sequence_->close();  // persists the exact next answer
 }
 
