@@ -81,6 +81,8 @@ std::string PgSession::connect(Clock::time_point deadline) {
     }
     status = PQconnectPoll(conn_);
   }
+  // Notices (e.g. "relation ... already exists, skipping") would go to the host's stderr unformatted.
+  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
   if (PQsetnonblocking(conn_, 1) != 0) {
     std::string error = trimmed(PQerrorMessage(conn_));
     close();

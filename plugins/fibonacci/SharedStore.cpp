@@ -43,7 +43,7 @@ ReservationStore::Reservation SharedStore::reserve(std::uint64_t cur, std::uint6
                       std::to_string(floor),
                   "the shared sequence went back below this host's high-water mark");
   }
-  lastStart_ = t.start;
+  if (t.start != lastEnd_ || lastEnd_ == 0) lastStart_ = t.start;  // else our run of adjacent blocks grows
   lastEnd_ = t.start + block;
   Reservation r;
   r.start = t.start;
@@ -67,15 +67,16 @@ ReservationStore::Reservation SharedStore::reserve(std::uint64_t cur, std::uint6
 
 ReservationStore::Release SharedStore::release(std::uint64_t next) {
   Release r = local_->release(std::min(next, local_->durableCeiling()));
-  // The tail [next, lastEnd_) back to the counter, only when next is inside the last block taken
-  // (a block between ours may be another host's) and nobody took one since (compare-and-set).
+  // The tail [next, lastEnd_) back to the counter, only when next is inside our last run of adjacent
+  // blocks (a block between ours may be another host's) and nobody took one since (compare-and-set).
   if (lastEnd_ != 0 && next >= lastStart_ && next < lastEnd_ && counter_->giveBack(lastEnd_, next)) {
     r.note += std::string(r.note.empty() ? "" : "; ") + "gave answers " + std::to_string(next) + ".." +
               std::to_string(lastEnd_ - 1) + " back to " + counter_->label();
   } else if (r.recorded) {
     r.recorded = false;
     r.note += std::string(r.note.empty() ? "" : "; ") + "recorded next=" + std::to_string(next) +
-              " locally; the shared counter keeps its value (a gap up to it)";
+              " locally; answers " + std::to_string(next) + ".." + std::to_string(highWater_ - 1) +
+              " reserved in " + counter_->label() + " stay unused (a gap)";
   }
   return r;
 }

@@ -50,7 +50,8 @@ class SharedStore : public ReservationStore {
   std::unique_ptr<SharedCounter> counter_;
   Logger& logger_;
   std::uint64_t highWater_ = 1;
-  std::uint64_t lastStart_ = 0;  // the last block taken: [lastStart_, lastEnd_) (lastEnd_ = the counter after it)
+  // Our last run of adjacent blocks: [lastStart_, lastEnd_) (lastEnd_ = the counter after the last take).
+  std::uint64_t lastStart_ = 0;
   std::uint64_t lastEnd_ = 0;
 };
 

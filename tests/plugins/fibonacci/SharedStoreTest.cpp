@@ -175,16 +175,25 @@ TEST_F(SharedStoreTest, CleanStopGivesTheTailBackOnlyWhenNobodyReservedSince) {
     EXPECT_EQ(db->next["fibonacci"], 40u);
     EXPECT_EQ(onDisk("a.state"), 40u);
   }
+  {
+    // Two adjacent blocks of ours (the second reserved ahead): the tail of both goes back.
+    auto a = store("a.state");
+    a->open();
+    ASSERT_EQ(a->reserve(40, 100, 1000000).start, 40u);   // [40, 140)
+    ASSERT_EQ(a->reserve(140, 100, 1000000).start, 140u);  // [140, 240)
+    EXPECT_TRUE(a->release(90).recorded);
+    EXPECT_EQ(db->next["fibonacci"], 90u);
+  }
   auto a = store("a.state");
   auto b = store("b.state");
   a->open();
   b->open();
-  ASSERT_EQ(a->reserve(40, 100, 1000000).start, 40u);   // [40, 140)
-  ASSERT_EQ(b->reserve(1, 100, 1000000).start, 140u);   // [140, 240)
-  auto rel = a->release(60);
+  ASSERT_EQ(a->reserve(90, 100, 1000000).start, 90u);  // [90, 190)
+  ASSERT_EQ(b->reserve(1, 100, 1000000).start, 190u);  // [190, 290)
+  auto rel = a->release(110);
   EXPECT_FALSE(rel.recorded);
-  EXPECT_EQ(db->next["fibonacci"], 240u);  // b reserved since: a's tail stays a gap
-  EXPECT_EQ(onDisk("a.state"), 60u);       // the local mark is exact
+  EXPECT_EQ(db->next["fibonacci"], 290u);  // b reserved since: a's tail stays a gap
+  EXPECT_EQ(onDisk("a.state"), 110u);      // the local mark is exact
 }
 
 TEST_F(SharedStoreTest, NotReadyUntilTheFirstBlockWhichAWorkerReserves) {
