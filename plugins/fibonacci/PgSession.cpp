@@ -28,6 +28,9 @@ std::string PgSession::checkConninfo(const std::string& conninfo) {
   char* error = nullptr;
   PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
   std::string message = options ? "" : (error ? trimmed(error) : "out of memory");
+  for (PQconninfoOption* o = options; o && o->keyword; ++o)
+    if (std::string(o->keyword) == "password" && o->val && *o->val)
+      message = "holds a password; put it in postgres_password_file (mode 0600) or libpq's PGPASSFILE, never in the INI";
   if (options) PQconninfoFree(options);
   if (error) PQfreemem(error);
   return message;

@@ -31,7 +31,7 @@ class PgSession {
   PgSession(const PgSession&) = delete;
   PgSession& operator=(const PgSession&) = delete;
 
-  /// "" when @p conninfo parses as a libpq connection string or URI, else libpq's message.
+  /// "" when @p conninfo parses as a libpq connection string or URI without a password, else what is wrong.
   static std::string checkConninfo(const std::string& conninfo);
 
   bool connected() const { return conn_ != nullptr; }

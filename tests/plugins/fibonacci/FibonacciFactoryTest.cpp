@@ -199,6 +199,12 @@ TEST(FibonacciFactory, PostgresErrorsNameTheFileLineAndKey) {
             "host.ini:3: postgres_timeout_ms: value 0 out of range [1, 600000]");
   EXPECT_NE(configError(dir.path(), {{"store", "postgres"}, {"postgres", "hostt=db"}}).find("host.ini:2: postgres: "),
             std::string::npos);
+  const std::string noPassword =
+      "holds a password; put it in postgres_password_file (mode 0600) or libpq's PGPASSFILE, never in the INI";
+  EXPECT_EQ(configError(dir.path(), {{"store", "postgres"}, {"postgres", "host=db password=s3cret"}}),
+            "host.ini:2: postgres: " + noPassword);
+  EXPECT_EQ(configError(dir.path(), {{"store", "postgres"}, {"postgres", "postgresql://fib:s3cret@db/fib"}}),
+            "host.ini:2: postgres: " + noPassword);
   EXPECT_EQ(configError(dir.path(), {{"store", "postgres"}, {"postgres", "host=db"}, {"postgres_sequence", ""}}),
             "host.ini:3: postgres_sequence: must be 1 to 200 characters");
 }
