@@ -107,7 +107,8 @@ std::string PostgresCounter::raiseTo(std::uint64_t floor) {
 
 bool PostgresCounter::giveBack(std::uint64_t expected, std::uint64_t next) {
   if (!session_.connected() || !prepared_) return false;  // never a new connection at stop
-  const Clock::time_point deadline = Clock::now() + options_.timeout;
+  // At stop, which may run on a reactor: one round trip on the open connection, briefly.
+  const Clock::time_point deadline = Clock::now() + std::min(options_.timeout, kGiveBackTimeout);
   std::string error;
   PgSession::Result r =
       run("give back", kGiveBack, {options_.sequence, std::to_string(expected), std::to_string(next)}, deadline, error);

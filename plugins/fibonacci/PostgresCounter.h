@@ -46,6 +46,9 @@ class PostgresCounter : public SharedCounter {
   bool giveBack(std::uint64_t expected, std::uint64_t next) override;
   std::string label() const override;
 
+  /// giveBack's deadline (or postgres_timeout_ms when shorter): it runs at stop, perhaps on a reactor.
+  static constexpr std::chrono::milliseconds kGiveBackTimeout{250};
+
  private:
   using Clock = PgSession::Clock;
   // Connected, with the schema checked: "" or why not (connect errors start the back-off).

@@ -395,6 +395,15 @@ void Sequence::close() {
   ready_ = false;
   written_.notify_all();  // requests waiting for a write answer "stopping"
   promised_.notify_all();  // a write that gathers stops gathering
+  if (jumps_) {
+    // A shared store's write may wait for the network up to its timeout, and close() may run on a
+    // reactor (a reload stops the old factory there): wait briefly, then leave the store to the writer.
+    if (!written_.wait_for(lock, kCloseWait, [this] { return !writing_; })) {
+      logger_.info("stopped while a reservation was in flight; the local high-water mark stays, so a restart "
+                   "continues above it (a gap, never a repeat)");
+      return;
+    }
+  }
   written_.wait(lock, [this] { return !writing_; });  // the store is ours again once a write in flight is done
   // No answer at or above it was handed out. Promises not settled by now are
   // never answered (settle answers "stopping" from here on), so they do not count.

@@ -146,7 +146,11 @@ class Sequence {
 
   /// Clean stop: waits for a write in flight and persists the exact next
   /// answer number when possible. Later draws and settles answer "stopping".
+  /// With a shared store it waits at most kCloseWait for a write in flight
+  /// (then records nothing: a gap) and the store's release() may take one
+  /// round trip (PostgresCounter::kGiveBackTimeout).
   void close();
+  static constexpr std::chrono::milliseconds kCloseWait{100};
 
   /// False while reservations fail (also while the current block still has
   /// answers), after exhaustion and after close. Lock-free.
