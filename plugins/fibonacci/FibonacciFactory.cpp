@@ -6,9 +6,18 @@
 #include "SharedStore.h"
 #include "WriteAhead.h"
 
+#include <functional>
 #include <stdexcept>
 
 namespace protohost::plugins::fibonacci {
+
+struct FibonacciFactory::LoggedSequence {
+  LoggedSequence(Logger& target, const std::function<std::unique_ptr<ReservationStore>(Logger&)>& makeStore,
+                 const SequenceOptions& options)
+      : logger(target), sequence(makeStore(logger), options, logger) {}
+  DetachableLogger logger;  // first: the sequence and its store log into it
+  Sequence sequence;
+};
 
 void FibonacciFactory::configure(const ConfigView& config) {
   if (config.has("state_file") && config.getString("state_file").empty())
@@ -53,16 +62,17 @@ void FibonacciFactory::start(FactoryContext& context) {
     throw std::runtime_error(
         "fibonacci makes its answers durable on the host's worker threads, and there are none: set [host] "
         "worker_threads to 1 or more");
-  auto local = std::make_unique<SequenceStore>(statePath_, context.logger(), ops_);
-  std::unique_ptr<ReservationStore> store;
-  if (postgres_) {
-    store = std::make_unique<SharedStore>(std::move(local), std::make_unique<PostgresCounter>(*postgres_, context.logger()),
-                                          context.logger());
-  } else {
-    store = std::move(local);
-  }
-  auto sequence = std::make_shared<Sequence>(std::move(store), options_, context.logger());
+  // One allocation holds the sequence and the logger it (and its store) write to, so that
+  // the logger lives as long as any work that still holds the sequence.
+  auto logged = std::make_shared<LoggedSequence>(context.logger(), [this](Logger& logger) {
+    auto local = std::make_unique<SequenceStore>(statePath_, logger, ops_);
+    if (!postgres_) return std::unique_ptr<ReservationStore>(std::move(local));
+    return std::unique_ptr<ReservationStore>(std::make_unique<SharedStore>(
+        std::move(local), std::make_unique<PostgresCounter>(*postgres_, logger), logger));
+  }, options_);
+  auto sequence = std::shared_ptr<Sequence>(logged, &logged->sequence);
   sequence->open();  // StateError -> the host exits 65
+  logger_ = std::shared_ptr<DetachableLogger>(logged, &logged->logger);
   sequence_ = std::move(sequence);
   published_.store(sequence_.get(), std::memory_order_release);
   if (postgres_) {
@@ -82,6 +92,7 @@ void FibonacciFactory::stop() {
   retryTimer_ = 0;
   reactor_ = nullptr;
   if (sequence_) sequence_->close();  // persists the exact next answer
+  if (logger_) logger_->detach();  // the context's logger is not ours after stop returns
 }
 
 bool FibonacciFactory::isReady() const {

@@ -29,6 +29,7 @@
 #include <optional>
 #include <string>
 
+#include "DetachableLogger.h"
 #include "FileOps.h"
 #include "PostgresCounter.h"
 #include "Sequence.h"
@@ -72,7 +73,9 @@ class FibonacciFactory : public Factory {
   // retryInterval while not ready, also when no request comes (a drained host).
   Reactor* reactor_ = nullptr;
   TimerId retryTimer_ = 0;
+  struct LoggedSequence;  // the sequence and the DetachableLogger it logs into, in one allocation
   std::shared_ptr<Sequence> sequence_;
+  std::shared_ptr<DetachableLogger> logger_;  // detached at stop
   // What isReady() reads from other threads: set once start succeeded; the
   // sequence lives until the factory is destroyed.
   std::atomic<Sequence*> published_{nullptr};

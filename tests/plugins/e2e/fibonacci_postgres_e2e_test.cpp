@@ -102,9 +102,15 @@ TEST(FibonacciPostgresE2e, TwoHostsTenClientsTimesTwoHundredShareOneSequenceWith
   // The row is above every answer handed out.
   const std::string next = pg.sql("SELECT next FROM protohost_sequences WHERE name = 'fibonacci'");
   EXPECT_GT(std::stoull(next), highest);
+  // Round trips: the row started at 1 and each reservation moved it by at least one block (more
+  // when more requests waited: group commit), so (next - 1) / block is an upper bound of them.
+  const double takes = static_cast<double>(std::stoull(next) - 1) / kBlock;
+  const double perThousand = takes * 1000.0 / static_cast<double>(kClients * kPerClient);
+  EXPECT_LE(perThousand, 1000.0 / kBlock * 1.5) << "more round trips than one per block (plus the blocks ahead)";
   std::cout << "[ measured ] 2 hosts, " << kClients << " clients x " << kPerClient << ": " << kClients * kPerClient
             << " answers in " << seconds << " s; highest answer number " << highest << ", row next=" << next
-            << " (reserve_block " << kBlock << ")\n";
+            << " (reserve_block " << kBlock << "): at most " << takes << " reservations, " << perThousand
+            << " per 1000 answers (1000 / reserve_block = " << 1000.0 / kBlock << ")\n";
   for (auto* h : {&a, &b}) {
     EXPECT_TRUE(h->signal(SIGTERM));
     EXPECT_EQ(h->waitExit(kWait), 0);
