@@ -42,6 +42,51 @@ std::unordered_map<std::string, std::uint64_t> answerIndex(std::size_t n) {
   return out;
 }
 
+/// One client asking NEXT one at a time, and the ledger of what it got: every
+/// number must be a Fibonacci answer (numbers 1..400) never seen before.
+class OneByOne {
+ public:
+  explicit OneByOne(std::uint16_t port) : client_(port), indexOf_(answerIndex(400)) {}
+  /// The next answer line ("<no line>" when none came).
+  std::string ask() {
+    if (!client_.send("NEXT\n")) return "<send failed>";
+    auto r = client_.readLine();
+    return r.status == LineClient::Status::Line ? r.line : "<no line>";
+  }
+  /// Records a number answer; fails the test on anything else or on a repeat. Returns its answer number.
+  std::uint64_t expectNew(const std::string& line) {
+    auto it = indexOf_.find(line);
+    if (it == indexOf_.end()) {
+      ADD_FAILURE() << "not a Fibonacci answer in range: " << line.substr(0, 80);
+      return 0;
+    }
+    EXPECT_TRUE(seen_.insert(it->second).second) << "answer " << it->second << " repeated";
+    highest_ = std::max(highest_, it->second);
+    return it->second;
+  }
+  /// Asks until an ERR line comes (numbers before it are recorded): that line, or "" after @p timeout.
+  std::string askUntilErr(std::chrono::milliseconds timeout) {
+    std::string line;
+    const bool got = waitUntil(
+        [&] {
+          line = ask();
+          if (line.rfind("ERR", 0) == 0) return true;
+          expectNew(line);
+          return false;
+        },
+        timeout, 1ms);
+    return got ? line : "";
+  }
+  std::uint64_t highest() const { return highest_; }
+  std::size_t count() const { return seen_.size(); }
+
+ private:
+  LineClient client_;
+  std::unordered_map<std::string, std::uint64_t> indexOf_;
+  std::set<std::uint64_t> seen_;
+  std::uint64_t highest_ = 0;
+};
+
 // ---------------------------------------------------------------------------
 // Two hosts on one PostgreSQL sequence, 10 clients x 200 NEXT spread over
 // both: every answer is a Fibonacci number, none is handed out twice, and each
@@ -133,39 +178,16 @@ TEST(FibonacciPostgresE2e, PostgresStoppedFailsClosedThenServiceResumesByItself)
   const auto admin = host.port("admin", kWait);
   ASSERT_TRUE(waitUntil([&] { return readyz(admin) == 200; }, kWait));
 
-  const auto indexOf = answerIndex(400);
-  std::set<std::uint64_t> seen;
-  LineClient client(port);
-  auto ask = [&]() -> std::string {
-    if (!client.send("NEXT\n")) return "<send failed>";
-    auto r = client.readLine();
-    return r.status == LineClient::Status::Line ? r.line : "<no line>";
-  };
-  auto expectNew = [&](const std::string& line) {
-    auto it = indexOf.find(line);
-    ASSERT_NE(it, indexOf.end()) << "not a Fibonacci answer: " << line.substr(0, 80);
-    EXPECT_TRUE(seen.insert(it->second).second) << "answer " << it->second << " repeated";
-  };
-  for (int i = 0; i < 5; ++i) expectNew(ask());
+  OneByOne client(port);
+  for (int i = 0; i < 5; ++i) client.expectNew(client.ask());
 
   ASSERT_EQ(pg.stop(), "");
   // The rest of the reserved numbers may still go out; then ERR, at once (fail closed).
-  std::string line;
-  int numbers = 0;
-  ASSERT_TRUE(waitUntil(
-      [&] {
-        line = ask();
-        if (line.rfind("ERR", 0) == 0) return true;
-        expectNew(line);
-        ++numbers;
-        return false;
-      },
-      kWait, 1ms))
-      << "no ERR while PostgreSQL is down; last line: " << line;
-  EXPECT_EQ(line, "ERR unavailable: the shared sequence store (PostgreSQL) is unavailable");
-  EXPECT_LE(numbers, 16) << "served beyond what was reserved before the stop";
+  const std::size_t before = client.count();
+  EXPECT_EQ(client.askUntilErr(kWait), "ERR unavailable: the shared sequence store (PostgreSQL) is unavailable");
+  EXPECT_LE(client.count() - before, 16u) << "served beyond what was reserved before the stop";
   EXPECT_TRUE(waitUntil([&] { return readyz(admin) == 503; }, 5s)) << "/readyz still 200";
-  EXPECT_EQ(ask().rfind("ERR unavailable:", 0), 0u);
+  EXPECT_EQ(client.ask().rfind("ERR unavailable:", 0), 0u);
 
   ASSERT_EQ(pg.start(), "");
   const auto restarted = Clock::now();
@@ -173,16 +195,46 @@ TEST(FibonacciPostgresE2e, PostgresStoppedFailsClosedThenServiceResumesByItself)
   EXPECT_TRUE(waitUntil([&] { return readyz(admin) == 200; }, kResumeBound))
       << "not ready " << kResumeBound.count() << " s after PostgreSQL came back";
   const double resumed = std::chrono::duration<double>(Clock::now() - restarted).count();
-  for (int i = 0; i < 20; ++i) expectNew(ask());
+  for (int i = 0; i < 20; ++i) client.expectNew(client.ask());
   std::cout << "[ measured ] ready again " << resumed << " s after PostgreSQL was started again\n";
 
   // kill -9 of PostgreSQL under load: a reservation whose answer was lost is never used (a gap, not a repeat).
   ASSERT_EQ(pg.kill(), "");
-  ASSERT_TRUE(waitUntil([&] { return ask().rfind("ERR", 0) == 0; }, kWait, 1ms));
+  EXPECT_EQ(client.askUntilErr(kWait).rfind("ERR unavailable:", 0), 0u);
   ASSERT_EQ(pg.start(), "");
   ASSERT_TRUE(waitUntil([&] { return readyz(admin) == 200; }, kResumeBound));
-  for (int i = 0; i < 20; ++i) expectNew(ask());
+  for (int i = 0; i < 20; ++i) client.expectNew(client.ask());
   EXPECT_GE(countLogLines(host, "connected to PostgreSQL"), 3u);
+  EXPECT_TRUE(host.signal(SIGTERM));
+  EXPECT_EQ(host.waitExit(kWait), 0);
+}
+
+// ---------------------------------------------------------------------------
+// The row goes back (what a restore from backup or a failover to an asynchronous
+// standby does): the host refuses the block below its local high-water mark with
+// an ERR, raises the row to its mark, and serves again above it; nothing repeats.
+TEST(FibonacciPostgresE2e, ARowThatWentBackIsRefusedBelowTheHostsHighWaterMark) {
+  PROTOHOST_REQUIRE_POSTGRES();
+  PgTestServer pg;
+  ASSERT_EQ(pg.start(), "");
+  HostProcess host;
+  host.startWithConfig(pgIni(host.dir(), pg, {{"reserve_block", "8"}}).text());
+  const auto port = host.port("fib", kWait);
+  const auto admin = host.port("admin", kWait);
+  ASSERT_TRUE(waitUntil([&] { return readyz(admin) == 200; }, kWait));
+  OneByOne client(port);
+  for (int i = 0; i < 20; ++i) client.expectNew(client.ask());
+  const auto mark = std::stoull(pg.sql("SELECT next FROM protohost_sequences WHERE name = 'fibonacci'"));
+  ASSERT_EQ(pg.sql("UPDATE protohost_sequences SET next = 1 WHERE name = 'fibonacci'"), "");  // "restored"
+
+  EXPECT_EQ(client.askUntilErr(kWait), "ERR unavailable: the shared sequence went back below this host's high-water mark");
+  const std::uint64_t highest = client.highest();
+  EXPECT_TRUE(host.waitForLog("below this host's high-water mark", kWait).has_value());
+  // Raised to the host's mark at once, and the next reservation (1 s later, on the retry timer) is above it.
+  EXPECT_GE(std::stoull(pg.sql("SELECT next FROM protohost_sequences WHERE name = 'fibonacci'")), mark);
+  EXPECT_TRUE(waitUntil([&] { return readyz(admin) == 200; }, 15s));
+  for (int i = 0; i < 20; ++i)
+    EXPECT_GT(client.expectNew(client.ask()), highest) << "an answer at or below one handed out before the rollback";
   EXPECT_TRUE(host.signal(SIGTERM));
   EXPECT_EQ(host.waitExit(kWait), 0);
 }
