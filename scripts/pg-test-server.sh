@@ -6,6 +6,10 @@
 #   scripts/pg-test-server.sh stop DIR          fast shutdown (pg_ctl -m fast), waits for it
 #   scripts/pg-test-server.sh kill DIR          SIGKILL to the postmaster and its children (a crash)
 #   scripts/pg-test-server.sh conninfo DIR      prints a libpq URI for it (user protohost, no password)
+#   scripts/pg-test-server.sh standby DIR PRIMARY_DIR [PORT]
+#                                               a streaming standby of PRIMARY_DIR's server (pg_basebackup),
+#                                               started and made the primary's synchronous standby; prints the port
+#   scripts/pg-test-server.sh promote DIR        promotes the standby in DIR to primary (pg_ctl promote, waited for)
 #
 # The cluster: superuser "protohost" whose password is in DIR/password (mode 0600),
 # scram-sha-256 over TCP, trust only on the Unix socket in DIR. It listens on
@@ -14,8 +18,9 @@
 # as the user $PG_TEST_USER (default nobody), who then owns DIR.
 set -euo pipefail
 
-cmd=${1:?usage: pg-test-server.sh start|stop|kill|conninfo DIR [PORT]}
-dir=${2:?usage: pg-test-server.sh start|stop|kill|conninfo DIR [PORT]}
+usage="usage: pg-test-server.sh start|stop|kill|conninfo|promote DIR [PORT] | standby DIR PRIMARY_DIR [PORT]"
+cmd=${1:?$usage}
+dir=${2:?$usage}
 bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
 dir=$(cd "$dir" && pwd)
 data=$dir/data
@@ -31,6 +36,14 @@ as_server() {
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_server() {  # port
+  echo "$1" >"$dir/port"
+  as_server "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -c port=$1 -c unix_socket_directories=$dir -c fsync=on" start \
+      >>"$dir/pg_ctl.log" 2>&1 ||
+      { tail -5 "$dir/pg_ctl.log" "$dir/server.log" >&2; exit 1; }
 }
 
 case $cmd in
@@ -53,12 +66,33 @@ case $cmd in
       rm -f "$dir/.initdb-password"
     fi
     port=${3:-$(cat "$dir/port" 2>/dev/null || free_port)}
-    echo "$port" >"$dir/port"
-    as_server "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=on" start \
-      >>"$dir/pg_ctl.log" 2>&1 ||
-      { tail -5 "$dir/pg_ctl.log" "$dir/server.log" >&2; exit 1; }
+    start_server "$port"
     echo "$port"
+    ;;
+  standby)
+    primary=$(cd "${3:?$usage}" && pwd)
+    if [[ ! -f $data/PG_VERSION ]]; then
+      cp "$primary/password" "$dir/password" && chmod 600 "$dir/password"
+      mkdir -p "$data"
+      [[ $(id -u) -eq 0 ]] && chown "${PG_TEST_USER:-nobody}" "$dir" "$data"
+      chmod 700 "$data"
+      name=standby_$(basename "$dir" | tr -c 'a-zA-Z0-9_\n' _)
+      # -R writes primary_conninfo (with this application_name) and standby.signal; -X stream: WAL during the copy.
+      as_server env PGPASSWORD="$(cat "$dir/password")" "$bin/pg_basebackup" -D "$data" -R -X stream -c fast \
+        -d "host=127.0.0.1 port=$(cat "$primary/port") user=protohost application_name=$name" \
+        >"$dir/basebackup.log" 2>&1 || { cat "$dir/basebackup.log" >&2; exit 1; }
+      echo "$name" >"$dir/name"
+    fi
+    port=${4:-$(cat "$dir/port" 2>/dev/null || free_port)}
+    start_server "$port"
+    # The primary waits for this standby's flush before it acknowledges a commit.
+    psql -XAtq -h "$primary" -p "$(cat "$primary/port")" -U protohost -d postgres \
+      -c "ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ($(cat "$dir/name"))'" -c "SELECT pg_reload_conf()" \
+      >/dev/null
+    echo "$port"
+    ;;
+  promote)
+    as_server "$bin/pg_ctl" -D "$data" -w -t 60 promote >/dev/null
     ;;
   stop)
     as_server "$bin/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null
