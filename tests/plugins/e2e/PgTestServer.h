@@ -44,15 +44,17 @@ class PgTestServer {
   std::string start() {
     std::string out;
     if (run("start", &out) != 0) return "scripts/pg-test-server.sh start failed: " + out;
-    while (!out.empty() && out.back() == '\n') out.pop_back();
-    try {
-      port_ = std::stoi(out.substr(out.find_last_of('\n') + 1));  // the last line (pg_ctl may warn before it)
-    } catch (const std::exception&) {
-      return "scripts/pg-test-server.sh start printed no port: " + out;
-    }
-    started_ = true;
-    return "";
+    return parsePort(out);
   }
+  /// Starts this one as a streaming, synchronous standby of @p primary (which must run): "" or why not.
+  std::string startStandbyOf(const PgTestServer& primary) {
+    std::string out;
+    if (capture(std::string(kScript) + " standby '" + dir_.path() + "' '" + primary.dir_.path() + "' 2>&1", out) != 0)
+      return "scripts/pg-test-server.sh standby failed: " + out;
+    return parsePort(out);
+  }
+  /// pg_ctl promote (a standby becomes a primary), waited for: "" or why not.
+  std::string promote() { return command("promote"); }
   /// pg_ctl stop -m fast, waited for: "" or why not.
   std::string stop() { return command("stop"); }
   /// SIGKILL to the postmaster and its backends: "" or why not.
@@ -77,6 +79,17 @@ class PgTestServer {
   }
 
  private:
+  // The script's last output line is the port.
+  std::string parsePort(std::string out) {
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    try {
+      port_ = std::stoi(out.substr(out.find_last_of('\n') + 1));
+    } catch (const std::exception&) {
+      return "scripts/pg-test-server.sh printed no port: " + out;
+    }
+    started_ = true;
+    return "";
+  }
   std::string command(const std::string& name) {
     std::string out;
     return run(name, &out) == 0 ? "" : "scripts/pg-test-server.sh " + name + " failed: " + out;
