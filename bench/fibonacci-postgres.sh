@@ -47,26 +47,12 @@ OUT="${OUT:-$ROOT/build-bench-kit/fibpg-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
-SCPU=${BENCH_SERVER_CPU:-1} LCPU=${BENCH_LOADGEN_CPU:-0}
-((  $(nproc) >= 2 )) || SCPU="" LCPU=""
-pin() { local c=$1; shift; if [[ -n $c ]]; then taskset -c "$c" "$@"; else "$@"; fi; }
+# shellcheck source=bench/host-process.sh
+source "$BENCH/host-process.sh"
 FIB_PORT=$((${BENCH_PORT_BASE:-17400} + 1))
-listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
 PG="$OUT/pg"
 mkdir -p "$PG"
-HOST_PID=""
-stop_host() {
-  [[ -n $HOST_PID ]] || return 0
-  kill -TERM "$HOST_PID" 2>/dev/null || true
-  local deadline=$((SECONDS + 15))
-  while kill -0 "$HOST_PID" 2>/dev/null; do
-    if ((SECONDS > deadline)); then kill -KILL "$HOST_PID" 2>/dev/null || true; fi
-    sleep 0.05
-  done
-  wait "$HOST_PID" 2>/dev/null || true
-  HOST_PID=""
-}
 cleanup() { stop_host; "$ROOT/scripts/pg-test-server.sh" stop "$PG" 2>/dev/null || true; }
 trap cleanup EXIT
 PG_PORT=$("$ROOT/scripts/pg-test-server.sh" start "$PG")
@@ -84,19 +70,7 @@ run_one() {  # rep store
       printf 'postgres_password_file = %s/password\npostgres_sequence = bench-r%s\n' "$PG" "$rep"
     fi
   } >"$work/host.ini"
-  if listening "$FIB_PORT"; then echo "fibonacci-postgres.sh: port $FIB_PORT is in use" >&2; exit 1; fi
-  if [[ -n $SCPU ]]; then
-    taskset -c "$SCPU" "$BUILD/bin/host" --config "$work/host.ini" >"$work/host.log" 2>&1 &
-  else
-    "$BUILD/bin/host" --config "$work/host.ini" >"$work/host.log" 2>&1 &
-  fi
-  HOST_PID=$!
-  local deadline=$((SECONDS + 15))
-  until listening "$FIB_PORT"; do
-    kill -0 "$HOST_PID" 2>/dev/null && ((SECONDS <= deadline)) ||
-      { echo "host ($store) did not start, see $work/host.log" >&2; cat "$work/host.log" >&2; exit 1; }
-    sleep 0.05
-  done
+  start_host "$BUILD/bin/host" "$work/host.ini" "$work/host.log" "$FIB_PORT"
   local before=0
   [[ $store == postgres ]] && before=$(psql_ "SELECT coalesce(sum(n_tup_upd), 0) FROM pg_stat_user_tables WHERE relname = 'protohost_sequences'")
   pin "$LCPU" "$LOADGEN" --port "$FIB_PORT" --mode line --conns 50 --depth 1 --line NEXT --expect number \
