@@ -6,6 +6,7 @@
 namespace protohost::plugins::fibonacci {
 
 namespace {
+constexpr const char* kFind = "SELECT to_regclass('protohost_sequences') IS NOT NULL";
 constexpr const char* kCreate =
     "CREATE TABLE IF NOT EXISTS protohost_sequences (name text PRIMARY KEY, next bigint NOT NULL CHECK (next >= 1))";
 constexpr const char* kReserve = "UPDATE protohost_sequences SET next = next + $2 WHERE name = $1 RETURNING next - $2";
@@ -58,9 +59,15 @@ std::string PostgresCounter::ready(Clock::time_point deadline) {
   }
   if (prepared_) return "";
   std::string error;
-  PgSession::Result r = run("create table", kCreate, {}, deadline, error);
-  // Two sessions creating the table at once: one may see a unique violation on the catalog; the table exists then.
-  if (!r.ok && (!session_.connected() || (r.sqlState != "23505" && r.sqlState != "42P07"))) return error;
+  // Created only when missing: CREATE TABLE IF NOT EXISTS would need CREATE on the schema every time
+  // (PostgreSQL checks it before it looks for the table), which a user of an existing table may lack.
+  PgSession::Result r = run("look for the table", kFind, {}, deadline, error);
+  if (!r.ok) return error;
+  if (r.firstColumn.empty() || r.firstColumn[0] != "t") {
+    r = run("create table", kCreate, {}, deadline, error);
+    // Two sessions creating it at once: one may see a unique violation on the catalog; the table exists then.
+    if (!r.ok && (!session_.connected() || (r.sqlState != "23505" && r.sqlState != "42P07"))) return error;
+  }
   r = run("read synchronous_commit", "SELECT current_setting('synchronous_commit')", {}, deadline, error);
   if (!r.ok) return error;
   if (!r.firstColumn.empty() && r.firstColumn[0] == "off") {

@@ -1,6 +1,7 @@
 #pragma once
 // SharedCounter on PostgreSQL: one row per named sequence in
-// protohost_sequences (created on first use), one autocommit statement per block:
+// protohost_sequences (created on first use, CREATE TABLE IF NOT EXISTS when
+// to_regclass does not find it), one autocommit statement per block:
 //   UPDATE protohost_sequences SET next = next + $2 WHERE name = $1 RETURNING next - $2
 // A commit is durable (and, with a synchronous standby, replicated) before the
 // answer comes back, unless the server runs with synchronous_commit = off: then

@@ -3,6 +3,7 @@
 // Every answer is checked against the test's own big-number sequence.
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <iostream>
 #include <set>
@@ -235,6 +236,38 @@ TEST(FibonacciPostgresE2e, ARowThatWentBackIsRefusedBelowTheHostsHighWaterMark) 
   EXPECT_TRUE(waitUntil([&] { return readyz(admin) == 200; }, 15s));
   for (int i = 0; i < 20; ++i)
     EXPECT_GT(client.expectNew(client.ask()), highest) << "an answer at or below one handed out before the rollback";
+  EXPECT_TRUE(host.signal(SIGTERM));
+  EXPECT_EQ(host.waitExit(kWait), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Least privilege: a role that may only read and update an existing table (no
+// CREATE on the schema, PostgreSQL 15's default for public) serves, and its
+// password comes from postgres_password_file.
+TEST(FibonacciPostgresE2e, ARoleWithoutCreateServesFromAnExistingTable) {
+  PROTOHOST_REQUIRE_POSTGRES();
+  PgTestServer pg;
+  ASSERT_EQ(pg.start(), "");
+  pg.sql("CREATE TABLE protohost_sequences (name text PRIMARY KEY, next bigint NOT NULL CHECK (next >= 1))");
+  pg.sql("CREATE ROLE fib LOGIN PASSWORD 'fib-secret'");
+  pg.sql("GRANT SELECT, INSERT, UPDATE ON protohost_sequences TO fib");
+  HostProcess host;
+  const std::string password = host.writeFile("fib.password", "fib-secret\n");
+  ASSERT_EQ(::chmod(password.c_str(), 0600), 0);
+  HostIni ini;
+  ini.listener("fib", "fibonacci",
+               {{"state_file", host.dir() + "/fib.state"},
+                {"store", "postgres"},
+                {"postgres", "host=127.0.0.1 port=" + std::to_string(pg.port()) + " dbname=postgres user=fib"},
+                {"postgres_password_file", password}});
+  ini.raw("\n[admin]\nlisten = tcp:0:interface=127.0.0.1\n");
+  host.startWithConfig(ini.text());
+  const auto port = host.port("fib", kWait);
+  const auto admin = host.port("admin", kWait);
+  ASSERT_TRUE(waitUntil([&] { return readyz(admin) == 200; }, kWait)) << host.stderrText();
+  EXPECT_EQ(requestAnswers(port, 3), (std::vector<std::string>{"2", "3", "5"}));
+  EXPECT_EQ(pg.sql("SELECT name FROM protohost_sequences"), "fibonacci");
+  EXPECT_EQ(countLogLines(host, "permission denied"), 0u);
   EXPECT_TRUE(host.signal(SIGTERM));
   EXPECT_EQ(host.waitExit(kWait), 0);
 }
