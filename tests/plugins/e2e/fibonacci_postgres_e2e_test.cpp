@@ -273,6 +273,48 @@ TEST(FibonacciPostgresE2e, ARoleWithoutCreateServesFromAnExistingTable) {
 }
 
 // ---------------------------------------------------------------------------
+// A reload (HUP) with a changed listener: the new factory serves new
+// connections while the old one still serves its connection; both reserve from
+// the row and share the local state file; no number repeats, each connection's
+// answers increase, and the old factory stops cleanly when its connection ends.
+TEST(FibonacciPostgresE2e, AReloadRunsOldAndNewFactoryOnOneSequenceWithoutARepeat) {
+  PROTOHOST_REQUIRE_POSTGRES();
+  PgTestServer pg;
+  ASSERT_EQ(pg.start(), "");
+  HostProcess host;
+  host.startWithConfig(pgIni(host.dir(), pg, {{"reserve_block", "16"}}).text());
+  const auto port = host.port("fib", kWait);
+  const auto admin = host.port("admin", kWait);
+  ASSERT_TRUE(waitUntil([&] { return readyz(admin) == 200; }, kWait));
+  OneByOne before(port);  // served by the first factory until it closes
+  std::set<std::uint64_t> all;
+  std::uint64_t lastBefore = 0, lastAfter = 0;
+  auto take = [&](OneByOne& c, std::uint64_t& last) {
+    const std::uint64_t k = c.expectNew(c.ask());
+    EXPECT_TRUE(all.insert(k).second) << "answer " << k << " handed out twice";
+    EXPECT_GT(k, last) << "one connection's answers increase";
+    last = k;
+  };
+  for (int i = 0; i < 10; ++i) take(before, lastBefore);
+
+  // The same port, another reserve_block: the listener's factory is replaced.
+  const std::size_t mark = host.logLineCount();
+  host.writeConfig(pgIni(host.dir(), pg, {{"reserve_block", "8"}}).text());
+  ASSERT_TRUE(host.signal(SIGHUP));
+  ASSERT_TRUE(host.waitForLog("configuration reloaded", kWait, mark).has_value()) << host.stderrText();
+  const auto port2 = host.port("fib", kWait);
+  OneByOne after(port2);
+  ASSERT_TRUE(waitUntil([&] { return readyz(admin) == 200; }, kWait));
+  for (int i = 0; i < 60; ++i) {
+    take(i % 2 ? before : after, i % 2 ? lastBefore : lastAfter);
+  }
+  EXPECT_TRUE(host.signal(SIGTERM));
+  EXPECT_EQ(host.waitExit(kWait), 0);
+  // The row is above everything both factories handed out.
+  EXPECT_GT(std::stoull(pg.sql("SELECT next FROM protohost_sequences WHERE name = 'fibonacci'")), *all.rbegin());
+}
+
+// ---------------------------------------------------------------------------
 // A host that starts while PostgreSQL is down starts (the listener is up), is
 // not ready and answers ERR; it becomes ready by itself once the server is up.
 TEST(FibonacciPostgresE2e, HostStartedBeforePostgresIsNotReadyUntilItComes) {
