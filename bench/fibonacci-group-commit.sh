@@ -59,25 +59,10 @@ OUT="${OUT:-$ROOT/build-bench-kit/fibgc-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
-SCPU=${BENCH_SERVER_CPU:-1} LCPU=${BENCH_LOADGEN_CPU:-0}
-((  $(nproc) >= 2 )) || SCPU="" LCPU=""
-pin() { local c=$1; shift; if [[ -n $c ]]; then taskset -c "$c" "$@"; else "$@"; fi; }
+# shellcheck source=bench/host-process.sh
+source "$BENCH/host-process.sh"
 PORT_BASE=${BENCH_PORT_BASE:-17300}
 ECHO_PORT=$((PORT_BASE + 1)) FIB_PORT=$((PORT_BASE + 2))
-listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
-
-HOST_PID=""
-stop_host() {
-  [[ -n $HOST_PID ]] || return 0
-  kill -TERM "$HOST_PID" 2>/dev/null || true
-  local deadline=$((SECONDS + 15))
-  while kill -0 "$HOST_PID" 2>/dev/null; do
-    if ((SECONDS > deadline)); then kill -KILL "$HOST_PID" 2>/dev/null || true; fi
-    sleep 0.05
-  done
-  wait "$HOST_PID" 2>/dev/null || true
-  HOST_PID=""
-}
 trap stop_host EXIT
 
 run_one() {  # rep label builddir block
@@ -100,22 +85,7 @@ state_file = $work/state/fibonacci.state
 reserve_block = $block
 max_index = 10000000
 EOF
-  for p in $ECHO_PORT $FIB_PORT; do
-    if listening "$p"; then echo "fibonacci-group-commit.sh: port $p is in use" >&2; exit 1; fi
-  done
-  # Not through pin(): $! must be the host itself, not a subshell around it.
-  if [[ -n $SCPU ]]; then
-    taskset -c "$SCPU" "$dir/bin/host" --config "$work/host.ini" >"$work/host.log" 2>&1 &
-  else
-    "$dir/bin/host" --config "$work/host.ini" >"$work/host.log" 2>&1 &
-  fi
-  HOST_PID=$!
-  local deadline=$((SECONDS + 15))
-  until listening $ECHO_PORT && listening $FIB_PORT; do
-    kill -0 "$HOST_PID" 2>/dev/null && ((SECONDS <= deadline)) ||
-      { echo "host ($label) did not start, see $work/host.log" >&2; cat "$work/host.log" >&2; exit 1; }
-    sleep 0.05
-  done
+  start_host "$dir/bin/host" "$work/host.ini" "$work/host.log" "$ECHO_PORT" "$FIB_PORT"
   pin "$LCPU" "$LOADGEN" --port $FIB_PORT --mode line --conns 8 --depth 1 --line NEXT --expect number \
     --duration "$DURATION" --warmup 0.5 --label fib >"$work/fib.json" 2>"$work/fib.err" &
   local fibpid=$!

@@ -18,8 +18,11 @@ shift || true
 # (tests/tls/make-test-certs.sh) and the s_client the TLS e2e tests drive. python3-twisted,
 # python3-openssl, python3-service-identity: Twisted's TLS client of the weblog-over-TLS e2e test
 # (run with Debian's /usr/bin/python3).
+# libpq-dev: fibonacci's store = postgres links libpq; postgresql: its e2e tests start a real PostgreSQL 15
+# (scripts/pg-test-server.sh; the package's own cluster service is not started, policy-rc.d).
 packages=(g++ cmake make libpoco-dev libboost-dev libgtest-dev libexpat1-dev python3 procps systemd netcat-openbsd
-  haproxy strace socat libssl-dev openssl python3-twisted python3-openssl python3-service-identity)
+  haproxy strace socat libssl-dev openssl python3-twisted python3-openssl python3-service-identity libpq-dev
+  postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

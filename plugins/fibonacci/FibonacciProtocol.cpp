@@ -2,16 +2,9 @@
 
 #include <string>
 
-namespace protohost::plugins::fibonacci {
+#include "WriteAhead.h"
 
-namespace {
-// Ends the sequence's request for a write ahead when the work that carries it
-// is destroyed: after it ran, or unrun (queue full, host stopping).
-struct AheadRequest {
-  std::shared_ptr<Sequence> sequence;
-  ~AheadRequest() { sequence->aheadFinished(); }
-};
-}  // namespace
+namespace protohost::plugins::fibonacci {
 
 FibonacciProtocol::FibonacciProtocol(std::shared_ptr<Sequence> sequence, std::size_t maxLineBytes)
     : LineProtocol("\n", maxLineBytes), sequence_(std::move(sequence)) {}
@@ -33,11 +26,8 @@ void FibonacciProtocol::send(Sequence::Answer& answer) {
 }
 
 void FibonacciProtocol::startWriteAhead() {
-  auto request = std::make_shared<AheadRequest>(AheadRequest{sequence_});
-  // The done is empty: nobody waits for a write ahead. Refused: the request
-  // object goes with the work, and a later draw asks again.
-  (void)transport().reactor().deferToThread([request] { request->sequence->writeAhead(); },
-                                            [](std::exception_ptr) {});
+  // Refused (queue full, stopping): a later draw asks again.
+  (void)deferWriteAhead(transport().reactor(), sequence_);
 }
 
 void FibonacciProtocol::awaitDurable(Sequence::Ticket ticket) {

@@ -31,8 +31,16 @@
 // whose settle never runs or is never answered (queue full, host stopping,
 // connection closed) leaves a gap.
 //
+// A shared store (PostgreSQL, blocksMayJump): blocks of several hosts
+// interleave, so the next block usually starts far above the current one.
+// The writer positions a cursor there by fast doubling on its worker thread,
+// off the mutex, and keeps it as nextBlock_ while the current block still has
+// answers; draw() switches to it (a move) when the current one is used up.
+// Promises beyond the ceiling are then not in the new block: their settle()
+// draws again from it (no ERR, and never a repeat).
+//
 // Threads and ownership:
-//  - draw(), settle(), handOut(), writeAhead(), aheadFinished(), next(), ready(),
+//  - draw(), settle(), handOut(), writeAhead(), aheadFinished(), wantRetry(), next(), ready(),
 //    nextIndex(), durableCeiling(), awaitIdle(): any thread, concurrently.
 //    settle(), writeAhead() and next() may block for a durable write; the
 //    others never wait for one.
@@ -52,10 +60,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "BigFibonacci.h"
-#include "SequenceStore.h"
+#include "ReservationStore.h"
 #include "protohost/Logger.h"
 
 namespace protohost::plugins::fibonacci {
@@ -97,7 +106,7 @@ class Sequence {
   };
 
   /// @p clock is called from any thread that calls into the sequence.
-  Sequence(std::unique_ptr<SequenceStore> store, SequenceOptions options, Logger& logger,
+  Sequence(std::unique_ptr<ReservationStore> store, SequenceOptions options, Logger& logger,
            std::function<Clock::time_point()> clock = [] { return Clock::now(); });
   /// Writes nothing: what a crash leaves, the durable ceiling. close() first for a clean stop.
   ~Sequence() = default;
@@ -105,7 +114,9 @@ class Sequence {
   Sequence& operator=(const Sequence&) = delete;
 
   /// Reads the durable state (throws protohost::StateError when corrupt), positions
-  /// the cursor and reserves the first block (one durable write, on the calling thread).
+  /// the cursor and reserves the first block (one durable write, on the calling thread),
+  /// unless the store reserves on a worker (ReservationStore::reserveAtOpen false:
+  /// then not ready until a writeAhead() got the first block).
   void open();
 
   /// The next answer, or a promise (Pending) beyond the durable ceiling. Never waits for a write.
@@ -124,12 +135,22 @@ class Sequence {
   void writeAhead();
   /// The work that draw()'s writeAhead asked for has ended, ran or not (then draw() may ask again).
   void aheadFinished();
+  /// True when a reservation should be tried now without a request (no block
+  /// yet, or failing and past the retry time; none in flight or queued): the
+  /// caller then runs writeAhead() and aheadFinished() on a worker thread, as
+  /// for draw()'s writeAhead. A shared store's factory asks this on a timer, so
+  /// that readiness returns while the balancer sends no requests. Never waits.
+  bool wantRetry();
   /// draw(), then writeAhead()/settle() on the calling thread (tests; blocks for a durable write).
   Answer next();
 
   /// Clean stop: waits for a write in flight and persists the exact next
   /// answer number when possible. Later draws and settles answer "stopping".
+  /// With a shared store it waits at most kCloseWait for a write in flight
+  /// (then records nothing: a gap) and the store's release() may take one
+  /// round trip (PostgresCounter::kGiveBackTimeout).
   void close();
+  static constexpr std::chrono::milliseconds kCloseWait{100};
 
   /// False while reservations fail (also while the current block still has
   /// answers), after exhaustion and after close. Lock-free.
@@ -149,11 +170,26 @@ class Sequence {
   Answer exhaustedLocked();
   static Answer render(std::uint64_t index, const BigDecimal& value);
   bool wantAheadLocked();
+  // A promise (Pending) of the next index beyond the ceiling, into @p ticket.
+  void promiseLocked(Ticket& ticket);
+  // A shared store's block, reserved ahead while this one still has answers.
+  struct Block {
+    std::uint64_t start = 0;
+    std::uint64_t ceiling = 0;
+    FibonacciCursor cursor;  // at start
+  };
+  void switchBlockLocked();  // the current block is used up: continue with nextBlock_
+  std::uint64_t waitingLocked() const;  // promises the next write should cover
+  // settle() with a shared store: takes the next number of the current block, writing (or waiting
+  // for) the next block when it is used up.
+  Answer settleSharedLocked(std::unique_lock<std::mutex>& lock, const Ticket& ticket);
   // Writes the next ceiling (covering every promise) with the mutex released; the write flag is ours.
   // @p gather: a settle's write, which may wait a little for more requests first (writeLocked).
   void writeLocked(std::unique_lock<std::mutex>& lock, bool gather);
-  SequenceStore::Reservation reserve(std::uint64_t from, std::uint64_t block);
-  void applyLocked(const SequenceStore::Reservation& r, std::uint64_t from);
+  ReservationStore::Reservation reserve(std::uint64_t from, std::uint64_t block);
+  // @p jumped: the cursor at r.start when the block does not start at @p from (computed off the lock).
+  void applyLocked(const ReservationStore::Reservation& r, std::uint64_t from,
+                   std::optional<FibonacciCursor> jumped = std::nullopt);
   void positionLocked();                  // the cursor at cur_ (cur_ <= maxIndex)
   void advanceLocked(BigDecimal& value);  // the value of cur_, then ++cur_
   // Under mutex_, which reactors take in draw(): harmless, since Logger::log
@@ -161,7 +197,12 @@ class Sequence {
   void logFailureLocked(const std::string& error);
 
   mutable std::mutex mutex_;
-  std::unique_ptr<SequenceStore> store_;
+  std::unique_ptr<ReservationStore> store_;
+  bool jumps_ = false;              // store_->blocksMayJump(): blocks of a shared store
+  std::optional<Block> nextBlock_;  // jumps_ only: reserved ahead, not adjacent to [cur_, ceiling_)
+  bool storeExhausted_ = false;     // jumps_ only: the store has no block left beyond the current one
+  std::uint64_t waitingShared_ = 0;  // jumps_ only: promises not settled yet (their numbers are drawn in settle)
+  bool haveBlock_ = true;           // false until a store that does not reserve at open got its first block
   SequenceOptions options_;
   Logger& logger_;
   std::function<Clock::time_point()> clock_;

@@ -14,8 +14,12 @@ namespace {
 constexpr int kMutexByte = 0;     // exclusive around each read-modify-write
 constexpr int kLivenessByte = 1;  // shared while a store is open
 
+std::uint64_t saturatingAdd(std::uint64_t a, std::uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+}  // namespace
+
 // Releases byte 0 of the lock file when it goes out of scope.
-class CriticalSection {
+class SequenceStore::CriticalSection {
  public:
   CriticalSection(FileOps& ops, int fd) : ops_(ops), fd_(fd) {}
   ~CriticalSection() { ops_.unlockByte(fd_, kMutexByte); }
@@ -26,10 +30,6 @@ class CriticalSection {
   FileOps& ops_;
   int fd_;
 };
-
-std::uint64_t saturatingAdd(std::uint64_t a, std::uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
-
-}  // namespace
 
 SequenceStore::SequenceStore(std::string path, Logger& logger, std::shared_ptr<FileOps> ops)
     : path_(std::move(path)),
@@ -237,39 +237,80 @@ SequenceStore::OpenResult SequenceStore::open() {
   return result;
 }
 
-SequenceStore::Reservation SequenceStore::reserve(std::uint64_t cur, std::uint64_t block, std::uint64_t limit) {
-  Reservation r;
+bool SequenceStore::lockAndRead(Reservation& r, std::optional<CriticalSection>& section,
+                                std::optional<StateImage>& current, std::uint64_t& fileValue, std::uint64_t cur) {
   if (int e = ensureLockFile(); e != 0) {
     r.error = "cannot open " + lockPath_ + ": " + errnoText(e);
     r.errorNumber = e;
-    return r;
+    return false;
   }
   if (int e = ops_->lockByte(lockFd_, kMutexByte, true, true); e != 0) {
     r.error = "cannot lock " + lockPath_ + ": " + errnoText(e);
     r.errorNumber = e;
-    return r;
+    return false;
   }
-  CriticalSection section(*ops_, lockFd_);
+  section.emplace(*ops_, lockFd_);
 
   std::string content;
-  std::uint64_t fileValue = ceiling_;
-  std::optional<StateImage> current;
+  fileValue = ceiling_;
   int e = readState(content);
   if (e == ENOENT) {
     if (haveFile_) logger_.warning(path_ + " disappeared; writing it again from answer " + std::to_string(cur));
-  } else if (e != 0) {
+    return true;
+  }
+  if (e != 0) {
     r.error = "cannot read " + path_ + ": " + errnoText(e);
     r.errorNumber = e;
-    return r;
-  } else {
-    try {
-      current = decodeStateImage(content);
-      fileValue = current->next;
-    } catch (const StateFormatError& ex) {
-      r.error = path_ + " became corrupt (" + std::string(ex.what()) + "); not overwriting it";
-      return r;
-    }
+    return false;
   }
+  try {
+    current = decodeStateImage(content);
+    fileValue = current->next;
+  } catch (const StateFormatError& ex) {
+    r.error = path_ + " became corrupt (" + std::string(ex.what()) + "); not overwriting it";
+    return false;
+  }
+  return true;
+}
+
+SequenceStore::Reservation SequenceStore::commitCeiling(Reservation r, const std::optional<StateImage>& current,
+                                                        std::uint64_t ceiling) {
+  lastAttempt_ = ceiling;
+  if (WriteResult w = commit(current, ceiling); w.error != 0) {
+    r.error = describe(w);
+    r.errorNumber = w.error;
+    return r;
+  }
+  ceiling_ = ceiling;
+  lastAttempt_.reset();
+  haveFile_ = true;
+  r.status = Reservation::Status::Reserved;
+  r.ceiling = ceiling;
+  return r;
+}
+
+SequenceStore::Reservation SequenceStore::raise(std::uint64_t ceiling) {
+  Reservation r;
+  std::optional<CriticalSection> section;
+  std::optional<StateImage> current;
+  std::uint64_t fileValue = 0;
+  if (!lockAndRead(r, section, current, fileValue, ceiling)) return r;
+  r.start = fileValue;
+  if (current && fileValue >= ceiling) {  // never lower it: another user of the file may serve below it
+    ceiling_ = std::max(ceiling_, ceiling);
+    r.status = Reservation::Status::Reserved;
+    r.ceiling = fileValue;
+    return r;
+  }
+  return commitCeiling(std::move(r), current, ceiling);
+}
+
+SequenceStore::Reservation SequenceStore::reserve(std::uint64_t cur, std::uint64_t block, std::uint64_t limit) {
+  Reservation r;
+  std::optional<CriticalSection> section;
+  std::optional<StateImage> current;
+  std::uint64_t fileValue = 0;
+  if (!lockAndRead(r, section, current, fileValue, cur)) return r;
 
   const bool ours = isOurs(fileValue);
   const std::uint64_t start = ours ? cur : std::max(fileValue, cur);
@@ -292,19 +333,7 @@ SequenceStore::Reservation SequenceStore::reserve(std::uint64_t cur, std::uint64
   std::uint64_t ceiling = saturatingAdd(base, block);
   if (ceiling > limit) ceiling = std::max(limit, base);
 
-  lastAttempt_ = ceiling;
-  WriteResult w = commit(current, ceiling);
-  if (w.error != 0) {
-    r.error = describe(w);
-    r.errorNumber = w.error;
-    return r;
-  }
-  ceiling_ = ceiling;
-  lastAttempt_.reset();
-  haveFile_ = true;
-  r.status = Reservation::Status::Reserved;
-  r.ceiling = ceiling;
-  return r;
+  return commitCeiling(std::move(r), current, ceiling);
 }
 
 SequenceStore::Release SequenceStore::release(std::uint64_t next) {

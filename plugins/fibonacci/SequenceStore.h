@@ -33,57 +33,45 @@
 #include <string>
 
 #include "FileOps.h"
+#include "ReservationStore.h"
 #include "StateFormat.h"
 #include "protohost/Logger.h"
 
 namespace protohost::plugins::fibonacci {
 
-class SequenceStore {
+class SequenceStore : public ReservationStore {
  public:
   SequenceStore(std::string path, Logger& logger, std::shared_ptr<FileOps> ops = std::make_shared<FileOps>());
-  ~SequenceStore();  // closes the lock file; never writes
+  ~SequenceStore() override;  // closes the lock file; never writes
   SequenceStore(const SequenceStore&) = delete;
   SequenceStore& operator=(const SequenceStore&) = delete;
 
   const std::string& path() const { return path_; }
   const std::string& tempPath() const { return tempPath_; }
   const std::string& lockPath() const { return lockPath_; }
+  std::string label() const override { return path_; }
 
-  struct OpenResult {
-    std::uint64_t next = 1;  ///< first answer number that may be handed out
-    bool created = false;    ///< the file did not exist; a fresh one was written
-    std::string writeError;  ///< non-empty: the fresh file could not be written (nothing served yet)
-    int errorNumber = 0;     ///< errno of writeError
-  };
   /// Removes a stale PATH.tmp left by a crash, then reads and verifies PATH. A
   /// missing file is a fresh start: writes next=1. Throws protohost::StateError
   /// when the file is corrupt, truncated, empty, has a bad checksum or cannot be read.
-  OpenResult open();
+  OpenResult open() override;
 
-  struct Reservation {
-    enum class Status { Reserved, Exhausted, Failed };
-    Status status = Status::Failed;
-    std::uint64_t start = 0;    ///< first answer of the block (>= cur; > cur only after a foreign writer)
-    std::uint64_t ceiling = 0;  ///< the block is [start, ceiling), durable on disk (Reserved)
-    std::string error;          ///< Failed: what went wrong (path, step, errno text)
-    int errorNumber = 0;        ///< Failed: the errno, 0 when the file itself is unusable
-  };
   /// Makes a new block durable. @p cur is the caller's next answer (every answer
   /// below it may have been served), @p block the block size, @p limit = max answer + 1.
-  Reservation reserve(std::uint64_t cur, std::uint64_t block, std::uint64_t limit);
+  Reservation reserve(std::uint64_t cur, std::uint64_t block, std::uint64_t limit) override;
 
-  struct Release {
-    bool recorded = false;  ///< the file now says next=@p next (a restart has no gap)
-    std::string error;      ///< non-empty: could not record (the durable ceiling stays, a gap)
-    std::string note;       ///< why nothing was recorded without an error (another user of the file)
-  };
+  /// Makes the file's value at least @p ceiling (never lowers it): a shared
+  /// store's block end, recorded as this host's high-water mark before any of
+  /// it is handed out. Reserved with start = the file's value before.
+  Reservation raise(std::uint64_t ceiling);
+
   /// Clean stop: records @p next (<= the durable ceiling) so that a restart has no
   /// gap, unless another store still uses the file or advanced it (then the ceiling
   /// stays). Closes the lock file.
-  Release release(std::uint64_t next);
+  Release release(std::uint64_t next) override;
 
   /// The ceiling known durable (last successful write, or the value read at open).
-  std::uint64_t durableCeiling() const { return ceiling_; }
+  std::uint64_t durableCeiling() const override { return ceiling_; }
 
  private:
   struct WriteResult {
@@ -95,6 +83,13 @@ class SequenceStore {
   WriteResult commit(const std::optional<StateImage>& current, std::uint64_t next);
   // A whole new file, gen/next in slot 0: PATH.tmp (O_EXCL), fsync, rename over PATH, fsync the directory.
   WriteResult replaceFile(std::uint64_t gen, std::uint64_t next);
+  class CriticalSection;  // holds byte 0 of the lock file
+  // Under byte 0: makes @p ceiling durable after @p current (the file's record); r.start as the caller set it.
+  Reservation commitCeiling(Reservation r, const std::optional<StateImage>& current, std::uint64_t ceiling);
+  // Takes byte 0 (into @p section) and reads PATH: @p current and @p fileValue (ceiling_ when the
+  // file is missing; then @p cur is logged). False: r.error and r.errorNumber say why.
+  bool lockAndRead(Reservation& r, std::optional<CriticalSection>& section, std::optional<StateImage>& current,
+                   std::uint64_t& fileValue, std::uint64_t cur);
   // Reads PATH through stateFd_ while that is still PATH's file, else by name.
   int readState(std::string& content);
   void closeStateFile();  // and forgets known_

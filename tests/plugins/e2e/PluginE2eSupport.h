@@ -813,6 +813,20 @@ struct HttpReply {
   std::string body;
 };
 
+/// Waits until 127.0.0.1:@p port accepts a connection (e.g. HAProxy started as a child).
+inline bool waitAccepting(std::uint16_t port, std::chrono::milliseconds timeout) {
+  return waitUntil(
+      [&] {
+        try {
+          TestClient::connect(port, TestClient::Options{1s});
+          return true;
+        } catch (const IoError&) {
+          return false;
+        }
+      },
+      timeout);
+}
+
 /// GET @p path from 127.0.0.1:@p port (the host's [admin] endpoint).
 inline HttpReply httpGet(std::uint16_t port, const std::string& path) {
   HttpReply reply;

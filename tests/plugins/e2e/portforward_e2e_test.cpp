@@ -26,6 +26,7 @@ namespace protohost::e2e::portforward {
 namespace {
 
 using plugintest::httpGet;
+using plugintest::waitAccepting;
 using plugintest::waitUntil;
 constexpr auto kWait = 10s;
 
@@ -306,17 +307,7 @@ TEST_P(HaproxyInFront, OriginalClientAddressPassesThrough) {
                      << front << "\n    default_backend be\n"
                      << "backend be\n    server fwd 127.0.0.1:" << fwd.port << " send-proxy-v2\n";
   testsupport::ChildProcess haproxy({.argv = {"haproxy", "-db", "-f", cfg}, .searchPath = true});
-  ASSERT_TRUE(waitUntil(
-      [&] {
-        try {
-          TestClient::connect(front, TestClient::Options{1s});
-          return true;
-        } catch (const IoError&) {
-          return false;
-        }
-      },
-      kWait))
-      << haproxy.stderrText();
+  ASSERT_TRUE(waitAccepting(front, kWait)) << haproxy.stderrText();
   TestClient c = TestClient::connect(front, TestClient::Options{5s, 0, 0, "127.0.0.5"});
   sockaddr_in me{};
   socklen_t len = sizeof me;

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <set>
 #include <thread>
 
@@ -158,4 +159,76 @@ TEST(FibonacciFactory, RefusesToStartWithoutTheHostsWorkerPool) {
   }
   EXPECT_FALSE(f.isReady());
   EXPECT_FALSE(std::filesystem::exists(dir.file("fib.state"))) << "nothing is written before the check";
+}
+
+// ---- store = postgres: its keys, and the checks of postgres_password_file (owner, mode)
+
+TEST(FibonacciFactory, PostgresFileIsTheDefaultAndPostgresKeysAreReadWithDefaults) {
+  TempDir dir;
+  FibonacciFactory f;
+  f.configure(config(dir.path(), {}));
+  EXPECT_FALSE(f.sharedStore());
+
+  const std::string pw = dir.write("pw", "s3cret\n");
+  ASSERT_EQ(::chmod(pw.c_str(), 0600), 0);
+  auto c = config(dir.path(), {{"store", "postgres"},
+                               {"postgres", "host=db1,db2 port=5432,5433 dbname=fib target_session_attrs=read-write"},
+                               {"postgres_password_file", "pw"},
+                               {"postgres_sequence", "fib-eu"},
+                               {"postgres_timeout_ms", "750"}});
+  f.configure(c);
+  EXPECT_TRUE(c.unreadKeys().empty());
+  ASSERT_TRUE(f.sharedStore());
+  EXPECT_EQ(f.postgres()->password, "s3cret");  // the first line, relative to the config file
+  EXPECT_EQ(f.postgres()->sequence, "fib-eu");
+  EXPECT_EQ(f.postgres()->timeout, std::chrono::milliseconds(750));
+
+  f.configure(config(dir.path(), {{"store", "postgres"}, {"postgres", "postgresql://fib@db/fib"}}));
+  EXPECT_EQ(f.postgres()->sequence, "fibonacci");
+  EXPECT_EQ(f.postgres()->timeout, std::chrono::milliseconds(2000));
+  EXPECT_EQ(f.postgres()->password, "");  // libpq's own (PGPASSFILE, ~/.pgpass)
+}
+
+TEST(FibonacciFactory, PostgresErrorsNameTheFileLineAndKey) {
+  TempDir dir;
+  EXPECT_EQ(configError(dir.path(), {{"store", "redis"}}),
+            "host.ini:2: store: expected one of file, postgres, got \"redis\"");
+  EXPECT_EQ(configError(dir.path(), {{"store", "postgres"}}), "host.ini:1: postgres: missing required key");
+  EXPECT_EQ(configError(dir.path(), {{"postgres", "host=db"}}), "host.ini:2: postgres: only with store = postgres");
+  EXPECT_EQ(configError(dir.path(), {{"store", "postgres"}, {"postgres", "host=db"}, {"postgres_timeout_ms", "0"}}),
+            "host.ini:3: postgres_timeout_ms: value 0 out of range [1, 600000]");
+  EXPECT_NE(configError(dir.path(), {{"store", "postgres"}, {"postgres", "hostt=db"}}).find("host.ini:2: postgres: "),
+            std::string::npos);
+  const std::string noPassword =
+      "holds a password; put it in postgres_password_file (mode 0600) or libpq's PGPASSFILE, never in the INI";
+  EXPECT_EQ(configError(dir.path(), {{"store", "postgres"}, {"postgres", "host=db password=s3cret"}}),
+            "host.ini:2: postgres: " + noPassword);
+  EXPECT_EQ(configError(dir.path(), {{"store", "postgres"}, {"postgres", "postgresql://fib:s3cret@db/fib"}}),
+            "host.ini:2: postgres: " + noPassword);
+  EXPECT_EQ(configError(dir.path(), {{"store", "postgres"}, {"postgres", "host=db"}, {"postgres_sequence", ""}}),
+            "host.ini:3: postgres_sequence: must be 1 to 200 characters");
+}
+
+TEST(FibonacciFactory, PostgresPasswordFileMustBeMode0600AndOwnedByTheRunningUser) {
+  TempDir dir;
+  const std::string pw = dir.write("pw", "s3cret\n");
+  auto keys = [&](const std::string& file) {
+    return std::map<std::string, std::string>{
+        {"store", "postgres"}, {"postgres", "host=db"}, {"postgres_password_file", file}};
+  };
+  ASSERT_EQ(::chmod(pw.c_str(), 0644), 0);
+  EXPECT_EQ(configError(dir.path(), keys("pw")),
+            "host.ini:3: postgres_password_file: " + pw + ": mode 0644 lets group or others read it; it must be 0600 "
+            "(chmod 600 " + pw + ")");
+  ASSERT_EQ(::chmod(pw.c_str(), 0600), 0);
+  EXPECT_EQ(configError(dir.path(), keys("pw")), "");
+  if (::geteuid() == 0) {  // root can give the file away; a user cannot
+    ASSERT_EQ(::chown(pw.c_str(), 65534, static_cast<gid_t>(-1)), 0);
+    EXPECT_NE(configError(dir.path(), keys("pw")).find("postgres_password_file: " + pw + ": owned by uid 65534"),
+              std::string::npos);
+  }
+  EXPECT_NE(configError(dir.path(), keys("missing")).find("host.ini:3: postgres_password_file: "), std::string::npos);
+  const std::string empty = dir.write("empty", "");
+  ASSERT_EQ(::chmod(empty.c_str(), 0600), 0);
+  EXPECT_NE(configError(dir.path(), keys("empty")).find(": empty;"), std::string::npos);
 }

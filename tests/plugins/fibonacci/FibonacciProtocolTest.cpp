@@ -5,6 +5,7 @@
 
 #include "FibTestSupport.h"
 #include "FibonacciProtocol.h"
+#include "SequenceStore.h"
 #include "StateFormat.h"
 
 using namespace protohost::plugins::fibonacci;

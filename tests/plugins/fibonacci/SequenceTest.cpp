@@ -6,6 +6,7 @@
 
 #include "FibTestSupport.h"
 #include "Sequence.h"
+#include "SequenceStore.h"
 #include "StateFormat.h"
 #include "protohost/Factory.h"
 
