@@ -1,6 +1,6 @@
 // loadgen: a small epoll load generator for protohost's benchmark kit.
 //
-// Standard library + POSIX only. Single-threaded by default (--threads N splits
+// Standard library + POSIX, and OpenSSL for --tls. Single-threaded by default (--threads N splits
 // the connections over N epoll loops). Every run is bounded in time
 // (--duration, plus bounded warm-up, connect and drain phases) and optionally
 // in count (--max-msgs); it stops by itself and prints one JSON line on stdout.
@@ -32,6 +32,14 @@
 //          it reports the server's RSS per connection (VmRSS before and after)
 //          and its CPU use and wake-ups while the connections were idle.
 //
+// TLS (--tls): every connection is a TLS client (OpenSSL, non-blocking, in the same
+// epoll loop): the handshake (a full one: no session is ever resumed) follows the
+// TCP connect and counts as part of the connect (echo, line, idle) or of the
+// message (churn: a handshake per connection, so msgs/s = handshakes/s). The bytes
+// compared are the plaintext; a connection that closes sends one close_notify.
+// SNI --tls-sni (default localhost); the server certificate is verified (chain and
+// name) only with --tls-ca FILE. The JSON line adds tls_version and tls_cipher.
+//
 // Latency: from the moment a message is handed to send() to the moment its
 // last byte is read back, recorded in a log-linear histogram (64 sub-buckets
 // per power of two: < 1.6% error), reported as p50/p90/p99/p99.9/max.
@@ -46,6 +54,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -57,6 +67,7 @@
 #include <atomic>
 #include <barrier>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -116,6 +127,9 @@ struct Options {
   std::string logFile;      // subscribe
   int lines = 100;          // subscribe
   double intervalMs = 20;   // subscribe
+  bool tls = false;         // --tls: TLS client connections
+  std::string tlsSni = "localhost";
+  std::string tlsCa;        // --tls-ca: verify the server's chain and name against it
 };
 
 void usage() {
@@ -125,7 +139,8 @@ void usage() {
                "               [--max-msgs N] [--line TEXT | --line-bytes N] [--expect echo|number|any]\n"
                "               [--threads N] [--src-addrs K] [--connect-batch N]\n"
                "               [--log-file PATH --lines N --interval-ms MS]   (mode subscribe)\n"
-               "               [--connect-timeout S] [--drain-timeout S] [--server-pid PID[,PID...]] [--label TEXT]\n");
+               "               [--connect-timeout S] [--drain-timeout S] [--server-pid PID[,PID...]] [--label TEXT]\n"
+               "               [--tls [--tls-sni NAME] [--tls-ca CA.pem]]\n");
 }
 
 Options parseArgs(int argc, char** argv) {
@@ -189,6 +204,9 @@ Options parseArgs(int argc, char** argv) {
     else if (a == "--log-file") o.logFile = need(i);
     else if (a == "--lines") o.lines = static_cast<int>(num(need(i), "lines"));
     else if (a == "--interval-ms") o.intervalMs = num(need(i), "interval-ms");
+    else if (a == "--tls") o.tls = true;
+    else if (a == "--tls-sni") o.tlsSni = need(i);
+    else if (a == "--tls-ca") o.tlsCa = need(i);
     else if (a == "-h" || a == "--help") {
       usage();
       std::exit(0);
@@ -427,9 +445,21 @@ void raiseFdLimit(std::size_t need) {
 
 // ---------------------------------------------------------------- errors
 
-enum Err { EConnect, EReset, EEof, ECorrupt, EExcess, ETimeout, EReply, EOrder, EUnsolicited, ESocket, kErrKinds };
+enum Err { EConnect, EReset, EEof, ECorrupt, EExcess, ETimeout, EReply, EOrder, EUnsolicited, ESocket, ETls, kErrKinds };
 const char* const kErrNames[kErrKinds] = {"connect", "reset", "eof", "corrupt", "excess", "timeout",
-                                          "bad_reply", "order", "unsolicited", "socket"};
+                                          "bad_reply", "order", "unsolicited", "socket", "tls"};
+
+// OpenSSL's error queue as one line (and emptied).
+std::string takeTlsErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char b[256];
+    ERR_error_string_n(e, b, sizeof b);
+    out += out.empty() ? "" : "; ";
+    out += b;
+  }
+  return out.empty() ? "no OpenSSL error" : out;
+}
 
 // ---------------------------------------------------------------- shared run state
 
@@ -444,6 +474,7 @@ struct Shared {
   std::vector<char> pattern;  // kPeriod + max in-flight bytes
   std::string lineBuf;        // the request line repeated depth + 1 times
   sockaddr_in target{};
+  SSL_CTX* tls = nullptr;  // --tls: the client context (shared by the workers)
   std::atomic<std::int64_t> budget{0};  // messages left to issue (when --max-msgs)
   // set once every worker has connected; read by all workers and the sampler
   std::atomic<std::int64_t> tStart{0}, tWarm{0}, tEnd{0};
@@ -459,7 +490,9 @@ struct Conn {
   std::string partial;           // line mode: an incomplete reply line
   std::string lastNumber;        // line mode, --expect number
   std::int64_t startNs = 0;      // churn: when the connect began
-  bool connecting = false;
+  SSL* ssl = nullptr;            // --tls
+  bool connecting = false;       // TCP connect, and with --tls the handshake after it
+  bool handshaking = false;      // --tls: connected, handshake under way
   bool wantOut = false;
   bool open = false;
 };
@@ -500,8 +533,10 @@ class Worker {
       for (int i = 0; i < n; ++i) {
         Conn& c = conns_[evs[i].data.u32];
         if (!c.connecting) continue;
+        const int r = advanceConnect(c);
+        if (r == 0) continue;  // TLS handshake under way
         --inFlight;
-        if (finishConnect(c)) {
+        if (r > 0) {
           ++opened;
           setInterest(c, EPOLLIN);
         }
@@ -622,11 +657,7 @@ class Worker {
 
   void closeAll() {
     for (Conn& c : conns_)
-      if (c.fd >= 0) {
-        ::close(c.fd);
-        c.fd = -1;
-        c.open = false;
-      }
+      if (c.fd >= 0) closeConn(c);
   }
 
   std::size_t openCount() const {
@@ -641,6 +672,7 @@ class Worker {
   std::int64_t lastCompletion = 0;
   std::uint64_t errors_[kErrKinds] = {};
   std::uint64_t verified = 0;  // idle: connections whose echo came back
+  std::string tlsVersion, tlsCipher;  // --tls: of the first completed handshake
 
  private:
   static int msUntil(std::int64_t deadline, std::int64_t now) {
@@ -706,6 +738,7 @@ class Worker {
     }
     c.fd = fd;
     c.connecting = true;
+    c.handshaking = false;
     c.open = false;
     c.startNs = now;
     c.sendOff = c.queuedEnd = c.recvOff = c.issued = c.done = 0;
@@ -727,19 +760,55 @@ class Worker {
     return true;
   }
 
-  bool finishConnect(Conn& c) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    c.connecting = false;
-    if (err != 0) {
-      ++errors_[EConnect];
-      if (firstError_.empty()) firstError_ = std::string("connect: ") + std::strerror(err);
-      kill(c);
-      return false;
+  /// Moves a connection on after its socket was reported: the TCP connect's result, then
+  /// with --tls the handshake. 1: ready (open), 0: the handshake waits for the socket
+  /// (interest set), -1: failed (counted, closed).
+  int advanceConnect(Conn& c) {
+    if (!c.handshaking) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) {
+        ++errors_[EConnect];
+        if (firstError_.empty()) firstError_ = std::string("connect: ") + std::strerror(err);
+        kill(c);
+        return -1;
+      }
+      if (!sh_.tls) {
+        c.connecting = false;
+        c.open = true;
+        return 1;
+      }
+      c.ssl = SSL_new(sh_.tls);
+      if (!c.ssl || SSL_set_fd(c.ssl, c.fd) != 1) die("SSL_new: " + takeTlsErrors());
+      SSL_set_tlsext_host_name(c.ssl, o_.tlsSni.c_str());
+      if (!o_.tlsCa.empty()) SSL_set1_host(c.ssl, o_.tlsSni.c_str());
+      SSL_set_connect_state(c.ssl);
+      c.handshaking = true;
     }
-    c.open = true;
-    return true;
+    const int r = SSL_do_handshake(c.ssl);
+    if (r == 1) {
+      c.handshaking = c.connecting = false;
+      c.open = true;
+      if (tlsVersion.empty()) {
+        tlsVersion = SSL_get_version(c.ssl);
+        tlsCipher = SSL_get_cipher_name(c.ssl);
+      }
+      return 1;
+    }
+    const int e = SSL_get_error(c.ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      setInterest(c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLIN | EPOLLOUT);
+      return 0;
+    }
+    ++errors_[ETls];
+    if (firstError_.empty())
+      firstError_ = "TLS handshake: " + (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0
+                                             ? std::string("connection closed (") + std::strerror(errno) + ")"
+                                             : takeTlsErrors());
+    ERR_clear_error();
+    kill(c);
+    return -1;
   }
 
   void setInterest(Conn& c, std::uint32_t events) {
@@ -751,11 +820,22 @@ class Worker {
   }
 
   void kill(Conn& c) {
+    if (c.ssl) SSL_free(c.ssl);
+    c.ssl = nullptr;
     if (c.fd >= 0) ::close(c.fd);
     c.fd = -1;
     c.open = false;
-    c.connecting = false;
+    c.connecting = c.handshaking = false;
     c.wantOut = false;
+  }
+
+  /// An orderly close: with --tls one close_notify first (not waited for).
+  void closeConn(Conn& c) {
+    if (c.ssl && c.open) {
+      SSL_shutdown(c.ssl);
+      ERR_clear_error();
+    }
+    kill(c);
   }
 
   void startChurn(Conn& c, std::int64_t now) {
@@ -801,6 +881,21 @@ class Worker {
     if (c.fd < 0 || c.connecting) return;
     while (c.sendOff < c.queuedEnd) {
       std::size_t len = static_cast<std::size_t>(c.queuedEnd - c.sendOff);
+      if (c.ssl) {  // partial writes on: SSL_write returns after each record it could send
+        const int n = SSL_write(c.ssl, sendSource(c), static_cast<int>(std::min<std::size_t>(len, INT_MAX)));
+        if (n > 0) {
+          c.sendOff += static_cast<std::uint64_t>(n);
+          continue;
+        }
+        const int e = SSL_get_error(c.ssl, n);
+        if (e == SSL_ERROR_WANT_WRITE) {
+          if (!c.wantOut) setInterest(c, EPOLLIN | EPOLLOUT);
+          return;
+        }
+        if (e == SSL_ERROR_WANT_READ) return;  // EPOLLIN is always asked for
+        tlsFail(c, e);
+        return;
+      }
       ssize_t n = ::send(c.fd, sendSource(c), len, MSG_NOSIGNAL);
       if (n > 0) {
         c.sendOff += static_cast<std::uint64_t>(n);
@@ -817,6 +912,23 @@ class Worker {
     if (c.wantOut) setInterest(c, EPOLLIN);
   }
 
+  /// An SSL_read/SSL_write error: the peer's close, a reset, or a TLS failure.
+  void tlsFail(Conn& c, int sslError) {
+    const unsigned long top = ERR_peek_error();
+    if (sslError == SSL_ERROR_ZERO_RETURN ||
+        (sslError == SSL_ERROR_SSL && ERR_GET_REASON(top) == SSL_R_UNEXPECTED_EOF_WHILE_READING) ||
+        (sslError == SSL_ERROR_SYSCALL && top == 0 && errno == 0)) {
+      ERR_clear_error();
+      fail(c, EEof);
+    } else if (sslError == SSL_ERROR_SYSCALL && top == 0) {
+      fail(c, errno == ECONNRESET || errno == EPIPE ? EReset : ESocket);
+    } else {
+      if (firstError_.empty()) firstError_ = "TLS: " + takeTlsErrors();
+      ERR_clear_error();
+      fail(c, ETls);
+    }
+  }
+
   void fail(Conn& c, Err e) {
     ++errors_[e];
     if (firstError_.empty()) firstError_ = kErrNames[e];
@@ -828,33 +940,56 @@ class Worker {
   void handle(Conn& c, std::uint32_t events) {
     if (c.fd < 0) return;
     if (c.connecting) {
-      if (!finishConnect(c)) {
+      const int r = advanceConnect(c);
+      if (r < 0) {
         if (o_.mode == Mode::Churn) startChurn(c, nowNs());
         return;
       }
+      if (r == 0) return;  // TLS handshake under way
       setInterest(c, EPOLLIN);
       flush(c);
       return;
     }
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-      for (int round = 0; round < 8 && c.fd >= 0; ++round) {
-        ssize_t n = ::recv(c.fd, buf_.data(), buf_.size(), 0);
-        if (n > 0) {
-          if (!consume(c, buf_.data(), static_cast<std::size_t>(n))) return;
-          if (static_cast<std::size_t>(n) < buf_.size()) break;
-          continue;
-        }
-        if (n == 0) {
-          fail(c, EEof);
-          return;
-        }
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        fail(c, errno == ECONNRESET ? EReset : ESocket);
-        return;
-      }
-    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+      if (!(c.ssl ? readTls(c) : readPlain(c))) return;
     if (c.fd >= 0) flush(c);
+  }
+
+  /// Reads what the socket has (bounded); false when the connection was closed.
+  bool readPlain(Conn& c) {
+    for (int round = 0; round < 8 && c.fd >= 0; ++round) {
+      ssize_t n = ::recv(c.fd, buf_.data(), buf_.size(), 0);
+      if (n > 0) {
+        if (!consume(c, buf_.data(), static_cast<std::size_t>(n))) return false;
+        if (static_cast<std::size_t>(n) < buf_.size()) break;
+        continue;
+      }
+      if (n == 0) {
+        fail(c, EEof);
+        return false;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      fail(c, errno == ECONNRESET ? EReset : ESocket);
+      return false;
+    }
+    return true;
+  }
+
+  /// --tls: SSL_read gives at most one record a call: read until it wants the socket (bounded).
+  bool readTls(Conn& c) {
+    for (int round = 0; round < 32 && c.fd >= 0; ++round) {
+      const int n = SSL_read(c.ssl, buf_.data(), static_cast<int>(std::min<std::size_t>(buf_.size(), INT_MAX)));
+      if (n > 0) {
+        if (!consume(c, buf_.data(), static_cast<std::size_t>(n))) return false;
+        continue;
+      }
+      const int e = SSL_get_error(c.ssl, n);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
+      tlsFail(c, e);
+      return false;
+    }
+    return c.fd >= 0;
   }
 
   void complete(Conn& c, std::int64_t now) {
@@ -898,10 +1033,7 @@ class Worker {
     while (c.done < c.issued && c.recvOff >= (c.done + 1) * size) {
       complete(c, now);
       if (o_.mode == Mode::Churn) {
-        ::close(c.fd);
-        c.fd = -1;
-        c.open = false;
-        c.wantOut = false;
+        closeConn(c);
         startChurn(c, now);
         return false;
       }
@@ -1105,6 +1237,20 @@ int main(int argc, char** argv) {
       for (int i = 0; i <= opt.depth; ++i) sh.lineBuf += opt.line + "\n";
   }
   sh.budget = static_cast<std::int64_t>(opt.maxMsgs);
+  if (opt.tls) {
+    sh.tls = SSL_CTX_new(TLS_client_method());
+    if (!sh.tls) die("SSL_CTX_new: " + takeTlsErrors());
+    SSL_CTX_set_min_proto_version(sh.tls, TLS1_2_VERSION);
+    // a write retried after WANT_WRITE may offer more bytes (the queue grew) from the same place
+    SSL_CTX_set_mode(sh.tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (!opt.tlsCa.empty()) {
+      if (SSL_CTX_load_verify_locations(sh.tls, opt.tlsCa.c_str(), nullptr) != 1)
+        die("--tls-ca " + opt.tlsCa + ": " + takeTlsErrors());
+      SSL_CTX_set_verify(sh.tls, SSL_VERIFY_PEER, nullptr);
+    } else {
+      SSL_CTX_set_verify(sh.tls, SSL_VERIFY_NONE, nullptr);
+    }
+  }
 
   // connections round-robin over workers
   std::vector<std::unique_ptr<Worker>> workers;
@@ -1117,6 +1263,15 @@ int main(int argc, char** argv) {
   Json out;
   out.str("mode", opt.modeName).str("label", opt.label).str("target", opt.host + ":" + std::to_string(opt.port));
   out.num("conns", opt.conns).num("size", static_cast<double>(opt.size)).num("depth", opt.depth).num("threads", opt.threads);
+  if (opt.tls) out.raw("tls", "true");
+  auto tlsInfo = [&] {  // after the run: what the first handshake of any worker negotiated
+    if (!opt.tls) return;
+    for (auto& w : workers)
+      if (!w->tlsVersion.empty()) {
+        out.str("tls_version", w->tlsVersion).str("tls_cipher", w->tlsCipher);
+        return;
+      }
+  };
 
   ProcSample srvW, srvE;
   double selfW = 0, selfE = 0, busyW = -1, busyE = -1;
@@ -1155,7 +1310,8 @@ int main(int argc, char** argv) {
       if (w.errors_[k]) kinds += std::string(kinds.size() > 1 ? "," : "") + "\"" + kErrNames[k] + "\":" + std::to_string(w.errors_[k]);
     kinds += "}";
     if (greeted < static_cast<std::size_t>(opt.conns) && errs == 0) errs = static_cast<std::uint64_t>(opt.conns) - greeted;
-    out.num("errors", static_cast<double>(errs)).raw("error_kinds", kinds);
+    tlsInfo();
+  out.num("errors", static_cast<double>(errs)).raw("error_kinds", kinds);
     if (!w.firstError_.empty()) out.str("first_error", w.firstError_);
     std::printf("%s\n", out.done().c_str());
     return errs ? 1 : 0;
@@ -1225,7 +1381,8 @@ int main(int argc, char** argv) {
       if (w.errors_[k]) kinds += std::string(kinds.size() > 1 ? "," : "") + "\"" + kErrNames[k] + "\":" + std::to_string(w.errors_[k]);
     kinds += "}";
     if (w.verified < opened && errs == 0) errs = opened - w.verified;
-    out.num("errors", static_cast<double>(errs)).raw("error_kinds", kinds);
+    tlsInfo();
+  out.num("errors", static_cast<double>(errs)).raw("error_kinds", kinds);
     if (!w.firstError_.empty()) out.str("first_error", w.firstError_);
     std::printf("%s\n", out.done().c_str());
     return errs ? 1 : 0;
@@ -1320,6 +1477,7 @@ int main(int argc, char** argv) {
     if (kindsN[k]) kinds += std::string(kinds.size() > 1 ? "," : "") + "\"" + kErrNames[k] + "\":" + std::to_string(kindsN[k]);
   kinds += "}";
   if (opt.mode != Mode::Churn && opened < static_cast<std::size_t>(opt.conns) && errs == 0) errs = static_cast<std::uint64_t>(opt.conns) - opened;
+  tlsInfo();
   out.num("errors", static_cast<double>(errs)).raw("error_kinds", kinds);
   if (!firstError.empty()) out.str("first_error", firstError);
   if (gInterrupted) out.raw("interrupted", "true");

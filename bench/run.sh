@@ -14,6 +14,13 @@
 #                                CPU-second and the ratios to HAProxy; report in the work dir
 #                                (forwarding.md); installs haproxy/nginx when run as root.
 #                                --servers here: "haproxy nginx hostfwd" (default), haproxysplice
+#   bench/run.sh --tls           TLS rows (issue 11, bench/tls.sh): the host's echo on an ssl:
+#                                listener against bench/tls_echo (a minimal OpenSSL epoll echo
+#                                with the host's TLS settings: the TLS limit), 50x64B, 10x16KiB,
+#                                handshakes/s with ECDSA P-256 and with RSA 2048 (loadgen --tls
+#                                --mode churn); report in the work dir (tls.md). --smoke runs
+#                                these rows too, once, 0.2 s each, about 5 s in all (report:
+#                                tls.md beside the smoke report)
 #
 # Options: --reps N, --duration S (per row), --servers "epoll host1 host2 asio twisted",
 #          --out DIR (where performance.md/.png go), --no-build, --no-callgrind,
@@ -77,6 +84,7 @@ while (($#)); do
   case "$1" in
     --smoke) MODE=smoke ;;
     --forward) MODE=forward ;;
+    --tls) MODE=tls ;;
     --reps) REPS="$2"; reps_given=1; shift ;;
     --duration) DURATION="$2"; dur_given=1; shift ;;
     --servers) SERVERS="$2"; servers_given=1; shift ;;
@@ -86,7 +94,7 @@ while (($#)); do
     --callgrind) CALLGRIND=1; cg_given=1 ;;
     --host-build) HOST_BUILD="$(cd "$2" && pwd)"; shift ;;
     --report) REPORT_ONLY="$(cd "$2" && pwd)"; shift ;;
-    -h|--help) sed -n '2,47p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,54p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 64 ;;
   esac
   shift
@@ -171,6 +179,7 @@ if [[ $MODE == forward ]]; then
   ((servers_given)) && FWD_SERVERS=$SERVERS
   SERVERS=epoll  # the echo servers are not run in this mode
 fi
+[[ $MODE == tls ]] && SERVERS=epoll  # likewise: bench/tls.sh has its own servers
 
 # keep only servers that can run here
 want=()
@@ -214,7 +223,7 @@ RESULTS="$WORK/results.jsonl"
 log "work dir $WORK; servers: ${SERVERS_LIST[*]}; reps $REPS; ${DURATION}s per row; server cpu $SCPU, loadgen cpu $LCPU"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-write_host_ini() {  # name threads port [fib]
+write_host_ini() {  # name threads port [fib | weblog | tls CERT_BASE (CERT_BASE.pem and .key)]
   local ini="$WORK/$1.ini"
   {
     echo "[host]"
@@ -236,6 +245,10 @@ write_host_ini() {  # name threads port [fib]
       echo "mode = push"
       echo "push_interval_ms = 0"
       [[ -n ${BENCH_WEBLOG_EXTRA:-} ]] && printf '%b\n' "$BENCH_WEBLOG_EXTRA"
+    elif [[ ${4:-} == tls ]]; then
+      echo "[listener.echo]"
+      echo "plugin = echo"
+      echo "listen = ssl:$3:interface=127.0.0.1:certKey=$5.pem:privateKey=$5.key"
     else
       echo "[listener.echo]"
       echo "plugin = echo"
@@ -253,6 +266,7 @@ server_cmd() {  # name port -> command words in CMD
     host[0-9]*) CMD=("$HOST_BIN" --config "$(write_host_ini "$1" "${1#host}" "$2")") ;;  # hostN: threads = N
     hostfib) CMD=("$HOST_BIN" --config "$(write_host_ini hostfib 1 "$2" fib)") ;;
     hostweblog) CMD=("$HOST_BIN" --config "$(write_host_ini hostweblog 1 "$2" weblog)") ;;
+    tlslimit*|hosttls*) tls_server_cmd "$1" "$2" ;;  # bench/tls.sh
     *) fwd_server_cmd "$1" "$2" ;;  # bench/forward.sh
   esac
 }
@@ -391,6 +405,11 @@ if [[ $MODE == forward ]]; then
   source "$BENCH/forward.sh"
   fwd_main  # exits
 fi
+if [[ $MODE == tls || $MODE == smoke ]]; then
+  # shellcheck source=tls.sh
+  source "$BENCH/tls.sh"
+  [[ $MODE == tls ]] && tls_main  # exits
+fi
 
 # ---------------------------------------------------------------- the matrix
 for ((rep = 1; rep <= REPS; rep++)); do
@@ -456,6 +475,11 @@ for ((rep = 1; rep <= REPS; rep++)); do
     fi
   fi
 done
+
+if [[ $MODE == smoke ]]; then
+  log "TLS rows (bench/tls.sh), 0.2 s each"
+  tls_smoke
+fi
 
 # ---------------------------------------------------------------- callgrind
 CG_SERVERS=()
