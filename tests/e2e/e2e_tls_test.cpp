@@ -608,4 +608,38 @@ TEST(E2eTls, PortforwardToAnSslUpstreamVerifiesItsCertificateAndName) {
   }
 }
 
+// A HUP may switch a listener between tcp: and ssl: on the same address: the
+// socket is kept (same port, no accept gap) and new connections get the new layer.
+TEST(E2eTls, HupSwitchesAListenerBetweenTcpAndSslOnTheSameSocket) {
+  Certs certs;
+  HostProcess host;
+  HostIni tcpIni(host.linkPlugins({std::string(protohost::e2e::kTestPluginDir) + "/peer_echo.so"}));
+  tcpIni.listener("sw", "peer_echo");
+  host.startWithConfig(tcpIni.text());
+  DumpLogOnFailure dump{host};
+  const std::uint16_t port = host.port("sw");
+  TestClient plain = TestClient::connect(port);
+  EXPECT_EQ(plain.readLine().rfind("peer ", 0), 0u);
+
+  HostIni sslIni(host.dir() + "/plugins");
+  sslIni.listener("sw", "peer_echo", {}, sslEndpoint(certs));
+  host.writeConfig(sslIni.text());
+  std::size_t mark = host.logLineCount();
+  ASSERT_TRUE(host.signal(SIGHUP));
+  ASSERT_TRUE(host.waitForLog("configuration reloaded", 10s, mark).has_value()) << host.stderrText();
+  TlsTestClient c = TlsTestClient::connect(port, verified(certs));  // the same port, now TLS
+  c.readLine();
+  EXPECT_EQ(field(c.readLine(), "version"), "TLSv1.3");
+  EXPECT_EQ(plain.roundTrip("old plain connection"), "old plain connection");
+
+  host.writeConfig(tcpIni.text());
+  mark = host.logLineCount();
+  ASSERT_TRUE(host.signal(SIGHUP));
+  ASSERT_TRUE(host.waitForLog("configuration reloaded", 10s, mark).has_value()) << host.stderrText();
+  TestClient again = TestClient::connect(port);
+  EXPECT_EQ(again.readLine().rfind("peer ", 0), 0u) << "plaintext again";
+  c.write("tls still");
+  EXPECT_EQ(c.readExactly(9), "tls still");
+}
+
 }  // namespace
