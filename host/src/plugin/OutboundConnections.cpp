@@ -102,14 +102,19 @@ std::shared_ptr<OutboundConnections::Pending> OutboundConnections::take(std::uin
 void OutboundConnections::failed(std::uint64_t id, const ConnectError& error) {
   std::shared_ptr<Pending> p = take(id);
   if (!p) return;
+  p->protocol.reset();  // never started: no hook runs
+  reportFailure(p->target, std::move(p->onFailed), error);
+}
+
+void OutboundConnections::reportFailure(const std::string& target, std::function<void(const ConnectError&)> onFailed,
+                                        const ConnectError& error) {
   countFailure(error.kind);
   if (Log::instance().enabled(LogLevel::Debug)) {
     auto runtime = runtime_.lock();
-    Log::instance().write(LogLevel::Debug, (runtime ? "listener=" + runtime->name + " " : "") + "out=" + p->target,
+    Log::instance().write(LogLevel::Debug, (runtime ? "listener=" + runtime->name + " " : "") + "out=" + target,
                           "connect failed: " + error.detail);
   }
-  p->protocol.reset();  // never started: no hook runs
-  if (auto fn = std::move(p->onFailed)) guard_([fn = std::move(fn), error] { fn(error); })();
+  if (onFailed) guard_([fn = std::move(onFailed), error] { fn(error); })();
 }
 
 void OutboundConnections::connected(std::uint64_t id, int fd, const SocketAddress& peer, std::uint32_t registered) {
@@ -124,11 +129,9 @@ void OutboundConnections::connected(std::uint64_t id, int fd, const SocketAddres
   if (p->tls) {
     SSL* ssl = p->tls->newSession(p->serverName);
     if (!ssl) {
-      ::close(fd);
-      countFailure(ConnectError::Kind::Error);
-      if (auto fn = std::move(p->onFailed)) guard_([fn = std::move(fn), target = p->target] {
-        fn(ConnectError{ConnectError::Kind::Error, target + ": out of memory for a TLS session"});
-      })();
+      ::close(fd);  // also takes it out of the epoll set
+      reportFailure(p->target, std::move(p->onFailed),
+                    ConnectError{ConnectError::Kind::Error, p->target + ": out of memory for a TLS session"});
       return;
     }
     socket = std::make_unique<TlsSocket>(fd, ssl, false, TlsSocket::Side::Client);
@@ -140,9 +143,7 @@ void OutboundConnections::connected(std::uint64_t id, int fd, const SocketAddres
   if (p->tls && p->onFailed) {
     // A handshake that fails is a connect that failed: onFailed, and no hook of the protocol runs.
     connection->onHandshakeFailed([this, fn = std::move(p->onFailed), target = p->target](const std::string& why) {
-      countFailure(ConnectError::Kind::Error);
-      if (Log::instance().enabled(LogLevel::Debug)) Log::instance().write(LogLevel::Debug, "out=" + target, "TLS: " + why);
-      guard_([fn, error = ConnectError{ConnectError::Kind::Error, target + ": TLS handshake failed: " + why}] { fn(error); })();
+      reportFailure(target, fn, ConnectError{ConnectError::Kind::Error, target + ": TLS handshake failed: " + why});
     });
   }
   p->onFailed = nullptr;

@@ -63,6 +63,10 @@ class OutboundConnections final : public OutboundService {
   void connected(std::uint64_t id, int fd, const SocketAddress& peer, std::uint32_t registered);
   /// Ends pending @p id: its protocol is destroyed (no hook), then onFailed runs with @p error.
   void failed(std::uint64_t id, const ConnectError& error);
+  /// Counts @p error, logs it at debug level and calls @p onFailed (if any)
+  /// inside the plugin-code guard: every way a connect fails ends here.
+  void reportFailure(const std::string& target, std::function<void(const ConnectError&)> onFailed,
+                     const ConnectError& error);
   /// Reports @p error for pending @p id after this dispatch round, unless it ended meanwhile.
   void failLater(std::uint64_t id, ConnectError error);
   /// Removes pending @p id; null when it is not pending any more.
