@@ -50,9 +50,7 @@ void adoptConnection(ConnectionSet& set, const std::shared_ptr<ConnectionOwner>&
   if (tls) {
     SSL* ssl = tls->newSession();
     if (!ssl) {  // out of memory: refuse this one as the kernel would
-      const linger lg{1, 0};
-      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-      ::close(fd);
+      closeWithReset(fd);
       runtime->release(ip);
       return;
     }
@@ -218,10 +216,7 @@ void Listener::backOff(int err) {
 
 void Listener::refuse(int fd, Refusal refusal, const sockaddr_storage& peer) {
   runtime_->stats.refused[static_cast<std::size_t>(refusal)].fetch_add(1, std::memory_order_relaxed);
-  // RST rather than FIN: the client learns at once, and no TIME_WAIT stays here.
-  linger lg{1, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  ::close(fd);
+  closeWithReset(fd);  // RST rather than FIN: the client learns at once
   auto now = std::chrono::steady_clock::now();
   ++refusedSinceLog_;
   if (now - lastRefusalLog_ >= std::chrono::seconds(1)) {

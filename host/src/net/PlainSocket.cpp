@@ -7,6 +7,12 @@
 
 namespace protohost::host {
 
+void closeWithReset(int fd) {
+  const linger lg{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  ::close(fd);
+}
+
 PlainSocket::~PlainSocket() {
   if (fd_ >= 0) ::close(fd_);
 }
@@ -28,13 +34,10 @@ int PlainSocket::shutdownWrite() { return ::shutdown(fd_, SHUT_WR); }
 
 void PlainSocket::close(bool reset) {
   if (fd_ < 0) return;
-  if (reset) {
-    const linger lg{1, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  }
   // No EPOLL_CTL_DEL needed first: close() takes the fd out of every epoll
   // set, since the host never dups a connection's socket.
-  ::close(std::exchange(fd_, -1));
+  if (reset) closeWithReset(std::exchange(fd_, -1));
+  else ::close(std::exchange(fd_, -1));
 }
 
 int PlainSocket::release() { return std::exchange(fd_, -1); }

@@ -6,6 +6,10 @@
 
 namespace protohost::host {
 
+/// Closes @p fd with an RST (SO_LINGER 0): the peer reads ECONNRESET at once,
+/// and no TIME_WAIT stays here. For refusals and aborts, whatever layer held it.
+void closeWithReset(int fd);
+
 class PlainSocket final : public SocketLayer {
  public:
   /// Takes ownership of the connected, non-blocking socket @p fd.

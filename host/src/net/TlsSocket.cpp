@@ -12,6 +12,7 @@
 #include <cstring>
 #include <utility>
 
+#include "net/PlainSocket.h"
 #include "net/TlsContext.h"
 
 namespace protohost::host {
@@ -230,11 +231,10 @@ int TlsSocket::shutdownWrite() {
 void TlsSocket::close(bool reset) {
   if (fd_ < 0) return;
   if (reset) {
-    const linger lg{1, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  } else {
-    closeNotify();
+    closeWithReset(std::exchange(fd_, -1));  // an abort: no close_notify
+    return;
   }
+  closeNotify();
   ::close(std::exchange(fd_, -1));
 }
 
