@@ -106,7 +106,7 @@ void Connection::onOtherIoEvent(std::uint32_t events) {
     onError();
     return;
   }
-  if (socket_->handshakePending() && !stage_) {  // TLS: the handshake reads and writes as it needs
+  if (handshaking()) {  // TLS: the handshake reads and writes as it needs
     driveHandshake();
     return;
   }
@@ -285,7 +285,7 @@ void Connection::onReadable() {
   // A whenReadingResumed request that is ready fires before the next read (a
   // line protocol holds lines until it runs): settle() drops the interest soon.
   if (resumed_) return;
-  if (socket_->handshakePending() && !stage_) {  // TLS: no protocol input before the handshake is done
+  if (handshaking()) {  // TLS: no protocol input before the handshake is done
     driveHandshake();
     return;
   }
@@ -315,6 +315,12 @@ void Connection::readMore() {
   readBufferedSoon();  // TLS: what is left decrypted inside the layer, after the other connections' turn
 }
 
+std::string Connection::failureText(int err) const {
+  std::string why = socket_->failure();  // TLS: OpenSSL's reason
+  if (!why.empty()) return why;
+  return err ? std::strerror(err) : "send returned 0";
+}
+
 void Connection::readBufferedSoon() {
   if (readScheduled_ || finished_ || !socket_->hasBufferedInput()) return;
   readScheduled_ = true;
@@ -334,8 +340,7 @@ void Connection::readFailed(int err) {
   // Nothing to read (or a signal): level-triggered epoll reports the socket again.
   if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return;
   if (err != 0) {
-    std::string why = socket_->failure();  // TLS: OpenSSL's reason
-    finish(DisconnectReason{DisconnectReason::Kind::Error, why.empty() ? std::strerror(err) : std::move(why)});
+    finish(DisconnectReason{DisconnectReason::Kind::Error, failureText(err)});
     return;
   }
   eof_ = true;
@@ -376,10 +381,7 @@ bool Connection::flush() {
     if (err == EINTR) continue;
     if (err == EAGAIN || err == EWOULDBLOCK) return true;
     out_.release();
-    std::string why = socket_->failure();
-    if (!pendingFinish_)
-      pendingFinish_ = DisconnectReason{DisconnectReason::Kind::Error,
-                                        !why.empty() ? why : err ? std::strerror(err) : "send returned 0"};
+    if (!pendingFinish_) pendingFinish_ = DisconnectReason{DisconnectReason::Kind::Error, failureText(err)};
     closing_ = true;
     return false;
   }
@@ -583,7 +585,8 @@ void Connection::settle() {
       if (auto self = weak.lock()) self->fireRequests();
     });
   }
-  if (wantsInput()) readBufferedSoon();  // reading resumed: epoll does not see TLS's buffered input
+  // Reading resumed: epoll does not see TLS's buffered input (a field read first: plaintext never has any).
+  if (socket_->hasBufferedInput() && wantsInput()) readBufferedSoon();
   updateInterest();
 }
 
@@ -662,7 +665,7 @@ void Connection::finish(DisconnectReason reason, bool graceful) {
 }
 
 void Connection::requestStop() {
-  if (!finished_ && !stage_ && socket_->handshakePending()) {
+  if (!finished_ && handshaking()) {
     finish(DisconnectReason{DisconnectReason::Kind::Shutdown, "stopping before the TLS handshake was complete"});
     return;
   }

@@ -152,6 +152,12 @@ class Connection final : public Transport, public IoHandler, public std::enable_
   void handshakeEnded(TlsHandshakeResult result, DisconnectReason reason);
   /// TLS: reads again soon when the layer holds decrypted input epoll cannot report.
   void readBufferedSoon();
+  /// The TLS handshake is what runs now: no pre-stage is left and the layer's
+  /// handshake is not done.
+  bool handshaking() const { return !stage_ && socket_->handshakePending(); }
+  /// Why a read or send failed with @p err (0: send returned 0): the layer's
+  /// own reason (OpenSSL's) when it has one, else strerror.
+  std::string failureText(int err) const;
   /// Feeds @p data to the pre-stage. Once it is done this starts the protocol
   /// and leaves in @p data the bytes after the stage's.
   /// Returns true when @p data should be delivered to the protocol now.
